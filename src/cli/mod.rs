@@ -1,0 +1,257 @@
+//! Argument parsing and dispatch. Library errors (bad input) exit with status 2, anything
+//! else with 1; either way one line on stderr.
+
+mod progress;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rand::seq::index::sample;
+
+use relatent::config::{Config, Overrides};
+use relatent::data::images::export_images;
+use relatent::data::{TaskData, inspect};
+use relatent::eval::{self, TrainedModel};
+use relatent::prior::AlphaRule;
+use relatent::rng::{Stream, stream};
+use relatent::run_dir::{RunDir, default_run_path};
+use relatent::train;
+
+#[derive(Parser)]
+#[command(name = "relatent", version, about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a CPU preset on the embedded data, evaluate, and print the tables.
+    Run(RunArgs),
+    /// Train (or resume) a run into a directory.
+    Train(TrainArgs),
+    /// Evaluate a trained run and write its eval.json.
+    Eval(EvalArgs),
+    /// Look at datasets: render procedural images, inspect and export official files.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// Task: dsprites, dsprites-full.
+    #[arg(long)]
+    task: Option<String>,
+    /// Preset: default, paper, paper-gpu.
+    #[arg(long)]
+    preset: Option<String>,
+    /// TOML config file (its values override the preset's).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Official dataset file to use instead of the procedural renderer.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Labelled images per component.
+    #[arg(long)]
+    tau: Option<usize>,
+    /// Total autoencoder steps (warm-up included).
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long)]
+    warmup_steps: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Relations to learn, comma-separated (default: all of the task's).
+    #[arg(long, value_delimiter = ',')]
+    relations: Option<Vec<String>>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl ConfigArgs {
+    fn resolve(&self) -> relatent::Result<Config> {
+        let overrides = Overrides {
+            seed: self.seed,
+            tau: self.tau,
+            steps: self.steps,
+            warmup_steps: self.warmup_steps,
+            batch_size: self.batch_size,
+            relations: self.relations.clone(),
+            data: self.data.clone(),
+        };
+        Config::resolve(self.config.as_deref(), self.preset.as_deref(), self.task.as_deref(), &overrides)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Run directory (default runs/<task>-<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Run directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint (its config.toml is used).
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// posterior (default) or density.
+    #[arg(long)]
+    alpha_rule: Option<String>,
+    /// Evaluate on this official file instead of the run's data.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print eval.json instead of the tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Render procedural images as PNG plus factors.csv.
+    Render {
+        task: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Describe an official dataset file.
+    Inspect {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the first images of an official file as PNG plus factors.csv.
+    Export {
+        path: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        count: usize,
+    },
+}
+
+/// Runs the CLI and returns the process exit status.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(err) => {
+            let user_error = err.chain().any(|e| e.downcast_ref::<relatent::Error>().is_some());
+            eprintln!("error: {}", err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": "));
+            if user_error { 2 } else { 1 }
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => run_main_job(args),
+        Command::Train(args) => train_command(args),
+        Command::Eval(args) => eval_command(args),
+        Command::Data(cmd) => data_command(cmd),
+    }
+}
+
+fn train_into(config: Config, dir: &RunDir, resume: bool, quiet: bool) -> anyhow::Result<train::Trainer> {
+    let mut bar = progress::TrainingBar::new(quiet);
+    let trainer = train::train(config, dir, resume, &mut bar)?;
+    bar.finish();
+    Ok(trainer)
+}
+
+fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
+    let config = args.config.resolve()?;
+    let dir = RunDir::new(args.out.unwrap_or_else(|| default_run_path(&config.task)));
+    dir.create(&config)?;
+    eprintln!("relatent run: task {}, preset {}, {} steps; run directory {}", config.task, config.preset, config.train.steps, dir.root.display());
+    let trainer = train_into(config, &dir, false, args.config.quiet)?;
+    let model = TrainedModel::from_trainer(trainer)?;
+    let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
+    dir.write_eval(&serde_json::to_value(&report)?)?;
+    let tables = eval::tables::markdown(&report);
+    relatent::data::images::write_atomic(&dir.root.join("report.md"), format!("# relatent run\n\n{tables}").as_bytes())?;
+    println!("{tables}");
+    println!("Wrote {}", dir.eval().display());
+    Ok(())
+}
+
+fn train_command(args: TrainArgs) -> anyhow::Result<()> {
+    let dir = RunDir::new(&args.out);
+    let config = if args.resume {
+        dir.read_config()?
+    } else {
+        let config = args.config.resolve()?;
+        dir.create(&config)?;
+        config
+    };
+    if args.resume && !dir.checkpoint().exists() {
+        return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume")).context("train --resume");
+    }
+    let trainer = train_into(config, &dir, args.resume, args.config.quiet)?;
+    println!("Trained {} steps in {:.0} s; checkpoint {}", trainer.state.step, trainer.state.seconds, dir.checkpoint().display());
+    Ok(())
+}
+
+fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
+    let rule = args.alpha_rule.as_deref().map(AlphaRule::parse).transpose()?;
+    let dir = RunDir::new(&args.dir);
+    let report = eval::evaluate_run(&dir, rule, args.data.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", eval::tables::markdown(&report));
+    }
+    Ok(())
+}
+
+fn data_command(cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Render { task, out, count, seed } => {
+            let data = TaskData::open(&task, None)?;
+            let count = count.min(data.len());
+            let picks = sample(&mut stream(seed, Stream::Render, 0), data.len(), count).into_vec();
+            let indices: Vec<usize> = picks.iter().map(|&i| data.indices[i]).collect();
+            let dir = export_images(data.dataset.as_ref(), &indices, &out)?;
+            println!("Wrote {count} images of {task} and factors.csv to {}", dir.display());
+        }
+        DataCommand::Inspect { path, json } => {
+            let summary = inspect::inspect(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("format: {}\nimages: {}\nimage shape: {:?}", summary.format, summary.images, summary.image_shape);
+                for (name, size) in &summary.factors {
+                    println!("factor {name}: {size} values");
+                }
+            }
+        }
+        DataCommand::Export { path, out, count } => {
+            let dataset = inspect::open_first(&path, count)?;
+            let indices: Vec<usize> = (0..dataset.len()).collect();
+            let dir = export_images(dataset.as_ref(), &indices, &out)?;
+            println!("Wrote {} images and factors.csv to {}", indices.len(), dir.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Augmentation: pixel noise for every training image, and component-preserving geometric
+//! transformations for labelled images (default mode).
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::task::GeometricAugment;
+
+/// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
+#[derive(Clone, Copy, Debug)]
+pub enum PixelNoise {
+    None,
+    /// Add N(0, σ²) and clamp to [0, 1].
+    Gaussian(f32),
+    /// Zero each pixel with probability p.
+    Dropout(f64),
+}
+
+impl PixelNoise {
+    /// From the config's `train.augment`, `noise_std` and `dropout`.
+    pub fn from_config(kind: &str, noise_std: f64, dropout: f64) -> PixelNoise {
+        match kind {
+            "noise" => PixelNoise::Gaussian(noise_std as f32),
+            "dropout" => PixelNoise::Dropout(dropout),
+            _ => PixelNoise::None,
+        }
+    }
+
+    /// Corrupts `pixels` in place.
+    pub fn apply(self, pixels: &mut [f32], rng: &mut impl Rng) {
+        match self {
+            PixelNoise::None => {}
+            PixelNoise::Gaussian(std) => {
+                let normal = Normal::new(0.0f32, std).expect("noise_std is validated");
+                for p in pixels {
+                    *p = (*p + normal.sample(rng)).clamp(0.0, 1.0);
+                }
+            }
+            PixelNoise::Dropout(prob) => {
+                for p in pixels {
+                    if rng.random_bool(prob) {
+                        *p = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rotates and scales a single-channel image about its ink centroid and moves it to a random
+/// centre inside the same x and y bands, so the component is unchanged. Nearest-neighbour
+/// resampling keeps binary images binary. `bands` are the (x, y) classes of the image.
+pub fn geometric(image: &[f32], side: usize, aug: &GeometricAugment, bands: (usize, usize), rng: &mut impl Rng) -> Vec<f32> {
+    let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
+    let (angle, scale) = random_rotation_scale(aug, rng);
+    let (xl, xh) = aug.x_bands[bands.0];
+    let (yl, yh) = aug.y_bands[bands.1];
+    let target = (rng.random_range(xl..=xh), rng.random_range(yl..=yh));
+    similarity_transform(image, side, angle, scale, centre, target)
+}
+
+/// Rotates and scales a single-channel image about its ink centroid, leaving the centroid
+/// where it is: the component is kept without knowing it (for unlabelled images).
+pub fn rotate_scale_in_place(image: &[f32], side: usize, aug: &GeometricAugment, rng: &mut impl Rng) -> Vec<f32> {
+    let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
+    let (angle, scale) = random_rotation_scale(aug, rng);
+    similarity_transform(image, side, angle, scale, centre, centre)
+}
+
+fn random_rotation_scale(aug: &GeometricAugment, rng: &mut impl Rng) -> (f64, f64) {
+    (rng.random_range(-aug.max_rotation..=aug.max_rotation), rng.random_range(aug.scale.0..=aug.scale.1))
+}
+
+/// Resamples `image` so that the point `from` lands on `to`, rotated by `angle` and scaled.
+fn similarity_transform(image: &[f32], side: usize, angle: f64, scale: f64, from: (f64, f64), to: (f64, f64)) -> Vec<f32> {
+    let (sin, cos) = angle.sin_cos();
+    let mut out = vec![0.0; side * side];
+    for row in 0..side {
+        for col in 0..side {
+            // Inverse map: output pixel → source pixel.
+            let dx = (col as f64 + 0.5 - to.0) / scale;
+            let dy = (row as f64 + 0.5 - to.1) / scale;
+            let sx = (cos * dx + sin * dy + from.0).floor();
+            let sy = (-sin * dx + cos * dy + from.1).floor();
+            if sx >= 0.0 && sy >= 0.0 && (sx as usize) < side && (sy as usize) < side {
+                out[row * side + col] = image[sy as usize * side + sx as usize];
+            }
+        }
+    }
+    out
+}
+
+/// Centre of mass of the lit pixels, in pixel coordinates (pixel centres at +0.5).
+pub fn ink_centroid(image: &[f32], side: usize) -> Option<(f64, f64)> {
+    let (mut sx, mut sy, mut total) = (0.0, 0.0, 0.0);
+    for (i, &p) in image.iter().enumerate() {
+        let p = p as f64;
+        sx += p * ((i % side) as f64 + 0.5);
+        sy += p * ((i / side) as f64 + 0.5);
+        total += p;
+    }
+    (total > 0.0).then(|| (sx / total, sy / total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::dsprites::{SIDE, render_sprite};
+    use crate::data::task::Task;
+    use crate::rng::{Stream, stream};
+
+    #[test]
+    fn geometric_augmentation_keeps_the_bands() {
+        let task = Task::by_name("dsprites-full").unwrap();
+        let aug = task.augment.clone().unwrap();
+        let mut rng = stream(1, Stream::Augment, 0);
+        for (x, y) in [(0, 0), (5, 30), (15, 15), (31, 12)] {
+            let mut img = vec![0.0; SIDE * SIDE];
+            render_sprite(2, 3, 0, x, y, &mut img);
+            let bands = (task.kept[1].class_of[x], task.kept[2].class_of[y]);
+            for _ in 0..20 {
+                let out = geometric(&img, SIDE, &aug, bands, &mut rng);
+                let (cx, cy) = ink_centroid(&out, SIDE).unwrap();
+                let (xl, xh) = aug.x_bands[bands.0];
+                let (yl, yh) = aug.y_bands[bands.1];
+                assert!(cx > xl - 2.0 && cx < xh + 2.0 && cy > yl - 2.0 && cy < yh + 2.0, "({cx}, {cy}) left band {bands:?}");
+                assert!(out.iter().all(|&p| p == 0.0 || p == 1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn rotate_scale_keeps_the_centroid() {
+        let aug = Task::by_name("dsprites").unwrap().augment.unwrap();
+        let mut rng = stream(2, Stream::Augment, 0);
+        let mut img = vec![0.0; SIDE * SIDE];
+        render_sprite(0, 5, 0, 4, 27, &mut img);
+        let before = ink_centroid(&img, SIDE).unwrap();
+        let out = rotate_scale_in_place(&img, SIDE, &aug, &mut rng);
+        let after = ink_centroid(&out, SIDE).unwrap();
+        assert!((before.0 - after.0).abs() < 1.5 && (before.1 - after.1).abs() < 1.5, "{before:?} {after:?}");
+        assert_ne!(out, img);
+    }
+
+    #[test]
+    fn pixel_noise_stays_in_range() {
+        let mut rng = stream(1, Stream::Augment, 0);
+        let mut px = vec![0.0, 1.0, 0.5, 1.0];
+        PixelNoise::Gaussian(0.5).apply(&mut px, &mut rng);
+        assert!(px.iter().all(|p| (0.0..=1.0).contains(p)));
+        let mut ones = vec![1.0; 10_000];
+        PixelNoise::Dropout(0.1).apply(&mut ones, &mut rng);
+        let zeros = ones.iter().filter(|&&p| p == 0.0).count();
+        assert!((800..1200).contains(&zeros), "{zeros}");
+    }
+}

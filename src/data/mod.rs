@@ -1,0 +1,54 @@
+//! Factor datasets, tasks, splits and batches.
+//!
+//! A [`FactorDataset`] is a set of images with integer labels for named generative factors,
+//! rendered on demand (procedural renderers) or read from an official file. A [`Task`] keeps
+//! some factors (each value or band of values a class) and treats the rest as nuisances; one
+//! combination of kept classes is a *component* of the mixture prior.
+
+pub mod augment;
+pub mod dsprites;
+pub mod images;
+pub mod inspect;
+pub mod npz;
+pub mod split;
+pub mod task;
+
+pub use split::Split;
+pub use task::{Task, TaskData};
+
+/// One named generative factor and how many values it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Factor {
+    pub name: &'static str,
+    pub size: usize,
+}
+
+/// Image layout: channels, height, width.
+pub type ImageShape = [usize; 3];
+
+/// The five questions every dataset answers (as in disentanglement_lib), so that tasks,
+/// training and evaluation never know which source they read.
+pub trait FactorDataset: Send + Sync {
+    /// Source name, e.g. `dsprites (procedural)`.
+    fn describe(&self) -> String;
+    /// The generative factors, in label order.
+    fn factors(&self) -> &[Factor];
+    /// Channels, height, width of one image.
+    fn image_shape(&self) -> ImageShape;
+    /// Number of images.
+    fn len(&self) -> usize;
+    /// Whether the dataset holds no images.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Factor classes of image `index`.
+    fn factor_classes(&self, index: usize) -> Vec<usize>;
+    /// Writes image `index` as `C·H·W` floats in [0, 1] into `out`.
+    fn render(&self, index: usize, out: &mut [f32]);
+
+    /// Floats in one image.
+    fn image_len(&self) -> usize {
+        let [c, h, w] = self.image_shape();
+        c * h * w
+    }
+}

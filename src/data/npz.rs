@@ -1,0 +1,252 @@
+//! NumPy `.npz` archives (a zip of `.npy` files, usually deflate-compressed), read as streams.
+//!
+//! Arrays are decompressed row by row straight from the archive, so a 3 GB image array never
+//! has to sit in memory. Headers are parsed by `npyz`; rows are read raw because they are
+//! copied out as bytes anyway. Entries we do not read (such as the pickled `metadata` of the
+//! official dSprites file) are never touched.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// An open `.npz` file.
+pub struct NpzArchive {
+    path: PathBuf,
+    zip: zip::ZipArchive<BufReader<File>>,
+}
+
+/// One array of an archive, positioned at its first row.
+pub struct NpyRows<'a> {
+    path: &'a Path,
+    name: String,
+    entry: zip::read::ZipFile<'a, BufReader<File>>,
+    shape: Vec<u64>,
+    type_str: String,
+    rows_read: u64,
+}
+
+/// Name, shape and dtype of one array in an archive.
+#[derive(Clone, Debug)]
+pub struct ArrayInfo {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub dtype: String,
+}
+
+impl NpzArchive {
+    /// Opens `path` as a zip archive.
+    pub fn open(path: &Path) -> Result<NpzArchive> {
+        let file = File::open(path).map_err(|e| Error::file(path, e))?;
+        let zip = zip::ZipArchive::new(BufReader::new(file))
+            .map_err(|e| Error::file(path, format!("not a valid .npz (zip) archive: {e}")))?;
+        Ok(NpzArchive { path: path.to_path_buf(), zip })
+    }
+
+    /// An error about this archive.
+    pub fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::file(&self.path, message)
+    }
+
+    /// Names of the arrays (entries without their `.npy` suffix).
+    pub fn names(&self) -> Vec<String> {
+        self.zip.file_names().map(|n| n.trim_end_matches(".npy").to_string()).collect()
+    }
+
+    /// Shape and dtype of every array that has a plain numeric dtype.
+    pub fn infos(&mut self) -> Result<Vec<ArrayInfo>> {
+        let mut infos = Vec::new();
+        for name in self.names() {
+            if let Ok(rows) = self.array(&name) {
+                infos.push(ArrayInfo { name, shape: rows.shape.clone(), dtype: rows.type_str.clone() });
+            }
+        }
+        Ok(infos)
+    }
+
+    /// Opens array `name` for reading row by row.
+    pub fn array(&mut self, name: &str) -> Result<NpyRows<'_>> {
+        let path = self.path.as_path();
+        let mut entry = self
+            .zip
+            .by_name(&format!("{name}.npy"))
+            .map_err(|_| Error::file(path, format!("has no array '{name}'")))?;
+        let header = npyz::NpyHeader::from_reader(&mut entry)
+            .map_err(|e| Error::file(path, format!("array '{name}' has a bad .npy header: {e}")))?;
+        let npy = npyz::NpyFile::with_header(header, std::io::empty());
+        let type_str = match npy.dtype() {
+            npyz::DType::Plain(ts) => ts.to_string(),
+            other => return Err(Error::file(path, format!("array '{name}' has unsupported dtype {}", other.descr()))),
+        };
+        if npy.order() != npyz::Order::C {
+            return Err(Error::file(path, format!("array '{name}' is Fortran-ordered; only C order is supported")));
+        }
+        let shape = npy.shape().to_vec();
+        Ok(NpyRows { path, name: name.to_string(), entry, shape, type_str, rows_read: 0 })
+    }
+
+    /// Reads a whole integer array (any integer dtype) as `i64`, with its shape.
+    pub fn read_integers(&mut self, name: &str) -> Result<(Vec<usize>, Vec<i64>)> {
+        let mut rows = self.array(name)?;
+        let (endian, kind, size) = rows.scalar_type()?;
+        if kind != 'i' && kind != 'u' {
+            return Err(rows.error(format!("must hold integers (found dtype {})", rows.type_str)));
+        }
+        let count: u64 = rows.shape.iter().product();
+        let mut bytes = vec![0u8; count as usize * size];
+        rows.read_exact(&mut bytes)?;
+        let values = bytes.chunks_exact(size).map(|b| decode_integer(b, endian, kind)).collect();
+        Ok((rows.shape.iter().map(|&d| d as usize).collect(), values))
+    }
+}
+
+fn decode_integer(bytes: &[u8], endian: char, kind: char) -> i64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len();
+    if endian == '>' {
+        for (i, b) in bytes.iter().rev().enumerate() {
+            buf[i] = *b;
+        }
+    } else {
+        buf[..n].copy_from_slice(bytes);
+    }
+    let negative = kind == 'i' && buf[n - 1] & 0x80 != 0;
+    if negative {
+        for b in &mut buf[n..] {
+            *b = 0xff;
+        }
+    }
+    i64::from_le_bytes(buf)
+}
+
+impl NpyRows<'_> {
+    /// The array's shape.
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// The numpy type string, e.g. `|u1` or `<i8`.
+    pub fn dtype_name(&self) -> &str {
+        &self.type_str
+    }
+
+    /// Bytes per element.
+    pub fn item_size(&self) -> usize {
+        self.scalar_type().map(|(_, _, s)| s).unwrap_or(0)
+    }
+
+    fn scalar_type(&self) -> Result<(char, char, usize)> {
+        let mut chars = self.type_str.chars();
+        let endian = chars.next().unwrap_or('?');
+        let kind = chars.next().unwrap_or('?');
+        let size: usize = chars.as_str().parse().map_err(|_| self.error(format!("has unsupported dtype {}", self.type_str)))?;
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(self.error(format!("has unsupported dtype {}", self.type_str)));
+        }
+        Ok((endian, kind, size))
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::file(self.path, format!("array '{}' {message}", self.name))
+    }
+
+    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
+        self.entry
+            .read_exact(out)
+            .map_err(|e| Error::file(self.path, format!("array '{}' is truncated or corrupt: {e}", self.name)))
+    }
+
+    /// Reads the next row (all elements after the first axis) as raw bytes into `out`.
+    pub fn read_row(&mut self, out: &mut [u8]) -> Result<()> {
+        if self.rows_read >= self.shape.first().copied().unwrap_or(0) {
+            return Err(self.error("has no more rows"));
+        }
+        self.read_exact(out)?;
+        self.rows_read += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Writes small `.npz` files in the layouts of the official releases.
+
+    use std::io::Write;
+    use std::path::Path;
+
+    /// A `.npy` file's bytes: header for `descr` and `shape`, then `data`.
+    pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    /// Writes a deflate-compressed archive of `(name, npy bytes)` entries.
+    pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            zip.start_file(format!("{name}.npy"), options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+
+    /// An object-dtype entry like the official `metadata` (a pickle we must skip).
+    pub fn pickled_metadata() -> Vec<u8> {
+        npy_bytes("|O", &[], b"\x80\x02}q\x00X\x05\x00\x00\x00titleq\x01X\x08\x00\x00\x00dSpritesq\x02s.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn reads_integer_arrays_of_any_width_and_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        let i64s: Vec<u8> = [-1i64, 2, 3, 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let i16s: Vec<u8> = [-300i16, 7].iter().flat_map(|v| v.to_be_bytes()).collect();
+        write_npz(&path, &[
+            ("a", npy_bytes("<i8", &[2, 2], &i64s)),
+            ("b", npy_bytes(">i2", &[2], &i16s)),
+            ("img", npy_bytes("|u1", &[2, 3], &[1, 2, 3, 4, 5, 6])),
+            ("metadata", pickled_metadata()),
+        ]);
+        let mut npz = NpzArchive::open(&path).unwrap();
+        assert_eq!(npz.read_integers("a").unwrap(), (vec![2, 2], vec![-1, 2, 3, 4]));
+        assert_eq!(npz.read_integers("b").unwrap(), (vec![2], vec![-300, 7]));
+        let mut rows = npz.array("img").unwrap();
+        let mut row = [0u8; 3];
+        rows.read_row(&mut row).unwrap();
+        rows.read_row(&mut row).unwrap();
+        assert_eq!(row, [4, 5, 6]);
+        assert!(rows.read_row(&mut row).is_err());
+        let err = npz.array("missing").err().unwrap().to_string();
+        assert!(err.contains("a.npz") && err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.npz");
+        std::fs::write(&path, b"this is not a zip").unwrap();
+        let err = NpzArchive::open(&path).err().unwrap().to_string();
+        assert!(err.contains("bad.npz") && err.contains("not a valid"), "{err}");
+        let err = NpzArchive::open(&dir.path().join("none.npz")).err().unwrap().to_string();
+        assert!(err.contains("none.npz"), "{err}");
+    }
+}

@@ -1,0 +1,248 @@
+//! Tasks: which factors are kept (as classes or bands of values), which images are in the
+//! task, and the components of the mixture prior.
+
+use std::sync::Arc;
+
+use super::dsprites::{self, DspritesNpz, DspritesRenderer};
+use super::{FactorDataset, ImageShape};
+use crate::relations::RelationSpec;
+use crate::{Error, Result};
+
+/// Names of the built-in tasks.
+pub const TASKS: [&str; 2] = ["dsprites", "dsprites-full"];
+
+/// A factor the task keeps: its values are grouped into classes.
+#[derive(Clone, Debug)]
+pub struct KeptFactor {
+    /// Name of the kept factor as shown to users (e.g. `x`).
+    pub name: &'static str,
+    /// Index of the dataset factor it reads.
+    pub factor: usize,
+    /// Class of each factor value.
+    pub class_of: Vec<usize>,
+    /// Names of the classes.
+    pub class_names: Vec<&'static str>,
+}
+
+impl KeptFactor {
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.class_names.len()
+    }
+}
+
+/// Component-preserving geometric augmentation of labelled images (default mode).
+#[derive(Clone, Debug)]
+pub struct GeometricAugment {
+    /// Largest rotation either way, radians.
+    pub max_rotation: f64,
+    /// Range of the scale multiplier.
+    pub scale: (f64, f64),
+    /// For each x class, the pixel range its sprite centres span.
+    pub x_bands: Vec<(f64, f64)>,
+    /// For each y class, likewise.
+    pub y_bands: Vec<(f64, f64)>,
+    /// Kept-factor positions of the x and y bands in a component's classes.
+    pub band_factors: (usize, usize),
+}
+
+/// A task: the dataset it reads, the kept factors and the nuisance subset.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub name: String,
+    pub kept: Vec<KeptFactor>,
+    /// For each dataset factor, the classes an image may have to be in the task (None = all).
+    pub nuisance_subset: Vec<Option<Vec<usize>>>,
+    /// The task's built-in relations.
+    pub relations: Vec<RelationSpec>,
+    pub augment: Option<GeometricAugment>,
+}
+
+impl Task {
+    /// The built-in task `name`.
+    pub fn by_name(name: &str) -> Result<Task> {
+        match name {
+            "dsprites" => Ok(dsprites_task(name, true)),
+            "dsprites-full" => Ok(dsprites_task(name, false)),
+            other => Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", ")))),
+        }
+    }
+
+    /// Number of mixture components (combinations of kept classes).
+    pub fn components(&self) -> usize {
+        self.kept.iter().map(KeptFactor::classes).product()
+    }
+
+    /// Whether an image with these factor classes belongs to the task.
+    pub fn contains(&self, classes: &[usize]) -> bool {
+        self.nuisance_subset.iter().zip(classes).all(|(allowed, c)| allowed.as_ref().is_none_or(|a| a.contains(c)))
+    }
+
+    /// Component of an image with these factor classes (mixed radix, first kept factor slowest).
+    pub fn component_of(&self, classes: &[usize]) -> usize {
+        self.kept.iter().fold(0, |acc, k| acc * k.classes() + k.class_of[classes[k.factor]])
+    }
+
+    /// Kept-factor classes of component `c`.
+    pub fn component_classes(&self, mut c: usize) -> Vec<usize> {
+        let mut out = vec![0; self.kept.len()];
+        for (slot, k) in out.iter_mut().zip(&self.kept).rev() {
+            *slot = c % k.classes();
+            c /= k.classes();
+        }
+        out
+    }
+
+    /// Component with these kept-factor classes.
+    pub fn component_from_classes(&self, classes: &[usize]) -> usize {
+        self.kept.iter().zip(classes).fold(0, |acc, (k, &c)| acc * k.classes() + c)
+    }
+
+    /// Human-readable label of component `c`, e.g. `shape=heart x=left y=top`.
+    pub fn component_label(&self, c: usize) -> String {
+        let classes = self.component_classes(c);
+        self.kept.iter().zip(classes).map(|(k, c)| format!("{}={}", k.name, k.class_names[c])).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The dataset this task reads: the procedural renderer, or the official file at `data`.
+    pub fn open_dataset(&self, data: Option<&std::path::Path>) -> Result<Arc<dyn FactorDataset>> {
+        Ok(match data {
+            None => Arc::new(DspritesRenderer),
+            Some(path) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
+        })
+    }
+}
+
+/// Positions 0–31 in three bands of 11/10/11.
+fn position_bands() -> Vec<usize> {
+    (0..32).map(|p| if p < 11 { 0 } else if p < 21 { 1 } else { 2 }).collect()
+}
+
+fn dsprites_task(name: &str, authors_subset: bool) -> Task {
+    use crate::relations::RelationSpec as R;
+    let subset = if authors_subset {
+        // The authors' code keeps scale indices 2–4 and orientations near 0.
+        vec![None, Some(vec![2, 3, 4]), Some(vec![0, 1, 2, 37, 38, 39]), None, None]
+    } else {
+        vec![None; 5]
+    };
+    let kept = vec![
+        KeptFactor { name: "shape", factor: 0, class_of: vec![0, 1, 2], class_names: dsprites::SHAPES.to_vec() },
+        KeptFactor { name: "x", factor: 3, class_of: position_bands(), class_names: vec!["left", "center", "right"] },
+        KeptFactor { name: "y", factor: 4, class_of: position_bands(), class_names: vec!["top", "middle", "bottom"] },
+    ];
+    let band_pixels = |lo: f64, hi: f64| (10.0 + 44.0 * lo / 31.0, 10.0 + 44.0 * hi / 31.0);
+    let bands = vec![band_pixels(0.0, 10.0), band_pixels(11.0, 20.0), band_pixels(21.0, 31.0)];
+    Task {
+        name: name.to_string(),
+        kept,
+        nuisance_subset: subset,
+        relations: vec![
+            R::shift("move_left", 1, -1, true),
+            R::shift("move_right", 1, 1, true),
+            R::shift("move_up", 2, -1, true),
+            R::shift("move_down", 2, 1, true),
+            R::shift("change_shape", 0, 1, true),
+        ],
+        augment: Some(GeometricAugment {
+            max_rotation: if authors_subset { 0.5 } else { std::f64::consts::PI },
+            scale: if authors_subset { (0.85, 1.15) } else { (0.75, 1.25) },
+            x_bands: bands.clone(),
+            y_bands: bands,
+            band_factors: (1, 2),
+        }),
+    }
+}
+
+/// A task bound to a dataset: the images in the task and their components.
+pub struct TaskData {
+    pub task: Task,
+    pub dataset: Arc<dyn FactorDataset>,
+    /// Dataset indices of the task's images.
+    pub indices: Vec<usize>,
+    /// Component of each of those images.
+    pub components: Vec<usize>,
+}
+
+impl TaskData {
+    /// Selects the task's images from `dataset`.
+    pub fn new(task: Task, dataset: Arc<dyn FactorDataset>) -> Result<TaskData> {
+        let mut indices = Vec::new();
+        let mut components = Vec::new();
+        for i in 0..dataset.len() {
+            let classes = dataset.factor_classes(i);
+            if task.contains(&classes) {
+                indices.push(i);
+                components.push(task.component_of(&classes));
+            }
+        }
+        if indices.is_empty() {
+            return Err(Error::Invalid(format!("{} holds no image of task '{}'", dataset.describe(), task.name)));
+        }
+        Ok(TaskData { task, dataset, indices, components })
+    }
+
+    /// Opens the task `name` on the renderer or the file at `data`.
+    pub fn open(name: &str, data: Option<&std::path::Path>) -> Result<TaskData> {
+        let task = Task::by_name(name)?;
+        let dataset = task.open_dataset(data)?;
+        TaskData::new(task, dataset)
+    }
+
+    /// Number of images in the task.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether the task holds no images.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Image layout.
+    pub fn image_shape(&self) -> ImageShape {
+        self.dataset.image_shape()
+    }
+
+    /// Renders the task's images `items` (positions in [`Self::indices`]) into one buffer.
+    pub fn render_batch(&self, items: &[usize]) -> Vec<f32> {
+        let n = self.dataset.image_len();
+        let mut out = vec![0.0; items.len() * n];
+        for (chunk, &item) in out.chunks_exact_mut(n).zip(items) {
+            self.dataset.render(self.indices[item], chunk);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsprites_subsets_have_the_documented_sizes() {
+        let small = TaskData::open("dsprites", None).unwrap();
+        assert_eq!(small.len(), 55_296);
+        assert_eq!(small.task.components(), 27);
+        let full = Task::by_name("dsprites-full").unwrap();
+        assert!(full.contains(&[0, 0, 20, 0, 0]));
+        assert!(!small.task.contains(&[0, 0, 20, 0, 0]));
+    }
+
+    #[test]
+    fn components_round_trip_and_use_bands() {
+        let t = Task::by_name("dsprites").unwrap();
+        for c in 0..27 {
+            assert_eq!(t.component_from_classes(&t.component_classes(c)), c);
+        }
+        assert_eq!(t.component_of(&[2, 0, 0, 10, 11]), t.component_from_classes(&[2, 0, 1]));
+        assert_eq!(t.component_of(&[1, 0, 0, 21, 31]), t.component_from_classes(&[1, 2, 2]));
+        assert_eq!(t.component_label(t.component_from_classes(&[2, 0, 2])), "shape=heart x=left y=bottom");
+    }
+
+    #[test]
+    fn unknown_task_is_an_error() {
+        let err = Task::by_name("mnist").unwrap_err().to_string();
+        assert!(err.contains("unknown task 'mnist'"), "{err}");
+    }
+}

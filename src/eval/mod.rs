@@ -1,0 +1,168 @@
+//! Evaluation (SPEC §6): latent classification under the α rule, relational accuracy,
+//! reconstruction error, and `eval.json`.
+
+pub mod classification;
+pub mod paper;
+pub mod relational;
+pub mod tables;
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::data::TaskData;
+use crate::model::{AbsAe, Mlp};
+use crate::prior::{AlphaRule, Mixture};
+use crate::relations::RelationSet;
+use crate::run_dir::RunDir;
+use crate::train::{Trainer, bce_with_logits};
+use crate::{Error, Result};
+
+pub use classification::{ClassificationRow, classify_codes};
+pub use relational::{RelationalRow, relational_accuracy};
+
+/// The α thresholds of the paper's tables.
+pub const ALPHAS: [f64; 6] = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9];
+/// Relation-chain depths of the paper's tables.
+pub const DEPTHS: [usize; 3] = [1, 5, 10];
+
+/// A trained run, loaded for inference on the plain (non-autodiff) device.
+pub struct TrainedModel {
+    pub config: Config,
+    pub data: std::sync::Arc<TaskData>,
+    pub test: Vec<usize>,
+    pub relations: RelationSet,
+    pub ae: AbsAe,
+    pub rel: Mlp,
+    pub mixture: Mixture,
+    pub steps: usize,
+    pub seconds: f64,
+    pub backend: String,
+    pub device: Device,
+}
+
+impl TrainedModel {
+    /// From a trainer whose prior has switched to the mixture.
+    pub fn from_trainer(trainer: Trainer) -> Result<TrainedModel> {
+        let device = trainer.device.clone().inner();
+        let mixture = trainer.mixture().cloned().ok_or_else(|| Error::Invalid("the run has not reached the mixture phase yet; nothing to evaluate".into()))?;
+        Ok(TrainedModel {
+            ae: trainer.nets.ae.valid().to_device(&device),
+            rel: trainer.nets.rel.valid().to_device(&device),
+            mixture,
+            steps: trainer.state.step,
+            seconds: trainer.state.seconds,
+            backend: trainer.state.backend.clone(),
+            test: trainer.split.test,
+            relations: trainer.relations,
+            data: trainer.data,
+            config: trainer.config,
+            device,
+        })
+    }
+
+    /// Loads the run in `dir` (its config and checkpoint), optionally on another data file.
+    pub fn open(dir: &RunDir, data: Option<&Path>) -> Result<TrainedModel> {
+        let mut config = dir.read_config()?;
+        if let Some(d) = data {
+            config.data = Some(d.to_path_buf());
+        }
+        if !dir.checkpoint().exists() {
+            return Err(Error::file(dir.checkpoint(), "missing: the run has not been trained"));
+        }
+        let mut trainer = Trainer::new(config)?;
+        trainer.load_checkpoint(&dir.checkpoint())?;
+        TrainedModel::from_trainer(trainer)
+    }
+
+    /// Codes of the task's images `items`.
+    pub fn encode(&self, items: &[usize]) -> Vec<f32> {
+        crate::train::encode(&self.ae, &self.data, items, &self.device)
+    }
+}
+
+/// Reconstruction error on the test split.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reconstruction {
+    pub bce_per_image: f64,
+    pub mse_per_pixel: f64,
+}
+
+/// Everything `eval` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub task: String,
+    pub tau: usize,
+    pub alpha_rule: String,
+    pub preset: String,
+    pub data: String,
+    pub test_images: usize,
+    pub classification: Vec<ClassificationRow>,
+    /// Accuracy of each kept factor at α = 0.
+    pub factor_accuracy: std::collections::BTreeMap<String, f64>,
+    pub relational: Vec<RelationalRow>,
+    pub reconstruction: Reconstruction,
+    pub train: TrainSummary,
+}
+
+/// How the model was trained.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub seconds: f64,
+    pub backend: String,
+}
+
+/// Evaluates a trained model with `rule`.
+pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
+    let codes = model.encode(&model.test);
+    let truth: Vec<usize> = model.test.iter().map(|&i| model.data.components[i]).collect();
+    let classified = classify_codes(&model.mixture, &codes, &truth, rule, &ALPHAS);
+    let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
+    let relational = relational_accuracy(model, rule, model.config.eval.relational_samples);
+    EvalReport {
+        task: model.config.task.clone(),
+        tau: model.config.tau,
+        alpha_rule: rule.name().into(),
+        preset: model.config.preset.clone(),
+        data: model.data.dataset.describe(),
+        test_images: model.test.len(),
+        classification: classified,
+        factor_accuracy,
+        relational,
+        reconstruction: reconstruction(model, &codes),
+        train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
+    }
+}
+
+/// BCE per image and MSE per pixel of the decoded test codes.
+fn reconstruction(model: &TrainedModel, codes: &[f32]) -> Reconstruction {
+    let d = model.mixture.dim;
+    let [c, h, w] = model.data.image_shape();
+    let (mut bce, mut mse, mut n) = (0.0f64, 0.0f64, 0usize);
+    for (chunk, items) in codes.chunks(256 * d).zip(model.test.chunks(256)) {
+        let b = items.len();
+        let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [b, d]), &model.device);
+        let logits = model.ae.decoder.forward(z);
+        let target = Tensor::<4>::from_data(TensorData::new(model.data.render_batch(items), [b, c, h, w]), &model.device);
+        bce += bce_with_logits(logits.clone(), target.clone()).into_scalar::<f32>() as f64 * b as f64;
+        let diff = burn::tensor::activation::sigmoid(logits) - target;
+        mse += diff.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+        n += b;
+    }
+    Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * c * h * w) as f64 }
+}
+
+/// Evaluates the run in `dir`, writes `eval.json` and returns the report.
+pub fn evaluate_run(dir: &RunDir, rule: Option<AlphaRule>, data: Option<&Path>) -> Result<EvalReport> {
+    let model = TrainedModel::open(dir, data)?;
+    let rule = match rule {
+        Some(r) => r,
+        None => AlphaRule::parse(&model.config.eval.alpha_rule)?,
+    };
+    let report = evaluate(&model, rule);
+    dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
+    Ok(report)
+}

@@ -1,0 +1,29 @@
+//! relatent: weakly disentangled representations.
+//!
+//! An adversarial autoencoder (the *AbsAE*) whose latent space is shaped into a Gaussian
+//! mixture with one component per combination of the factor classes a task keeps, plus a
+//! relational learner (*ReL*) that moves codes between components. See `SPEC.md` in the
+//! project's shared folder for the definitions this crate follows.
+//!
+//! Module map, by concept:
+//! - [`data`]: factor datasets (procedural renderers, official files), tasks, splits.
+//! - [`model`]: the networks (encoder, decoder, discriminator, relational learner).
+//! - [`prior`]: uniform and mixture priors, densities, classification, α rules.
+//! - [`relations`]: relations as tables over components.
+//! - [`train`]: the training loop, checkpoints and resume.
+//! - [`eval`]: classification, relational accuracy, reconstruction, `eval.json`.
+//! - [`config`]: TOML configuration, presets and validation.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod model;
+pub mod perf;
+pub mod prior;
+pub mod relations;
+pub mod rng;
+pub mod run_dir;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,231 @@
+//! The networks: the AbsAE's encoder and decoder (per-task architecture, SPEC §2), and the
+//! MLPs used as discriminator and relational learner.
+//!
+//! Activations are written in forms that burn-flex runs faster and that compute the same
+//! function: LeakyReLU(0.1)(x) = 0.9·relu(x) + 0.1·x, tanh(x) = 2σ(2x) − 1 (measured in the
+//! performance issue: +24% and +12% training throughput).
+
+pub mod arch;
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid};
+
+pub use arch::{Architecture, ConvSpec};
+
+/// LeakyReLU with slope 0.1, as a weighted sum of relu and identity.
+pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu(x.clone()).mul_scalar(0.9) + x.mul_scalar(0.1)
+}
+
+/// tanh through the sigmoid.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
+}
+
+/// Convolution, batch norm, LeakyReLU.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvBlock {
+    fn new(cin: usize, cout: usize, spec: ConvSpec, device: &Device) -> Self {
+        let p = spec.padding;
+        let conv = Conv2dConfig::new([cin, cout], [spec.kernel, spec.kernel])
+            .with_stride([spec.stride, spec.stride])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init(device);
+        ConvBlock { conv, norm: BatchNormConfig::new(cout).init(device) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        leaky_relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// Transposed convolution, optionally followed by batch norm and LeakyReLU.
+#[derive(Module, Debug)]
+pub struct DeconvBlock {
+    deconv: ConvTranspose2d,
+    norm: Option<BatchNorm>,
+}
+
+impl DeconvBlock {
+    fn new(cin: usize, cout: usize, spec: ConvSpec, last: bool, device: &Device) -> Self {
+        let deconv = ConvTranspose2dConfig::new([cin, cout], [spec.kernel, spec.kernel])
+            .with_stride([spec.stride, spec.stride])
+            .with_padding([spec.padding, spec.padding])
+            .init(device);
+        let norm = (!last).then(|| BatchNormConfig::new(cout).init(device));
+        DeconvBlock { deconv, norm }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.deconv.forward(x);
+        match &self.norm {
+            Some(norm) => leaky_relu(norm.forward(y)),
+            None => y,
+        }
+    }
+}
+
+/// Image → deterministic latent code.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    convs: Vec<ConvBlock>,
+    hidden: Linear,
+    out: Linear,
+}
+
+impl Encoder {
+    /// The encoder of `arch`.
+    pub fn new(arch: &Architecture, device: &Device) -> Self {
+        let mut cin = arch.image[0];
+        let convs = arch
+            .encoder
+            .iter()
+            .map(|&spec| {
+                let block = ConvBlock::new(cin, arch.channels, spec, device);
+                cin = arch.channels;
+                block
+            })
+            .collect();
+        Encoder {
+            convs,
+            hidden: LinearConfig::new(arch.flat_features(), 1024).init(device),
+            out: LinearConfig::new(1024, arch.latent).init(device),
+        }
+    }
+
+    /// [B, C, H, W] → [B, d].
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.convs.iter().fold(images, |x, block| block.forward(x));
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.out.forward(leaky_relu(self.hidden.forward(x)))
+    }
+}
+
+/// Latent code → image logits.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    hidden: Linear,
+    to_grid: Linear,
+    deconvs: Vec<DeconvBlock>,
+    channels: usize,
+    start: usize,
+}
+
+impl Decoder {
+    /// The decoder of `arch`.
+    pub fn new(arch: &Architecture, device: &Device) -> Self {
+        let n = arch.decoder.len();
+        let deconvs = arch
+            .decoder
+            .iter()
+            .enumerate()
+            .map(|(i, &spec)| {
+                let last = i + 1 == n;
+                let cout = if last { arch.image[0] } else { arch.channels };
+                DeconvBlock::new(arch.channels, cout, spec, last, device)
+            })
+            .collect();
+        Decoder {
+            hidden: LinearConfig::new(arch.latent, 1024).init(device),
+            to_grid: LinearConfig::new(1024, arch.channels * arch.decoder_start * arch.decoder_start).init(device),
+            deconvs,
+            channels: arch.channels,
+            start: arch.decoder_start,
+        }
+    }
+
+    /// [B, d] → logits [B, C, H, W].
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let b = z.dims()[0];
+        let x = self.to_grid.forward(leaky_relu(self.hidden.forward(z)));
+        let x = x.reshape([b, self.channels, self.start, self.start]);
+        self.deconvs.iter().fold(x, |x, block| block.forward(x))
+    }
+}
+
+/// The adversarial autoencoder's two halves.
+#[derive(Module, Debug)]
+pub struct AbsAe {
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+impl AbsAe {
+    /// Encoder and decoder of `arch`.
+    pub fn new(arch: &Architecture, device: &Device) -> Self {
+        AbsAe { encoder: Encoder::new(arch, device), decoder: Decoder::new(arch, device) }
+    }
+}
+
+/// MLP with tanh hidden layers and a linear output: the discriminator (one logit) and the
+/// relational learner (a code) are both this.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    out: Linear,
+}
+
+impl Mlp {
+    /// `inputs` → `layers`×`width` tanh → `outputs`.
+    pub fn new(inputs: usize, width: usize, layers: usize, outputs: usize, device: &Device) -> Self {
+        let hidden = (0..layers).map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device)).collect();
+        Mlp { hidden, out: LinearConfig::new(width, outputs).init(device) }
+    }
+
+    /// [B, inputs] → [B, outputs].
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = self.hidden.iter().fold(x, |x, layer| tanh(layer.forward(x)));
+        self.out.forward(x)
+    }
+}
+
+/// The discriminator: code → logit of "drawn from the prior".
+pub fn discriminator(arch: &Architecture, device: &Device) -> Mlp {
+    Mlp::new(arch.latent, 1024, 3, 1, device)
+}
+
+/// The relational learner: (code, one-hot relation) → code.
+pub fn relational_learner(arch: &Architecture, relations: usize, device: &Device) -> Mlp {
+    Mlp::new(arch.latent + relations, 1024, 3, arch.latent, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::activation;
+
+    #[test]
+    fn dsprites_shapes_are_consistent() {
+        let device = Device::flex();
+        let arch = Architecture::for_task("dsprites").unwrap();
+        let ae = AbsAe::new(&arch, &device);
+        let x = Tensor::<4>::zeros([2, 1, 64, 64], &device);
+        let z = ae.encoder.forward(x);
+        assert_eq!(z.dims(), [2, 8]);
+        assert_eq!(ae.decoder.forward(z.clone()).dims(), [2, 1, 64, 64]);
+        assert_eq!(discriminator(&arch, &device).forward(z.clone()).dims(), [2, 1]);
+        let rel_in = Tensor::cat(vec![z, Tensor::zeros([2, 5], &device)], 1);
+        assert_eq!(relational_learner(&arch, 5, &device).forward(rel_in).dims(), [2, 8]);
+    }
+
+    #[test]
+    fn fast_activations_equal_the_library_ones() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats([-3.0, -0.5, 0.0, 0.2, 4.0], &device);
+        let lr = leaky_relu(x.clone()).into_data().try_into_vec::<f32>().unwrap();
+        let want = activation::leaky_relu(x.clone(), 0.1).into_data().try_into_vec::<f32>().unwrap();
+        let th = tanh(x.clone()).into_data().try_into_vec::<f32>().unwrap();
+        let want_th = activation::tanh(x).into_data().try_into_vec::<f32>().unwrap();
+        for i in 0..5 {
+            assert!((lr[i] - want[i]).abs() < 1e-6);
+            assert!((th[i] - want_th[i]).abs() < 1e-6);
+        }
+    }
+}

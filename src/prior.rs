@@ -1,0 +1,349 @@
+//! The priors of the latent space: Uniform(−1, 1)^d during warm-up, then a Gaussian mixture
+//! with one equally weighted component per combination of kept factor classes.
+//!
+//! The mixture's maths lives here twice on purpose: in f64 on the CPU for classification and
+//! evaluation (exact, used on thousands of codes at once), and as burn tensors for the
+//! training losses that need gradients (the ReL's NLL and the supervised posterior).
+
+use burn::prelude::*;
+use nalgebra::{DMatrix, DVector};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+use crate::{Error, Result};
+
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// A Gaussian mixture with equal weights; covariances kept by their Cholesky factors.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Mixture {
+    pub dim: usize,
+    pub means: Vec<Vec<f64>>,
+    /// Lower-triangular Cholesky factor L_k of each covariance, row-major d×d.
+    pub cholesky: Vec<Vec<f64>>,
+}
+
+/// The prior in force: uniform during warm-up, then the mixture.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Prior {
+    Uniform { dim: usize },
+    Mixture(Mixture),
+}
+
+impl Prior {
+    /// `n` samples, row-major n×d.
+    pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Vec<f32> {
+        match self {
+            Prior::Uniform { dim } => (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+            Prior::Mixture(m) => (0..n).flat_map(|_| m.sample(rng.random_range(0..m.components()), rng)).collect(),
+        }
+    }
+}
+
+/// Which codes the α threshold accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlphaRule {
+    /// max_k p(k | z) ≥ α: scale-free.
+    Posterior,
+    /// max_k N(z; μ_k, Σ_k) ≥ α: what the authors' code does.
+    Density,
+}
+
+impl AlphaRule {
+    /// Parses `posterior` or `density`.
+    pub fn parse(name: &str) -> Result<AlphaRule> {
+        match name {
+            "posterior" => Ok(AlphaRule::Posterior),
+            "density" => Ok(AlphaRule::Density),
+            other => Err(Error::Unknown(format!("unknown alpha rule '{other}' (known: posterior, density)"))),
+        }
+    }
+
+    /// The rule's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlphaRule::Posterior => "posterior",
+            AlphaRule::Density => "density",
+        }
+    }
+
+    /// The score the threshold is compared with, from all components' log-densities.
+    pub fn score(self, log_densities: &[f64]) -> f64 {
+        let max = log_densities.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        match self {
+            AlphaRule::Density => max.exp(),
+            AlphaRule::Posterior => 1.0 / log_densities.iter().map(|l| (l - max).exp()).sum::<f64>(),
+        }
+    }
+
+    /// Whether a code with these log-densities is accepted at threshold `alpha`.
+    pub fn accepts(self, log_densities: &[f64], alpha: f64) -> bool {
+        alpha <= 0.0 || self.score(log_densities) >= alpha
+    }
+}
+
+impl Mixture {
+    /// Fits one component per class from `codes` (n×d, row-major) and their `components`:
+    /// mean, covariance × `shrink` + `epsilon`·I, Cholesky-factored.
+    pub fn fit(codes: &[f32], dim: usize, components: &[usize], k: usize, shrink: f64, epsilon: f64) -> Result<Mixture> {
+        let mut means = Vec::with_capacity(k);
+        let mut cholesky = Vec::with_capacity(k);
+        for c in 0..k {
+            let rows: Vec<&[f32]> = codes.chunks_exact(dim).zip(components).filter(|(_, cc)| **cc == c).map(|(r, _)| r).collect();
+            if rows.len() < 2 {
+                return Err(Error::Invalid(format!("component {c} has {} labelled images; the mixture needs at least 2", rows.len())));
+            }
+            let n = rows.len() as f64;
+            let mean: Vec<f64> = (0..dim).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / n).collect();
+            let mut cov = DMatrix::<f64>::zeros(dim, dim);
+            for r in &rows {
+                let d = DVector::from_iterator(dim, r.iter().zip(&mean).map(|(&x, m)| x as f64 - m));
+                cov += &d * d.transpose();
+            }
+            cov *= shrink / (n - 1.0);
+            for j in 0..dim {
+                cov[(j, j)] += epsilon;
+            }
+            let l = nalgebra::Cholesky::new(cov)
+                .ok_or_else(|| Error::Invalid(format!("component {c}: covariance is not positive definite")))?
+                .l();
+            means.push(mean);
+            cholesky.push(row_major(&l));
+        }
+        Ok(Mixture { dim, means, cholesky })
+    }
+
+    /// Number of components.
+    pub fn components(&self) -> usize {
+        self.means.len()
+    }
+
+    /// A sample of component `k`: μ_k + L_k ε.
+    pub fn sample(&self, k: usize, rng: &mut impl Rng) -> Vec<f32> {
+        let d = self.dim;
+        let eps: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
+        let l = &self.cholesky[k];
+        (0..d).map(|i| (self.means[k][i] + (0..=i).map(|j| l[i * d + j] * eps[j]).sum::<f64>()) as f32).collect()
+    }
+
+    /// Squared Mahalanobis distance of `z` to component `k` (forward substitution L w = z − μ).
+    pub fn mahalanobis_sq(&self, z: &[f32], k: usize) -> f64 {
+        let d = self.dim;
+        let l = &self.cholesky[k];
+        let mut w = vec![0.0; d];
+        for i in 0..d {
+            let s: f64 = (0..i).map(|j| l[i * d + j] * w[j]).sum();
+            w[i] = (z[i] as f64 - self.means[k][i] - s) / l[i * d + i];
+        }
+        w.iter().map(|x| x * x).sum()
+    }
+
+    /// log det Σ_k / 2 = Σ log L_ii.
+    pub fn half_log_det(&self, k: usize) -> f64 {
+        (0..self.dim).map(|i| self.cholesky[k][i * self.dim + i].ln()).sum()
+    }
+
+    /// log N(z; μ_k, Σ_k) for every component.
+    pub fn log_densities(&self, z: &[f32]) -> Vec<f64> {
+        let c = 0.5 * self.dim as f64 * LN_2PI;
+        (0..self.components()).map(|k| -0.5 * self.mahalanobis_sq(z, k) - self.half_log_det(k) - c).collect()
+    }
+
+    /// The most likely component of `z` and its log-densities.
+    pub fn classify(&self, z: &[f32]) -> (usize, Vec<f64>) {
+        let ld = self.log_densities(z);
+        (argmax(&ld), ld)
+    }
+
+    /// Typicality: the χ²_d tail probability of the squared Mahalanobis distance to the
+    /// nearest component (small = atypical, e.g. out of distribution).
+    pub fn typicality(&self, z: &[f32]) -> f64 {
+        let nearest = (0..self.components()).map(|k| self.mahalanobis_sq(z, k)).fold(f64::INFINITY, f64::min);
+        let chi = ChiSquared::new(self.dim as f64).expect("dimension is positive");
+        1.0 - chi.cdf(nearest)
+    }
+
+    /// The mixture as tensors for batched training losses.
+    pub fn tensors(&self, device: &Device) -> MixtureTensors {
+        let (d, k) = (self.dim, self.components());
+        // Stack P_kᵀ (P_k = L_k⁻¹) side by side: z·[P_1ᵀ … P_Kᵀ] − [μ_1P_1ᵀ … μ_KP_Kᵀ] whitens
+        // a row z against every component in one matrix product.
+        let mut stack = vec![0.0f32; d * k * d];
+        let mut offsets = vec![0.0f32; k * d];
+        for c in 0..k {
+            let l = DMatrix::from_row_slice(d, d, &self.cholesky[c]);
+            let p = l.try_inverse().expect("a Cholesky factor is invertible");
+            for i in 0..d {
+                for j in 0..d {
+                    // (P_kᵀ)[i][j] = P_k[j][i]
+                    stack[i * k * d + c * d + j] = p[(j, i)] as f32;
+                }
+            }
+            let mu = DVector::from_row_slice(&self.means[c]);
+            let off = &p * mu;
+            for j in 0..d {
+                offsets[c * d + j] = off[j] as f32;
+            }
+        }
+        let log_norm: Vec<f32> = (0..k).map(|c| (-self.half_log_det(c) - 0.5 * d as f64 * LN_2PI) as f32).collect();
+        MixtureTensors {
+            dim: d,
+            components: k,
+            whiten: Tensor::from_data(TensorData::new(stack, [d, k * d]), device),
+            offsets: Tensor::from_data(TensorData::new(offsets, [1, k * d]), device),
+            log_norm: Tensor::from_data(TensorData::new(log_norm, [1, k]), device),
+        }
+    }
+}
+
+/// The mixture on a device, for losses with gradients.
+#[derive(Clone, Debug)]
+pub struct MixtureTensors {
+    dim: usize,
+    components: usize,
+    whiten: Tensor<2>,
+    offsets: Tensor<2>,
+    log_norm: Tensor<2>,
+}
+
+impl MixtureTensors {
+    /// Number of components.
+    pub fn components(&self) -> usize {
+        self.components
+    }
+
+    /// log N(z_b; μ_k, Σ_k) for a batch of codes: [B, d] → [B, K].
+    pub fn log_densities(&self, z: Tensor<2>) -> Tensor<2> {
+        let b = z.dims()[0];
+        let w = z.matmul(self.whiten.clone()) - self.offsets.clone();
+        let maha = w.powi_scalar(2).reshape([b, self.components, self.dim]).sum_dim(2).reshape([b, self.components]);
+        maha.mul_scalar(-0.5) + self.log_norm.clone()
+    }
+}
+
+fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
+    (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])).collect()
+}
+
+/// Index of the largest value.
+pub fn argmax(values: &[f64]) -> usize {
+    values.iter().enumerate().fold(0, |best, (i, v)| if *v > values[best] { i } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Stream, stream};
+
+    /// log N(z; μ, Σ) by the textbook formula with an explicit inverse and determinant.
+    fn slow_log_density(z: &[f64], mu: &[f64], sigma: &DMatrix<f64>) -> f64 {
+        let d = z.len();
+        let diff = DVector::from_iterator(d, z.iter().zip(mu).map(|(a, b)| a - b));
+        let inv = sigma.clone().try_inverse().unwrap();
+        let maha = (diff.transpose() * inv * &diff)[(0, 0)];
+        -0.5 * maha - 0.5 * sigma.determinant().ln() - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
+    }
+
+    fn fitted() -> (Mixture, Vec<f32>, Vec<usize>) {
+        let mut rng = stream(1, Stream::Eval, 0);
+        let d = 3;
+        let mut codes = Vec::new();
+        let mut comps = Vec::new();
+        for c in 0..2 {
+            for _ in 0..12 {
+                let base = [c as f32 * 3.0, -(c as f32), 0.5];
+                for (j, b) in base.iter().enumerate() {
+                    codes.push(b + rng.random_range(-1.0f32..1.0) * (j as f32 + 1.0) * 0.3);
+                }
+                comps.push(c);
+            }
+        }
+        (Mixture::fit(&codes, d, &comps, 2, 0.5, 1e-3).unwrap(), codes, comps)
+    }
+
+    #[test]
+    fn fit_matches_mean_and_shrunk_covariance() {
+        let (m, codes, comps) = fitted();
+        let rows: Vec<&[f32]> = codes.chunks(3).zip(&comps).filter(|(_, c)| **c == 1).map(|(r, _)| r).collect();
+        let mean0: f64 = rows.iter().map(|r| r[0] as f64).sum::<f64>() / rows.len() as f64;
+        assert!((m.means[1][0] - mean0).abs() < 1e-9);
+        let var0: f64 = rows.iter().map(|r| (r[0] as f64 - mean0).powi(2)).sum::<f64>() / (rows.len() - 1) as f64;
+        let l = DMatrix::from_row_slice(3, 3, &m.cholesky[1]);
+        let sigma = &l * l.transpose();
+        assert!((sigma[(0, 0)] - (0.5 * var0 + 1e-3)).abs() < 1e-9);
+        assert!(l[(0, 1)] == 0.0 && l[(0, 2)] == 0.0 && l[(1, 2)] == 0.0, "lower triangular");
+    }
+
+    #[test]
+    fn log_density_matches_the_slow_formula() {
+        let (m, _, _) = fitted();
+        for z in [[0.0f32, 0.0, 0.0], [3.0, -1.0, 0.4], [-2.0, 5.0, 1.0]] {
+            let fast = m.log_densities(&z);
+            for k in 0..2 {
+                let l = DMatrix::from_row_slice(3, 3, &m.cholesky[k]);
+                let zf: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+                let slow = slow_log_density(&zf, &m.means[k], &(&l * l.transpose()));
+                assert!((fast[k] - slow).abs() < 1e-9, "{} vs {slow}", fast[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn tensor_log_densities_match_the_cpu_ones() {
+        let (m, codes, _) = fitted();
+        let device = Device::flex();
+        let t = m.tensors(&device);
+        let z = Tensor::<2>::from_data(TensorData::new(codes.clone(), [24, 3]), &device);
+        let out = t.log_densities(z).into_data().try_into_vec::<f32>().unwrap();
+        for (row, got) in codes.chunks(3).zip(out.chunks(2)) {
+            let want = m.log_densities(row);
+            for k in 0..2 {
+                assert!((got[k] as f64 - want[k]).abs() < 1e-3 * want[k].abs().max(1.0), "{got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn alpha_rules_follow_their_definitions() {
+        let ld = [0.4f64.ln(), 0.25f64.ln(), 0.25f64.ln()];
+        let dens: Vec<f64> = ld.iter().map(|l| l.exp()).collect();
+        let posterior = dens[0] / dens.iter().sum::<f64>();
+        assert!((AlphaRule::Posterior.score(&ld) - posterior).abs() < 1e-12);
+        assert!((AlphaRule::Density.score(&ld) - dens[0]).abs() < 1e-12);
+        assert!(AlphaRule::Posterior.accepts(&ld, 0.0));
+        assert!(AlphaRule::Posterior.accepts(&ld, posterior - 1e-9));
+        assert!(!AlphaRule::Posterior.accepts(&ld, posterior + 1e-9));
+        assert!(!AlphaRule::Density.accepts(&ld, 0.5));
+    }
+
+    #[test]
+    fn typicality_is_the_chi_square_tail() {
+        let m = Mixture { dim: 2, means: vec![vec![0.0, 0.0]], cholesky: vec![vec![1.0, 0.0, 0.0, 1.0]] };
+        // For d = 2 the χ² tail is exp(−r²/2).
+        for r2 in [0.5f64, 2.0, 6.0] {
+            let z = [r2.sqrt() as f32, 0.0];
+            assert!((m.typicality(&z) - (-r2 / 2.0).exp()).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn samples_follow_the_component() {
+        let (m, _, _) = fitted();
+        let mut rng = stream(2, Stream::PriorSample, 0);
+        let n = 20_000;
+        let mean0: f64 = (0..n).map(|_| m.sample(1, &mut rng)[0] as f64).sum::<f64>() / n as f64;
+        assert!((mean0 - m.means[1][0]).abs() < 0.02);
+        let prior = Prior::Uniform { dim: 4 };
+        let u = prior.sample(1000, &mut rng);
+        assert!(u.len() == 4000 && u.iter().all(|v| (-1.0..1.0).contains(v)));
+    }
+
+    #[test]
+    fn too_few_codes_is_an_error() {
+        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, 0.1, 1e-4).unwrap_err().to_string();
+        assert!(err.contains("component 1"), "{err}");
+    }
+}

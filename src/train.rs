@@ -1,0 +1,531 @@
+//! The training loop (SPEC §5): per step an autoencoder update (reconstruction + β·adversarial,
+//! plus the default mode's supervised and consistency terms), a discriminator update, and after
+//! warm-up the ReL updates; separate Adam optimisers; periodic atomic checkpoints; resume.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use burn::tensor::activation::{log_softmax, softplus};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::data::augment::{PixelNoise, geometric};
+use crate::data::{Split, TaskData};
+use crate::model::{self, AbsAe, Architecture, Mlp};
+use crate::prior::{Mixture, MixtureTensors, Prior};
+use crate::relations::RelationSet;
+use crate::rng::{Stream, stream};
+use crate::run_dir::RunDir;
+use crate::{Error, Result};
+
+/// The three trained networks.
+#[derive(Clone, Debug)]
+pub struct Networks {
+    pub ae: AbsAe,
+    pub disc: Mlp,
+    pub rel: Mlp,
+}
+
+impl Networks {
+    /// Fresh networks for `arch`, initialised from `seed`.
+    pub fn new(arch: &Architecture, relations: usize, seed: u64, device: &Device) -> Networks {
+        device.seed(seed);
+        Networks {
+            ae: AbsAe::new(arch, device),
+            disc: model::discriminator(arch, device),
+            rel: model::relational_learner(arch, relations, device),
+        }
+    }
+}
+
+/// What a checkpoint holds besides weights and optimiser states.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainState {
+    /// Steps completed.
+    pub step: usize,
+    /// Training seconds so far (over all sessions of a resumed run).
+    pub seconds: f64,
+    pub prior: Prior,
+    pub backend: String,
+}
+
+/// Losses of one step, for the progress bar and `metrics.jsonl`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepLosses {
+    pub recon: Option<f32>,
+    pub adversarial: Option<f32>,
+    pub discriminator: Option<f32>,
+    pub relational: Option<f32>,
+    pub supervised: Option<f32>,
+    pub consistency: Option<f32>,
+}
+
+/// Everything a training run needs, and its state.
+pub struct Trainer {
+    pub config: Config,
+    pub data: Arc<TaskData>,
+    pub split: Split,
+    pub relations: RelationSet,
+    pub arch: Architecture,
+    pub device: Device,
+    pub nets: Networks,
+    opt_ae: ModuleOptimizer,
+    opt_disc: ModuleOptimizer,
+    opt_rel: ModuleOptimizer,
+    pub state: TrainState,
+    mixture_tensors: Option<MixtureTensors>,
+    noise: PixelNoise,
+}
+
+/// The device training runs on: flex (CPU) by default, CUDA with the `cuda` feature.
+pub fn training_device() -> (Device, &'static str) {
+    #[cfg(feature = "cuda")]
+    {
+        (Device::cuda(0), "cuda")
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        (Device::flex(), "flex")
+    }
+}
+
+fn adam() -> ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+impl Trainer {
+    /// A trainer at step 0 for `config`.
+    pub fn new(config: Config) -> Result<Trainer> {
+        let data = Arc::new(TaskData::open(&config.task, config.data.as_deref())?);
+        let split = Split::new(&data.components, data.task.components(), config.tau, config.seed)?;
+        let relations = RelationSet::for_task(&data.task, &config.relations)?;
+        let arch = Architecture::for_task(&config.task)?;
+        let (plain, backend) = training_device();
+        let device = plain.autodiff();
+        let nets = Networks::new(&arch, relations.len(), config.seed, &device);
+        let noise = PixelNoise::from_config(&config.train.augment, config.train.noise_std, config.train.dropout);
+        let state = TrainState { step: 0, seconds: 0.0, prior: Prior::Uniform { dim: arch.latent }, backend: backend.into() };
+        Ok(Trainer {
+            config,
+            data,
+            split,
+            relations,
+            arch,
+            device,
+            nets,
+            opt_ae: adam(),
+            opt_disc: adam(),
+            opt_rel: adam(),
+            state,
+            mixture_tensors: None,
+            noise,
+        })
+    }
+
+    /// Steps of the whole schedule: autoencoder steps, then ReL-only fine-tuning steps.
+    pub fn total_steps(&self) -> usize {
+        self.config.train.steps + self.config.improve.rel_finetune_steps
+    }
+
+    /// The mixture, once the prior has switched.
+    pub fn mixture(&self) -> Option<&Mixture> {
+        match &self.state.prior {
+            Prior::Mixture(m) => Some(m),
+            Prior::Uniform { .. } => None,
+        }
+    }
+
+    /// Runs one step of the schedule and returns its losses.
+    pub fn step(&mut self) -> Result<StepLosses> {
+        let s = self.state.step;
+        let t = self.config.train.clone();
+        let switched = s >= t.warmup_steps;
+        let refresh = self.config.prior.refresh_every;
+        let due_refresh = refresh > 0 && s > t.warmup_steps && (s - t.warmup_steps) % refresh == 0 && s < t.steps;
+        if (switched && self.mixture().is_none()) || due_refresh {
+            self.fit_mixture()?;
+        }
+        let mut losses = StepLosses::default();
+        if s < t.steps {
+            self.autoencoder_and_discriminator_step(&mut losses);
+        }
+        if switched {
+            let mut total = 0.0;
+            for u in 0..self.config.improve.rel_updates {
+                total += self.relational_step(u);
+            }
+            losses.relational = Some(total / self.config.improve.rel_updates as f32);
+        }
+        self.state.step += 1;
+        Ok(losses)
+    }
+
+    /// Encodes the labelled images and fits the mixture to their codes.
+    pub fn fit_mixture(&mut self) -> Result<()> {
+        let labelled = &self.split.labelled;
+        let codes = encode(&self.nets.ae, &self.data, labelled, &self.device.clone().inner());
+        let comps: Vec<usize> = labelled.iter().map(|&i| self.data.components[i]).collect();
+        let p = &self.config.prior;
+        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), p.shrink, p.epsilon)?;
+        self.mixture_tensors = Some(mixture.tensors(&self.device));
+        self.state.prior = Prior::Mixture(mixture);
+        Ok(())
+    }
+
+    fn image_tensor(&self, pixels: Vec<f32>, n: usize) -> Tensor<4> {
+        let [c, h, w] = self.arch.image;
+        Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), &self.device)
+    }
+
+    /// One autoencoder update and one discriminator update on a batch.
+    fn autoencoder_and_discriminator_step(&mut self, losses: &mut StepLosses) {
+        let s = self.state.step as u64;
+        let seed = self.config.seed;
+        let b = self.config.train.batch_size;
+        let mut rng = stream(seed, Stream::Batch, s);
+        let items: Vec<usize> = (0..b).map(|_| *self.split.train.choose(&mut rng).expect("train split is not empty")).collect();
+        let clean = self.data.render_batch(&items);
+        let mut noisy = clean.clone();
+        let mut aug_rng = stream(seed, Stream::Augment, s);
+        self.noise.apply(&mut noisy, &mut aug_rng);
+
+        // One encoder pass over every view the step needs: the batch, then (default mode)
+        // augmented labelled images and strongly augmented views of the batch.
+        let extra = self.extra_views(&clean, &mut aug_rng);
+        let mut inputs = noisy;
+        inputs.extend_from_slice(&extra.labelled_pixels);
+        inputs.extend_from_slice(&extra.strong_pixels);
+        let n_lab = extra.labelled_targets.len();
+        let n_strong = if extra.strong_pixels.is_empty() { 0 } else { b };
+        let z_all = self.nets.ae.encoder.forward(self.image_tensor(inputs, b + n_lab + n_strong));
+        let z = z_all.clone().slice([0..b]);
+        let logits = self.nets.ae.decoder.forward(z.clone());
+        let recon = bce_with_logits(logits, self.image_tensor(clean, b));
+        let adversarial = softplus(self.nets.disc.forward(z.clone()).neg(), 1.0).mean();
+        let beta = self.config.train.beta;
+        let mut loss = recon.clone() + adversarial.clone().mul_scalar(beta);
+        losses.recon = Some(scalar(&recon));
+        losses.adversarial = Some(scalar(&adversarial));
+
+        if let Some(mix) = self.mixture_tensors.clone() {
+            let imp = &self.config.improve;
+            if n_lab > 0 {
+                let z_lab = z_all.clone().slice([b..b + n_lab]);
+                let sup = posterior_cross_entropy(&mix, z_lab, &extra.labelled_targets, &self.device);
+                losses.supervised = Some(scalar(&sup));
+                loss = loss + sup.mul_scalar(imp.supervised_weight);
+            }
+            if n_strong > 0 {
+                let z_strong = z_all.slice([b + n_lab..b + n_lab + b]);
+                if let Some(cons) = self.consistency_loss(&mix, z.clone(), z_strong) {
+                    losses.consistency = Some(scalar(&cons));
+                    loss = loss + cons.mul_scalar(imp.consistency_weight);
+                }
+            }
+        }
+        let grads = loss.backward();
+        let grads = GradientsParams::from_grads(grads, &self.nets.ae);
+        self.nets.ae = self.opt_ae.step(self.config.train.lr, self.nets.ae.clone(), grads);
+
+        let prior = self.state.prior.sample(b, &mut stream(seed, Stream::PriorSample, s));
+        let prior = Tensor::from_data(TensorData::new(prior, [b, self.arch.latent]), &self.device);
+        let real = softplus(self.nets.disc.forward(prior).neg(), 1.0).mean();
+        let fake = softplus(self.nets.disc.forward(z.detach()), 1.0).mean();
+        let disc_loss = real + fake;
+        losses.discriminator = Some(scalar(&disc_loss));
+        let grads = GradientsParams::from_grads(disc_loss.backward(), &self.nets.disc);
+        self.nets.disc = self.opt_disc.step(self.config.train.lr, self.nets.disc.clone(), grads);
+    }
+
+    /// The default mode's extra views, empty in the paper mode or before the switch.
+    fn extra_views(&self, clean: &[f32], rng: &mut impl Rng) -> ExtraViews {
+        let mut views = ExtraViews::default();
+        let imp = &self.config.improve;
+        if self.mixture_tensors.is_none() {
+            return views;
+        }
+        let side = self.arch.image[2];
+        let aug = self.data.task.augment.as_ref().filter(|_| imp.augment_labelled);
+        if imp.supervised_weight > 0.0 {
+            let items: Vec<usize> = (0..imp.labelled_batch).map(|_| *self.split.labelled.choose(rng).expect("labelled set is not empty")).collect();
+            let pixels = self.data.render_batch(&items);
+            for (img, &item) in pixels.chunks_exact(self.data.dataset.image_len()).zip(&items) {
+                let comp = self.data.components[item];
+                let mut view = match aug {
+                    Some(aug) => {
+                        let classes = self.data.task.component_classes(comp);
+                        geometric(img, side, aug, (classes[aug.band_factors.0], classes[aug.band_factors.1]), rng)
+                    }
+                    None => img.to_vec(),
+                };
+                self.noise.apply(&mut view, rng);
+                views.labelled_pixels.extend(view);
+                views.labelled_targets.push(comp);
+            }
+        }
+        if imp.consistency_weight > 0.0 {
+            if let Some(aug) = &self.data.task.augment {
+                for img in clean.chunks_exact(self.data.dataset.image_len()) {
+                    let mut view = crate::data::augment::rotate_scale_in_place(img, side, aug, rng);
+                    self.noise.apply(&mut view, rng);
+                    views.strong_pixels.extend(view);
+                }
+            }
+        }
+        views
+    }
+
+    /// Cross-entropy of the strong view's posterior against the confident pseudo-labels of
+    /// the weak view (FixMatch-style); None when no code in the batch is confident enough.
+    fn consistency_loss(&self, mix: &MixtureTensors, z_weak: Tensor<2>, z_strong: Tensor<2>) -> Option<Tensor<1>> {
+        let b = z_weak.dims()[0];
+        let posterior = log_softmax(mix.log_densities(z_weak.detach()), 1).exp();
+        let post = posterior.into_data().try_into_vec::<f32>().expect("f32 posterior");
+        let k = mix.components();
+        let threshold = self.config.improve.consistency_threshold as f32;
+        let mut mask = vec![0.0f32; b * k];
+        let mut count = 0;
+        for (row, p) in post.chunks_exact(k).enumerate() {
+            let (best, &pmax) = p.iter().enumerate().fold((0, &p[0]), |a, (i, v)| if *v > *a.1 { (i, v) } else { a });
+            if pmax >= threshold {
+                mask[row * k + best] = 1.0;
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return None;
+        }
+        let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, k]), &self.device);
+        let logp = log_softmax(mix.log_densities(z_strong), 1);
+        Some((logp * mask).sum().neg().div_scalar(count as f32).reshape([1]))
+    }
+
+    /// One ReL update on codes sampled from the prior; returns its loss.
+    fn relational_step(&mut self, update: usize) -> f32 {
+        let Some(mixture) = self.mixture().cloned() else { return f32::NAN };
+        let s = self.state.step as u64;
+        let n = self.config.train.rel_batch_size;
+        let mut rng = stream(self.config.seed, Stream::Relation, s * 64 + update as u64);
+        let batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
+        let input = relation_input(&batch.codes, &batch.relation_ids, self.relations.len(), mixture.dim, &self.device);
+        let out = self.nets.rel.forward(input);
+        let mix = self.mixture_tensors.clone().expect("tensors exist with the mixture");
+        let loss = match self.config.train.rel_objective.as_str() {
+            "mse" => {
+                let target: Vec<f32> = batch.targets.iter().flat_map(|&t| mixture.sample(t, &mut rng)).collect();
+                let target = Tensor::<2>::from_data(TensorData::new(target, [n, mixture.dim]), &self.device);
+                (out - target).powi_scalar(2).sum_dim(1).mean()
+            }
+            _ => {
+                let onehot = one_hot(&batch.targets, mixture.components(), &self.device);
+                (mix.log_densities(out) * onehot).sum_dim(1).mean().neg()
+            }
+        };
+        let value = scalar(&loss);
+        let grads = GradientsParams::from_grads(loss.mul_scalar(self.config.train.gamma).backward(), &self.nets.rel);
+        self.nets.rel = self.opt_rel.step(self.config.train.rel_lr, self.nets.rel.clone(), grads);
+        value
+    }
+
+    /// Writes the checkpoint atomically.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let state = serde_json::to_vec(&self.state).expect("train state serialises");
+        let sections: Vec<Vec<u8>> = vec![
+            state,
+            record_bytes(self.nets.ae.clone().into_record().into_bytes(), path)?,
+            record_bytes(self.nets.disc.clone().into_record().into_bytes(), path)?,
+            record_bytes(self.nets.rel.clone().into_record().into_bytes(), path)?,
+            record_bytes(self.opt_ae.into_bytes(), path)?,
+            record_bytes(self.opt_disc.into_bytes(), path)?,
+            record_bytes(self.opt_rel.into_bytes(), path)?,
+        ];
+        let mut out = CHECKPOINT_MAGIC.to_vec();
+        for s in &sections {
+            out.extend((s.len() as u64).to_le_bytes());
+            out.extend(s);
+        }
+        crate::data::images::write_atomic(path, &out)
+    }
+
+    /// Restores weights, optimiser states and the train state from a checkpoint.
+    pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        let sections = read_sections(path)?;
+        let bad = |e: &dyn std::fmt::Display| Error::file(path, format!("corrupt checkpoint: {e}"));
+        self.state = serde_json::from_slice(&sections[0]).map_err(|e| bad(&e))?;
+        let record = |i: usize| ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
+        self.nets.ae = self.nets.ae.clone().try_load_record(record(1)?).map_err(|e| bad(&e))?;
+        self.nets.disc = self.nets.disc.clone().try_load_record(record(2)?).map_err(|e| bad(&e))?;
+        self.nets.rel = self.nets.rel.clone().try_load_record(record(3)?).map_err(|e| bad(&e))?;
+        let optim = |o: ModuleOptimizer, i: usize| o.from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
+        self.opt_ae = optim(adam(), 4)?;
+        self.opt_disc = optim(adam(), 5)?;
+        self.opt_rel = optim(adam(), 6)?;
+        self.mixture_tensors = self.mixture().map(|m| m.tensors(&self.device));
+        Ok(())
+    }
+}
+
+/// Training views beyond the plain batch (default mode).
+#[derive(Default)]
+struct ExtraViews {
+    labelled_pixels: Vec<f32>,
+    labelled_targets: Vec<usize>,
+    strong_pixels: Vec<f32>,
+}
+
+const CHECKPOINT_MAGIC: &[u8; 8] = b"RLTCKPT1";
+
+fn record_bytes(bytes: std::result::Result<Bytes, burn::store::RecordError>, path: &Path) -> Result<Vec<u8>> {
+    bytes.map(|b| b.to_vec()).map_err(|e| Error::file(path, format!("cannot serialise checkpoint: {e}")))
+}
+
+fn read_sections(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+    if bytes.len() < 8 || &bytes[..8] != CHECKPOINT_MAGIC {
+        return Err(Error::file(path, "not a relatent checkpoint"));
+    }
+    let mut sections = Vec::new();
+    let mut at = 8;
+    while at < bytes.len() {
+        let len_bytes: [u8; 8] = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
+        let len = u64::from_le_bytes(len_bytes) as usize;
+        let body = bytes.get(at + 8..at + 8 + len).ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
+        sections.push(body.to_vec());
+        at += 8 + len;
+    }
+    if sections.len() != 7 {
+        return Err(Error::file(path, format!("checkpoint has {} sections, expected 7", sections.len())));
+    }
+    Ok(sections)
+}
+
+/// Prior samples for ReL training: a relation and a valid input component per row.
+pub struct RelationBatch {
+    pub codes: Vec<f32>,
+    pub relation_ids: Vec<usize>,
+    pub targets: Vec<usize>,
+}
+
+/// Picks a relation and a valid input uniformly at random per row and draws the input code.
+pub fn sample_relation_batch(relations: &RelationSet, mixture: &Mixture, n: usize, rng: &mut impl Rng) -> RelationBatch {
+    let inputs: Vec<Vec<usize>> = relations.relations.iter().map(|r| r.valid_inputs()).collect();
+    let mut batch = RelationBatch { codes: Vec::with_capacity(n * mixture.dim), relation_ids: Vec::with_capacity(n), targets: Vec::with_capacity(n) };
+    for _ in 0..n {
+        let r = rng.random_range(0..relations.len());
+        let c = *inputs[r].choose(rng).expect("every relation has a valid input");
+        batch.codes.extend(mixture.sample(c, rng));
+        batch.relation_ids.push(r);
+        batch.targets.push(relations.relations[r].apply(c).expect("valid input"));
+    }
+    batch
+}
+
+/// The ReL's input: codes [n, d] next to one-hot relation ids [n, R].
+pub fn relation_input(codes: &[f32], relation_ids: &[usize], relations: usize, dim: usize, device: &Device) -> Tensor<2> {
+    let n = relation_ids.len();
+    let z = Tensor::<2>::from_data(TensorData::new(codes.to_vec(), [n, dim]), device);
+    Tensor::cat(vec![z, one_hot(relation_ids, relations, device)], 1)
+}
+
+/// One-hot rows [n, k].
+pub fn one_hot(ids: &[usize], k: usize, device: &Device) -> Tensor<2> {
+    let mut v = vec![0.0f32; ids.len() * k];
+    for (row, &id) in ids.iter().enumerate() {
+        v[row * k + id] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(v, [ids.len(), k]), device)
+}
+
+/// Binary cross-entropy of logits against targets, summed per image, averaged over the batch:
+/// softplus(l) − x·l.
+pub fn bce_with_logits(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
+    let b = logits.dims()[0];
+    (softplus(logits.clone(), 1.0) - logits * targets).sum().div_scalar(b as f32).reshape([1])
+}
+
+/// Mean cross-entropy of the mixture posterior p(k | z) against `targets`.
+fn posterior_cross_entropy(mix: &MixtureTensors, z: Tensor<2>, targets: &[usize], device: &Device) -> Tensor<1> {
+    let k = mix.components();
+    let logp = log_softmax(mix.log_densities(z), 1);
+    (logp * one_hot(targets, k, device)).sum_dim(1).mean().neg()
+}
+
+fn scalar(t: &Tensor<1>) -> f32 {
+    t.clone().into_scalar::<f32>()
+}
+
+/// Encodes the task's images `items` in inference mode, in batches; codes row-major n×d.
+pub fn encode(ae: &AbsAe, data: &TaskData, items: &[usize], device: &Device) -> Vec<f32> {
+    let encoder = ae.encoder.valid().to_device(device);
+    let [c, h, w] = data.image_shape();
+    let mut codes = Vec::new();
+    for chunk in items.chunks(256) {
+        let pixels = data.render_batch(chunk);
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), c, h, w]), device);
+        codes.extend(encoder.forward(x).into_data().try_into_vec::<f32>().expect("f32 codes"));
+    }
+    codes
+}
+
+/// Progress reporting from [`train`].
+pub trait Progress {
+    /// Called after each step with the step number (1-based) and its losses.
+    fn step(&mut self, step: usize, total: usize, losses: &StepLosses);
+}
+
+/// No progress output (tests, library use).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&mut self, _: usize, _: usize, _: &StepLosses) {}
+}
+
+/// Trains the run in `dir` to the end of its schedule, checkpointing as it goes. With
+/// `resume`, continues from the directory's checkpoint. Returns the trainer at the end.
+pub fn train(config: Config, dir: &RunDir, resume: bool, progress: &mut dyn Progress) -> Result<Trainer> {
+    let mut trainer = Trainer::new(config)?;
+    if resume {
+        trainer.load_checkpoint(&dir.checkpoint())?;
+        dir.truncate_metrics_after(trainer.state.step)?;
+    }
+    let total = trainer.total_steps();
+    let every = trainer.config.train.checkpoint_every;
+    let log_every = trainer.config.train.log_every;
+    let mut clock = Instant::now();
+    while trainer.state.step < total {
+        let losses = trainer.step()?;
+        let step = trainer.state.step;
+        progress.step(step, total, &losses);
+        if step % log_every == 0 || step == total {
+            let mut line = serde_json::to_value(&losses).expect("losses serialise");
+            line["step"] = step.into();
+            line["phase"] = phase(&trainer.config, step - 1).into();
+            line["seconds"] = (trainer.state.seconds + clock.elapsed().as_secs_f64()).into();
+            dir.append_metrics(&line)?;
+        }
+        if step % every == 0 || step == total {
+            trainer.state.seconds += clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+            trainer.save_checkpoint(&dir.checkpoint())?;
+        }
+    }
+    Ok(trainer)
+}
+
+/// Name of the schedule phase of step `s`.
+pub fn phase(config: &Config, s: usize) -> &'static str {
+    if s < config.train.warmup_steps {
+        "warmup"
+    } else if s < config.train.steps {
+        "mixture"
+    } else {
+        "rel-finetune"
+    }
+}
