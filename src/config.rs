@@ -70,6 +70,9 @@ pub struct PriorConfig {
     pub epsilon: f64,
     /// Re-estimate the mixture every this many steps after the switch (0 = never).
     pub refresh_every: usize,
+    /// Covariance factor of re-estimated components. With `shrink` < 1 on every refresh the
+    /// components would shrink geometrically, since the codes follow the shrunk prior.
+    pub refresh_shrink: f64,
 }
 
 /// The improvements of the default mode over the paper; all zero/off in `paper`.
@@ -100,6 +103,8 @@ pub struct EvalConfig {
     pub alpha_rule: String,
     /// Chains per depth for relational accuracy.
     pub relational_samples: usize,
+    /// Evaluate on at most this many test images (0 = the whole test split).
+    pub max_test_images: usize,
 }
 
 /// Names of the presets.
@@ -149,7 +154,7 @@ impl Config {
                 log_every: 20,
                 checkpoint_every: 500,
             },
-            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0 },
+            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0 },
             improve: ImproveConfig {
                 supervised_weight: 0.0,
                 labelled_batch: 0,
@@ -159,7 +164,7 @@ impl Config {
                 rel_updates: 1,
                 rel_finetune_steps: 0,
             },
-            eval: EvalConfig { alpha_rule: "posterior".into(), relational_samples: 2000 },
+            eval: EvalConfig { alpha_rule: "posterior".into(), relational_samples: 2000, max_test_images: 0 },
         }
     }
 
@@ -205,9 +210,11 @@ impl Config {
         let mut table = toml::Table::try_from(&base).expect("a config always serialises to TOML");
         merge(&mut table, file_table);
         let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Invalid(format!("{origin}: {}", e.message().trim())))?;
+        // serde_path_to_error names the key whose value has the wrong type or is unknown.
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            Error::Invalid(format!("{origin}: {key}: {}", e.into_inner().message().trim()))
+        })?;
         config.preset = preset;
         config.task = task;
         overrides.apply(&mut config);
@@ -239,6 +246,7 @@ impl Config {
         check(t.checkpoint_every > 0, "train.checkpoint_every", "must be positive (got 0)")?;
         positive_finite("prior.shrink", self.prior.shrink)?;
         positive_finite("prior.epsilon", self.prior.epsilon)?;
+        positive_finite("prior.refresh_shrink", self.prior.refresh_shrink)?;
         let i = &self.improve;
         non_negative_finite("improve.supervised_weight", i.supervised_weight)?;
         non_negative_finite("improve.consistency_weight", i.consistency_weight)?;

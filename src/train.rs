@@ -173,7 +173,8 @@ impl Trainer {
         let codes = encode(&self.nets.ae, &self.data, labelled, &self.device.clone().inner());
         let comps: Vec<usize> = labelled.iter().map(|&i| self.data.components[i]).collect();
         let p = &self.config.prior;
-        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), p.shrink, p.epsilon)?;
+        let shrink = if self.mixture().is_some() { p.refresh_shrink } else { p.shrink };
+        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), shrink, p.epsilon)?;
         self.mixture_tensors = Some(mixture.tensors(&self.device));
         self.state.prior = Prior::Mixture(mixture);
         Ok(())
@@ -337,11 +338,13 @@ impl Trainer {
     /// Writes the checkpoint atomically.
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let state = serde_json::to_vec(&self.state).expect("train state serialises");
+        // `valid()` folds batch norm's pending running-statistics update into its value, which
+        // `into_record` alone would miss.
         let sections: Vec<Vec<u8>> = vec![
             state,
-            record_bytes(self.nets.ae.clone().into_record().into_bytes(), path)?,
-            record_bytes(self.nets.disc.clone().into_record().into_bytes(), path)?,
-            record_bytes(self.nets.rel.clone().into_record().into_bytes(), path)?,
+            record_bytes(self.nets.ae.valid().into_record().into_bytes(), path)?,
+            record_bytes(self.nets.disc.valid().into_record().into_bytes(), path)?,
+            record_bytes(self.nets.rel.valid().into_record().into_bytes(), path)?,
             record_bytes(self.opt_ae.into_bytes(), path)?,
             record_bytes(self.opt_disc.into_bytes(), path)?,
             record_bytes(self.opt_rel.into_bytes(), path)?,
@@ -487,30 +490,40 @@ impl Progress for Quiet {
     fn step(&mut self, _: usize, _: usize, _: &StepLosses) {}
 }
 
-/// Trains the run in `dir` to the end of its schedule, checkpointing as it goes. With
-/// `resume`, continues from the directory's checkpoint. Returns the trainer at the end.
-pub fn train(config: Config, dir: &RunDir, resume: bool, progress: &mut dyn Progress) -> Result<Trainer> {
-    let mut trainer = Trainer::new(config)?;
-    if resume {
+/// How far one call of [`train`] goes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrainOptions {
+    /// Continue from the directory's checkpoint.
+    pub resume: bool,
+    /// Stop (after checkpointing) once this many steps are done; the run can be resumed.
+    pub stop_at: Option<usize>,
+}
+
+/// Trains `trainer` in `dir` to the end of its schedule (or `stop_at`), logging to
+/// `metrics.jsonl` and checkpointing as it goes; with `resume`, first restores the
+/// directory's checkpoint. Returns the trainer at the end.
+pub fn train(mut trainer: Trainer, dir: &RunDir, options: TrainOptions, progress: &mut dyn Progress) -> Result<Trainer> {
+    if options.resume {
         trainer.load_checkpoint(&dir.checkpoint())?;
         dir.truncate_metrics_after(trainer.state.step)?;
     }
     let total = trainer.total_steps();
+    let end = options.stop_at.map_or(total, |s| s.min(total));
     let every = trainer.config.train.checkpoint_every;
     let log_every = trainer.config.train.log_every;
     let mut clock = Instant::now();
-    while trainer.state.step < total {
+    while trainer.state.step < end {
         let losses = trainer.step()?;
         let step = trainer.state.step;
         progress.step(step, total, &losses);
-        if step % log_every == 0 || step == total {
+        if step % log_every == 0 || step == end {
             let mut line = serde_json::to_value(&losses).expect("losses serialise");
             line["step"] = step.into();
             line["phase"] = phase(&trainer.config, step - 1).into();
             line["seconds"] = (trainer.state.seconds + clock.elapsed().as_secs_f64()).into();
             dir.append_metrics(&line)?;
         }
-        if step % every == 0 || step == total {
+        if step % every == 0 || step == end {
             trainer.state.seconds += clock.elapsed().as_secs_f64();
             clock = Instant::now();
             trainer.save_checkpoint(&dir.checkpoint())?;

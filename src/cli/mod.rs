@@ -106,6 +106,9 @@ struct TrainArgs {
     /// Continue the run in --out from its checkpoint (its config.toml is used).
     #[arg(long)]
     resume: bool,
+    /// Stop after this many steps (checkpointed; continue later with --resume).
+    #[arg(long)]
+    stop_at: Option<usize>,
 }
 
 #[derive(Args)]
@@ -173,9 +176,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn train_into(config: Config, dir: &RunDir, resume: bool, quiet: bool) -> anyhow::Result<train::Trainer> {
+fn train_into(trainer: train::Trainer, dir: &RunDir, options: train::TrainOptions, quiet: bool) -> anyhow::Result<train::Trainer> {
     let mut bar = progress::TrainingBar::new(quiet);
-    let trainer = train::train(config, dir, resume, &mut bar)?;
+    let trainer = train::train(trainer, dir, options, &mut bar)?;
     bar.finish();
     Ok(trainer)
 }
@@ -183,9 +186,11 @@ fn train_into(config: Config, dir: &RunDir, resume: bool, quiet: bool) -> anyhow
 fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
     let config = args.config.resolve()?;
     let dir = RunDir::new(args.out.unwrap_or_else(|| default_run_path(&config.task)));
+    // Everything the run reads is checked before its directory is created.
+    let trainer = train::Trainer::new(config.clone())?;
     dir.create(&config)?;
     eprintln!("relatent run: task {}, preset {}, {} steps; run directory {}", config.task, config.preset, config.train.steps, dir.root.display());
-    let trainer = train_into(config, &dir, false, args.config.quiet)?;
+    let trainer = train_into(trainer, &dir, train::TrainOptions::default(), args.config.quiet)?;
     let model = TrainedModel::from_trainer(trainer)?;
     let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
     dir.write_eval(&serde_json::to_value(&report)?)?;
@@ -198,17 +203,19 @@ fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
 
 fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.out);
-    let config = if args.resume {
-        dir.read_config()?
+    let trainer = if args.resume {
+        if !dir.checkpoint().exists() {
+            return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume")).context("train --resume");
+        }
+        train::Trainer::new(dir.read_config()?)?
     } else {
         let config = args.config.resolve()?;
+        let trainer = train::Trainer::new(config.clone())?;
         dir.create(&config)?;
-        config
+        trainer
     };
-    if args.resume && !dir.checkpoint().exists() {
-        return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume")).context("train --resume");
-    }
-    let trainer = train_into(config, &dir, args.resume, args.config.quiet)?;
+    let options = train::TrainOptions { resume: args.resume, stop_at: args.stop_at };
+    let trainer = train_into(trainer, &dir, options, args.config.quiet)?;
     println!("Trained {} steps in {:.0} s; checkpoint {}", trainer.state.step, trainer.state.seconds, dir.checkpoint().display());
     Ok(())
 }

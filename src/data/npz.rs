@@ -168,9 +168,9 @@ impl NpyRows<'_> {
     }
 }
 
-#[cfg(test)]
+#[doc(hidden)]
 pub mod testing {
-    //! Writes small `.npz` files in the layouts of the official releases.
+    //! Writes small `.npz` files in the layouts of the official releases (for tests).
 
     use std::io::Write;
     use std::path::Path;
@@ -192,15 +192,42 @@ pub mod testing {
     }
 
     /// Writes a deflate-compressed archive of `(name, npy bytes)` entries.
-    pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) {
-        let file = std::fs::File::create(path).unwrap();
+    pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+        let file = std::fs::File::create(path)?;
         let mut zip = zip::ZipWriter::new(file);
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, bytes) in entries {
-            zip.start_file(format!("{name}.npy"), options).unwrap();
-            zip.write_all(bytes).unwrap();
+            zip.start_file(format!("{name}.npy"), options)?;
+            zip.write_all(bytes)?;
         }
-        zip.finish().unwrap();
+        zip.finish()?;
+        Ok(())
+    }
+
+    /// A dSprites file in the official layout holding the grid images `indices`, rendered by
+    /// the procedural renderer: `imgs`, `latents_classes`, `latents_values`, `metadata`.
+    pub fn write_dsprites_npz(path: &Path, indices: &[usize]) -> std::io::Result<()> {
+        use crate::data::dsprites::{DspritesRenderer, SIDE, grid_classes};
+        use crate::data::FactorDataset;
+        let mut imgs = Vec::new();
+        let mut classes = Vec::new();
+        let mut values = Vec::new();
+        let mut pixels = vec![0.0; SIDE * SIDE];
+        for &i in indices {
+            DspritesRenderer.render(i, &mut pixels);
+            imgs.extend(pixels.iter().map(|&p| p as u8));
+            let c = grid_classes(i);
+            let row: Vec<i64> = std::iter::once(0).chain(c.iter().map(|&v| v as i64)).collect();
+            classes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+            values.extend(row.iter().flat_map(|&v| (v as f64).to_le_bytes()));
+        }
+        let n = indices.len();
+        write_npz(path, &[
+            ("metadata", pickled_metadata()),
+            ("imgs", npy_bytes("|u1", &[n, SIDE, SIDE], &imgs)),
+            ("latents_classes", npy_bytes("<i8", &[n, 6], &classes)),
+            ("latents_values", npy_bytes("<f8", &[n, 6], &values)),
+        ])
     }
 
     /// An object-dtype entry like the official `metadata` (a pickle we must skip).
@@ -225,16 +252,19 @@ mod tests {
             ("b", npy_bytes(">i2", &[2], &i16s)),
             ("img", npy_bytes("|u1", &[2, 3], &[1, 2, 3, 4, 5, 6])),
             ("metadata", pickled_metadata()),
-        ]);
+        ])
+        .unwrap();
         let mut npz = NpzArchive::open(&path).unwrap();
         assert_eq!(npz.read_integers("a").unwrap(), (vec![2, 2], vec![-1, 2, 3, 4]));
         assert_eq!(npz.read_integers("b").unwrap(), (vec![2], vec![-300, 7]));
-        let mut rows = npz.array("img").unwrap();
-        let mut row = [0u8; 3];
-        rows.read_row(&mut row).unwrap();
-        rows.read_row(&mut row).unwrap();
-        assert_eq!(row, [4, 5, 6]);
-        assert!(rows.read_row(&mut row).is_err());
+        {
+            let mut rows = npz.array("img").unwrap();
+            let mut row = [0u8; 3];
+            rows.read_row(&mut row).unwrap();
+            rows.read_row(&mut row).unwrap();
+            assert_eq!(row, [4, 5, 6]);
+            assert!(rows.read_row(&mut row).is_err());
+        }
         let err = npz.array("missing").err().unwrap().to_string();
         assert!(err.contains("a.npz") && err.contains("missing"), "{err}");
     }

@@ -55,7 +55,10 @@ impl TrainedModel {
             steps: trainer.state.step,
             seconds: trainer.state.seconds,
             backend: trainer.state.backend.clone(),
-            test: trainer.split.test,
+            test: match trainer.config.eval.max_test_images {
+                0 => trainer.split.test,
+                n => trainer.split.test.into_iter().take(n).collect(),
+            },
             relations: trainer.relations,
             data: trainer.data,
             config: trainer.config,

@@ -1,0 +1,71 @@
+//! The command line on bad input: exit 2, one clear line, nothing left behind.
+
+mod common;
+
+use common::{assert_user_error, relatent, write};
+
+#[test]
+fn missing_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let out = relatent(&["train", "--config", "nope.toml", "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "nope.toml");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn invalid_config_values_name_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    for (text, key) in [("[train]\nlr = -1.0", "train.lr"), ("tau = 1", "tau"), ("[train]\nbatch_size = 0", "train.batch_size"), ("colour = 2", "colour")] {
+        let cfg = write(tmp.path(), "bad.toml", text);
+        let out = relatent(&["train", "--config", cfg.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+        assert_user_error(&out, key);
+        assert!(!out_dir.exists());
+    }
+}
+
+#[test]
+fn unknown_task_and_relation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let out = relatent(&["run", "--task", "mnist", "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "unknown task 'mnist'");
+    let out = relatent(&["run", "--relations", "teleport", "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "unknown relation 'teleport'");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn corrupt_and_missing_data_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = write(tmp.path(), "bad.npz", "not a zip at all");
+    let out = relatent(&["data", "inspect", bad.to_str().unwrap()]);
+    assert_user_error(&out, "bad.npz");
+    let out_dir = tmp.path().join("export");
+    let out = relatent(&["data", "export", bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "bad.npz");
+    let run_dir = tmp.path().join("run");
+    let out = relatent(&["run", "--data", "missing.npz", "--out", run_dir.to_str().unwrap()]);
+    assert_user_error(&out, "missing.npz");
+    assert!(!out_dir.exists() && !run_dir.exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "nothing but the input file");
+}
+
+#[test]
+fn eval_of_a_directory_without_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = relatent(&["eval", tmp.path().join("none").to_str().unwrap()]);
+    assert_user_error(&out, "none");
+}
+
+#[test]
+fn render_writes_images_and_factors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("imgs");
+    let out = relatent(&["data", "render", "dsprites", "--out", out_dir.to_str().unwrap(), "--count", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(out_dir.join("factors.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6);
+    assert!(out_dir.join("000004.png").exists());
+}

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A config small enough to train in seconds: tiny batches, few steps, short evaluation.
+pub const TINY: &str = r#"
+seed = 3
+tau = 4
+[train]
+batch_size = 8
+rel_batch_size = 16
+warmup_steps = 4
+steps = 10
+log_every = 2
+checkpoint_every = 4
+lr = 0.001
+[improve]
+labelled_batch = 8
+rel_finetune_steps = 3
+[eval]
+relational_samples = 50
+max_test_images = 64
+"#;
+
+/// Writes `text` as `name` in `dir` and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the relatent binary.
+pub fn relatent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relatent")).args(args).output().unwrap()
+}
+
+/// Asserts a bad-input failure: exit 2 and one line on stderr containing `needle`.
+pub fn assert_user_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
