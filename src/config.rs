@@ -70,6 +70,9 @@ pub struct PriorConfig {
     pub epsilon: f64,
     /// Re-estimate the mixture every this many steps after the switch (0 = never).
     pub refresh_every: usize,
+    /// How covariances are estimated: `component` (each from its own codes, the paper) or
+    /// `pooled` (one within-class covariance shared by all components).
+    pub covariance: String,
     /// Covariance factor of re-estimated components. With `shrink` < 1 on every refresh the
     /// components would shrink geometrically, since the codes follow the shrunk prior.
     pub refresh_shrink: f64,
@@ -154,7 +157,7 @@ impl Config {
                 log_every: 20,
                 checkpoint_every: 500,
             },
-            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0 },
+            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0, covariance: "component".into() },
             improve: ImproveConfig {
                 supervised_weight: 0.0,
                 labelled_batch: 0,
@@ -183,6 +186,7 @@ impl Config {
     fn apply_improvements(&mut self) {
         self.train.warmup_steps = 300;
         self.prior.refresh_every = 50;
+        self.prior.covariance = "pooled".into();
         self.improve.supervised_weight = 1.0;
         self.improve.labelled_batch = 32;
         self.improve.augment_labelled = true;
@@ -247,6 +251,7 @@ impl Config {
         positive_finite("prior.shrink", self.prior.shrink)?;
         positive_finite("prior.epsilon", self.prior.epsilon)?;
         positive_finite("prior.refresh_shrink", self.prior.refresh_shrink)?;
+        one_of("prior.covariance", &self.prior.covariance, &["component", "pooled"])?;
         let i = &self.improve;
         non_negative_finite("improve.supervised_weight", i.supervised_weight)?;
         non_negative_finite("improve.consistency_weight", i.consistency_weight)?;

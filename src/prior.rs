@@ -87,32 +87,35 @@ impl AlphaRule {
 
 impl Mixture {
     /// Fits one component per class from `codes` (n×d, row-major) and their `components`:
-    /// mean, covariance × `shrink` + `epsilon`·I, Cholesky-factored.
-    pub fn fit(codes: &[f32], dim: usize, components: &[usize], k: usize, shrink: f64, epsilon: f64) -> Result<Mixture> {
-        let mut means = Vec::with_capacity(k);
-        let mut cholesky = Vec::with_capacity(k);
-        for c in 0..k {
-            let rows: Vec<&[f32]> = codes.chunks_exact(dim).zip(components).filter(|(_, cc)| **cc == c).map(|(r, _)| r).collect();
-            if rows.len() < 2 {
-                return Err(Error::Invalid(format!("component {c} has {} labelled images; the mixture needs at least 2", rows.len())));
-            }
-            let n = rows.len() as f64;
-            let mean: Vec<f64> = (0..dim).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / n).collect();
-            let mut cov = DMatrix::<f64>::zeros(dim, dim);
-            for r in &rows {
-                let d = DVector::from_iterator(dim, r.iter().zip(&mean).map(|(&x, m)| x as f64 - m));
-                cov += &d * d.transpose();
-            }
-            cov *= shrink / (n - 1.0);
-            for j in 0..dim {
-                cov[(j, j)] += epsilon;
-            }
-            let l = nalgebra::Cholesky::new(cov)
-                .ok_or_else(|| Error::Invalid(format!("component {c}: covariance is not positive definite")))?
-                .l();
-            means.push(mean);
-            cholesky.push(row_major(&l));
+    /// mean, covariance × `shrink` + `epsilon`·I, Cholesky-factored. With
+    /// [`Covariance::Pooled`] every component gets the pooled within-class covariance.
+    pub fn fit(codes: &[f32], dim: usize, components: &[usize], k: usize, covariance: Covariance, shrink: f64, epsilon: f64) -> Result<Mixture> {
+        let groups: Vec<Vec<&[f32]>> = (0..k)
+            .map(|c| codes.chunks_exact(dim).zip(components).filter(|(_, cc)| **cc == c).map(|(r, _)| r).collect())
+            .collect();
+        if let Some((c, rows)) = groups.iter().enumerate().find(|(_, rows)| rows.len() < 2) {
+            return Err(Error::Invalid(format!("component {c} has {} labelled images; the mixture needs at least 2", rows.len())));
         }
+        let means: Vec<Vec<f64>> = groups.iter().map(|rows| mean(rows, dim)).collect();
+        let scatters: Vec<DMatrix<f64>> = groups.iter().zip(&means).map(|(rows, m)| scatter(rows, m)).collect();
+        let covariances: Vec<DMatrix<f64>> = match covariance {
+            Covariance::PerComponent => scatters.iter().zip(&groups).map(|(s, rows)| s / (rows.len() as f64 - 1.0)).collect(),
+            Covariance::Pooled => {
+                let dof = (codes.len() / dim - k) as f64;
+                let pooled = scatters.iter().fold(DMatrix::zeros(dim, dim), |acc, s| acc + s) / dof;
+                vec![pooled; k]
+            }
+        };
+        let cholesky = covariances
+            .into_iter()
+            .enumerate()
+            .map(|(c, cov)| {
+                let cov = cov * shrink + DMatrix::identity(dim, dim) * epsilon;
+                nalgebra::Cholesky::new(cov)
+                    .map(|ch| row_major(&ch.l()))
+                    .ok_or_else(|| Error::Invalid(format!("component {c}: covariance is not positive definite")))
+            })
+            .collect::<Result<_>>()?;
         Ok(Mixture { dim, means, cholesky })
     }
 
@@ -224,6 +227,31 @@ impl MixtureTensors {
     }
 }
 
+/// How component covariances are estimated.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Covariance {
+    /// Each component from its own codes (the paper).
+    #[serde(rename = "component")]
+    PerComponent,
+    /// One within-class covariance pooled over all components: far better conditioned when
+    /// τ is close to the latent size.
+    Pooled,
+}
+
+fn mean(rows: &[&[f32]], dim: usize) -> Vec<f64> {
+    (0..dim).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / rows.len() as f64).collect()
+}
+
+/// Σ (x − m)(x − m)ᵀ over the rows.
+fn scatter(rows: &[&[f32]], m: &[f64]) -> DMatrix<f64> {
+    let dim = m.len();
+    rows.iter().fold(DMatrix::zeros(dim, dim), |acc, r| {
+        let d = DVector::from_iterator(dim, r.iter().zip(m).map(|(&x, m)| x as f64 - m));
+        acc + &d * d.transpose()
+    })
+}
+
 fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
     (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)])).collect()
 }
@@ -261,7 +289,7 @@ mod tests {
                 comps.push(c);
             }
         }
-        (Mixture::fit(&codes, d, &comps, 2, 0.5, 1e-3).unwrap(), codes, comps)
+        (Mixture::fit(&codes, d, &comps, 2, Covariance::PerComponent, 0.5, 1e-3).unwrap(), codes, comps)
     }
 
     #[test]
@@ -275,6 +303,16 @@ mod tests {
         let sigma = &l * l.transpose();
         assert!((sigma[(0, 0)] - (0.5 * var0 + 1e-3)).abs() < 1e-9);
         assert!(l[(0, 1)] == 0.0 && l[(0, 2)] == 0.0 && l[(1, 2)] == 0.0, "lower triangular");
+    }
+
+    #[test]
+    fn pooled_covariance_is_the_within_class_average() {
+        let codes = [0.0f32, 2.0, 10.0, 14.0];
+        let m = Mixture::fit(&codes, 1, &[0, 0, 1, 1], 2, Covariance::Pooled, 1.0, 0.0).unwrap();
+        // Scatter 2 + 8 over 4 − 2 degrees of freedom.
+        assert!((m.cholesky[0][0].powi(2) - 5.0).abs() < 1e-12);
+        assert_eq!(m.cholesky[0], m.cholesky[1]);
+        assert_eq!(m.means, vec![vec![1.0], vec![12.0]]);
     }
 
     #[test]
@@ -343,7 +381,7 @@ mod tests {
 
     #[test]
     fn too_few_codes_is_an_error() {
-        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, 0.1, 1e-4).unwrap_err().to_string();
+        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, Covariance::Pooled, 0.1, 1e-4).unwrap_err().to_string();
         assert!(err.contains("component 1"), "{err}");
     }
 }
