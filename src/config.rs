@@ -184,11 +184,14 @@ impl Config {
 
     /// The default mode: the switchable improvements of SPEC §5 that measurement kept.
     fn apply_improvements(&mut self) {
-        self.train.warmup_steps = 300;
+        self.train.lr = 5e-4;
+        self.train.rel_lr = 3e-4;
+        self.train.warmup_steps = 100;
+        self.train.steps = 1500;
         self.prior.refresh_every = 50;
         self.prior.covariance = "pooled".into();
-        self.improve.supervised_weight = 1.0;
-        self.improve.labelled_batch = 32;
+        self.improve.supervised_weight = 10.0;
+        self.improve.labelled_batch = 64;
         self.improve.augment_labelled = true;
         self.improve.consistency_weight = 1.0;
         self.improve.rel_updates = 2;

@@ -149,8 +149,13 @@ impl Trainer {
         let switched = s >= t.warmup_steps;
         let refresh = self.config.prior.refresh_every;
         let due_refresh = refresh > 0 && s > t.warmup_steps && (s - t.warmup_steps) % refresh == 0 && s < t.steps;
+        // A refreshed mixture gets one last fit with the paper's shrink when the autoencoder
+        // stops, so the final components are as tight as the paper's.
+        let final_fit = refresh > 0 && s == t.steps;
         if (switched && self.mixture().is_none()) || due_refresh {
-            self.fit_mixture()?;
+            self.fit_mixture(false)?;
+        } else if final_fit {
+            self.fit_mixture(true)?;
         }
         let mut losses = StepLosses::default();
         if s < t.steps {
@@ -167,13 +172,14 @@ impl Trainer {
         Ok(losses)
     }
 
-    /// Encodes the labelled images and fits the mixture to their codes.
-    pub fn fit_mixture(&mut self) -> Result<()> {
+    /// Encodes the labelled images and fits the mixture to their codes. The covariance factor
+    /// is `prior.shrink` for the first and the `last` fit, `prior.refresh_shrink` between.
+    pub fn fit_mixture(&mut self, last: bool) -> Result<()> {
         let labelled = &self.split.labelled;
         let codes = encode(&self.nets.ae, &self.data, labelled, &self.device.clone().inner());
         let comps: Vec<usize> = labelled.iter().map(|&i| self.data.components[i]).collect();
         let p = &self.config.prior;
-        let shrink = if self.mixture().is_some() { p.refresh_shrink } else { p.shrink };
+        let shrink = if self.mixture().is_some() && !last { p.refresh_shrink } else { p.shrink };
         let covariance = if p.covariance == "pooled" { Covariance::Pooled } else { Covariance::PerComponent };
         let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), covariance, shrink, p.epsilon)?;
         self.mixture_tensors = Some(mixture.tensors(&self.device));
