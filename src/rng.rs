@@ -14,7 +14,6 @@ pub enum Stream {
     Augment = 3,
     PriorSample = 4,
     Relation = 5,
-    Labelled = 6,
     Eval = 7,
     Render = 8,
 }
