@@ -145,20 +145,20 @@ impl Trainer {
     /// Runs one step of the schedule and returns its losses.
     pub fn step(&mut self) -> Result<StepLosses> {
         let s = self.state.step;
-        let t = self.config.train.clone();
-        let switched = s >= t.warmup_steps;
+        let (warmup, steps) = (self.config.train.warmup_steps, self.config.train.steps);
+        let switched = s >= warmup;
         let refresh = self.config.prior.refresh_every;
-        let due_refresh = refresh > 0 && s > t.warmup_steps && (s - t.warmup_steps) % refresh == 0 && s < t.steps;
+        let due_refresh = refresh > 0 && s > warmup && (s - warmup) % refresh == 0 && s < steps;
         // A refreshed mixture gets one last fit with the paper's shrink when the autoencoder
         // stops, so the final components are as tight as the paper's.
-        let final_fit = refresh > 0 && s == t.steps;
+        let final_fit = refresh > 0 && s == steps;
         if (switched && self.mixture().is_none()) || due_refresh {
             self.fit_mixture(false)?;
         } else if final_fit {
             self.fit_mixture(true)?;
         }
         let mut losses = StepLosses::default();
-        if s < t.steps {
+        if s < steps {
             self.autoencoder_and_discriminator_step(&mut losses);
         }
         if switched {
