@@ -79,11 +79,6 @@ impl TrainedModel {
         trainer.load_checkpoint(&dir.checkpoint())?;
         TrainedModel::from_trainer(trainer)
     }
-
-    /// Codes of the task's images `items`.
-    pub fn encode(&self, items: &[usize]) -> Vec<f32> {
-        crate::train::encode(&self.ae, &self.data, items, &self.device)
-    }
 }
 
 /// Reconstruction error on the test split.
@@ -120,7 +115,7 @@ pub struct TrainSummary {
 
 /// Evaluates a trained model with `rule`.
 pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
-    let codes = model.encode(&model.test);
+    let (codes, reconstruction) = encode_and_reconstruct(model);
     let truth: Vec<usize> = model.test.iter().map(|&i| model.data.components[i]).collect();
     let classified = classify_codes(&model.mixture, &codes, &truth, rule, &ALPHAS);
     let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
@@ -135,27 +130,28 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
         classification: classified,
         factor_accuracy,
         relational,
-        reconstruction: reconstruction(model, &codes),
+        reconstruction,
         train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
     }
 }
 
-/// BCE per image and MSE per pixel of the decoded test codes.
-fn reconstruction(model: &TrainedModel, codes: &[f32]) -> Reconstruction {
-    let d = model.mixture.dim;
+/// Codes of the test split (row-major n×d), and the BCE per image and MSE per pixel of their
+/// decodings; each image is rendered once for both.
+fn encode_and_reconstruct(model: &TrainedModel) -> (Vec<f32>, Reconstruction) {
     let [c, h, w] = model.data.image_shape();
-    let (mut bce, mut mse, mut n) = (0.0f64, 0.0f64, 0usize);
-    for (chunk, items) in codes.chunks(256 * d).zip(model.test.chunks(256)) {
+    let (mut codes, mut bce, mut mse) = (Vec::new(), 0.0f64, 0.0f64);
+    for items in model.test.chunks(256) {
         let b = items.len();
-        let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [b, d]), &model.device);
-        let logits = model.ae.decoder.forward(z);
         let target = Tensor::<4>::from_data(TensorData::new(model.data.render_batch(items), [b, c, h, w]), &model.device);
+        let z = model.ae.encoder.forward(target.clone());
+        codes.extend(z.to_data().try_to_vec::<f32>().expect("f32 codes"));
+        let logits = model.ae.decoder.forward(z);
         bce += bce_with_logits(logits.clone(), target.clone()).into_scalar::<f32>() as f64 * b as f64;
         let diff = burn::tensor::activation::sigmoid(logits) - target;
         mse += diff.powi_scalar(2).sum().into_scalar::<f32>() as f64;
-        n += b;
     }
-    Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * c * h * w) as f64 }
+    let n = model.test.len().max(1);
+    (codes, Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * c * h * w) as f64 })
 }
 
 /// Evaluates the run in `dir`, writes `eval.json` and returns the report.
