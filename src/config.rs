@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::prior::Covariance;
 use crate::{Error, Result};
 
 /// The whole configuration of a run.
@@ -72,7 +73,7 @@ pub struct PriorConfig {
     pub refresh_every: usize,
     /// How covariances are estimated: `component` (each from its own codes, the paper) or
     /// `pooled` (one within-class covariance shared by all components).
-    pub covariance: String,
+    pub covariance: Covariance,
     /// Covariance factor of re-estimated components. With `shrink` < 1 on every refresh the
     /// components would shrink geometrically, since the codes follow the shrunk prior.
     pub refresh_shrink: f64,
@@ -157,7 +158,7 @@ impl Config {
                 log_every: 20,
                 checkpoint_every: 500,
             },
-            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0, covariance: "component".into() },
+            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0, covariance: Covariance::PerComponent },
             improve: ImproveConfig {
                 supervised_weight: 0.0,
                 labelled_batch: 0,
@@ -189,7 +190,7 @@ impl Config {
         self.train.warmup_steps = 100;
         self.train.steps = 1500;
         self.prior.refresh_every = 50;
-        self.prior.covariance = "pooled".into();
+        self.prior.covariance = Covariance::Pooled;
         self.improve.supervised_weight = 10.0;
         self.improve.labelled_batch = 64;
         self.improve.augment_labelled = true;
@@ -254,7 +255,6 @@ impl Config {
         positive_finite("prior.shrink", self.prior.shrink)?;
         positive_finite("prior.epsilon", self.prior.epsilon)?;
         positive_finite("prior.refresh_shrink", self.prior.refresh_shrink)?;
-        one_of("prior.covariance", &self.prior.covariance, &["component", "pooled"])?;
         let i = &self.improve;
         non_negative_finite("improve.supervised_weight", i.supervised_weight)?;
         non_negative_finite("improve.consistency_weight", i.consistency_weight)?;
@@ -371,6 +371,7 @@ mod tests {
             ("[train]\nlr = nan", "train.lr"),
             ("[prior]\nshrink = 0.0", "prior.shrink"),
             ("[eval]\nalpha_rule = \"maybe\"", "eval.alpha_rule"),
+            ("[prior]\ncovariance = \"diagonal\"", "prior.covariance"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");

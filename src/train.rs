@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::data::augment::{PixelNoise, geometric};
 use crate::data::{Split, TaskData};
 use crate::model::{self, AbsAe, Architecture, Mlp};
-use crate::prior::{Covariance, Mixture, MixtureTensors, Prior};
+use crate::prior::{Mixture, MixtureTensors, Prior};
 use crate::relations::RelationSet;
 use crate::rng::{Stream, stream};
 use crate::run_dir::RunDir;
@@ -180,8 +180,7 @@ impl Trainer {
         let comps: Vec<usize> = labelled.iter().map(|&i| self.data.components[i]).collect();
         let p = &self.config.prior;
         let shrink = if self.mixture().is_some() && !last { p.refresh_shrink } else { p.shrink };
-        let covariance = if p.covariance == "pooled" { Covariance::Pooled } else { Covariance::PerComponent };
-        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), covariance, shrink, p.epsilon)?;
+        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), p.covariance, shrink, p.epsilon)?;
         self.mixture_tensors = Some(mixture.tensors(&self.device));
         self.state.prior = Prior::Mixture(mixture);
         Ok(())
