@@ -12,8 +12,11 @@
 //! - [`relations`]: relations as tables over components.
 //! - [`train`]: the training loop, checkpoints and resume.
 //! - [`eval`]: classification, relational accuracy, reconstruction, `eval.json`.
+//! - [`viz`]: figures and the run report.
+//! - [`apply`]: relation chains applied to a user's image.
 //! - [`config`]: TOML configuration, presets and validation.
 
+pub mod apply;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -25,5 +28,6 @@ pub mod relations;
 pub mod rng;
 pub mod run_dir;
 pub mod train;
+pub mod viz;
 
 pub use error::{Error, Result};

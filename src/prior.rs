@@ -239,6 +239,16 @@ pub enum Covariance {
     Pooled,
 }
 
+impl Covariance {
+    /// The name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Covariance::PerComponent => "component",
+            Covariance::Pooled => "pooled",
+        }
+    }
+}
+
 fn mean(rows: &[&[f32]], dim: usize) -> Vec<f64> {
     (0..dim).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() / rows.len() as f64).collect()
 }

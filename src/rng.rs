@@ -16,6 +16,7 @@ pub enum Stream {
     Relation = 5,
     Eval = 7,
     Render = 8,
+    Figures = 9,
 }
 
 /// A generator for `(seed, stream, step)`.

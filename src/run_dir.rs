@@ -1,4 +1,5 @@
-//! The run directory: resolved config, checkpoint, `metrics.jsonl`, `eval.json`.
+//! The run directory: resolved config, checkpoint, `metrics.jsonl`, `eval.json`, `report.md`,
+//! `figures/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,12 @@ impl RunDir {
     }
     pub fn eval(&self) -> PathBuf {
         self.root.join("eval.json")
+    }
+    pub fn report(&self) -> PathBuf {
+        self.root.join("report.md")
+    }
+    pub fn figures(&self) -> PathBuf {
+        self.root.join("figures")
     }
 
     /// Creates the directory for a new run and writes its resolved config. Refuses a

@@ -76,12 +76,17 @@ fn checkpoint_round_trips_and_evaluates() {
     let from_disk = eval::evaluate_run(&dir, None, None).unwrap();
     assert_eq!(from_memory.classification, from_disk.classification);
     assert_eq!(from_memory.relational, from_disk.relational);
+    assert_eq!(from_memory.relational_images, from_disk.relational_images);
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
-    for key in ["task", "tau", "alpha_rule", "preset", "classification", "relational", "reconstruction", "train"] {
+    for key in ["task", "tau", "alpha_rule", "preset", "classification", "relational", "relational_images", "reconstruction", "train"] {
         assert!(json.get(key).is_some(), "eval.json lacks {key}");
     }
     assert_eq!(json["classification"].as_array().unwrap().len(), 6);
     assert_eq!(json["relational"].as_array().unwrap().len(), 18);
+    let image_rows = json["relational_images"].as_array().unwrap();
+    assert_eq!(image_rows.len(), 18);
+    assert!(image_rows.iter().all(|r| r["depth"].is_u64() && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
+    assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
     assert_eq!(json["train"]["steps"], 13);
     let density = eval::evaluate_run(&dir, Some(AlphaRule::Density), None).unwrap();
     assert_eq!(density.alpha_rule, "density");

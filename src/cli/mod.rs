@@ -16,7 +16,7 @@ use relatent::eval::{self, TrainedModel};
 use relatent::prior::AlphaRule;
 use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
-use relatent::train;
+use relatent::{apply, train, viz};
 
 #[derive(Parser)]
 #[command(name = "relatent", version, about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner")]
@@ -33,6 +33,10 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a trained run and write its eval.json.
     Eval(EvalArgs),
+    /// Draw a run's figures and write its report.md (evaluating it first if needed).
+    Figures(FiguresArgs),
+    /// Encode an image, apply a chain of relations, decode the result.
+    Apply(ApplyArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
     #[command(subcommand)]
     Data(DataCommand),
@@ -126,6 +130,36 @@ struct EvalArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct FiguresArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Evaluate again even if eval.json exists.
+    #[arg(long)]
+    reevaluate: bool,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Input image (resized to the model's size with a warning if needed).
+    #[arg(long)]
+    image: PathBuf,
+    /// Relations to apply in order, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    relation: Vec<String>,
+    /// Where to write the decoded result (PNG).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the input and every step side by side, as OUT-strip.png.
+    #[arg(long)]
+    strip: bool,
+    /// Threshold of the α rule for the `accepted` verdicts.
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f64,
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Render procedural images as PNG plus factors.csv.
@@ -172,6 +206,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(args) => run_main_job(args),
         Command::Train(args) => train_command(args),
         Command::Eval(args) => eval_command(args),
+        Command::Figures(args) => figures_command(args),
+        Command::Apply(args) => apply_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
 }
@@ -194,10 +230,9 @@ fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
     let model = TrainedModel::from_trainer(trainer)?;
     let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
     dir.write_eval(&serde_json::to_value(&report)?)?;
-    let tables = eval::tables::markdown(&report);
-    relatent::data::images::write_atomic(&dir.root.join("report.md"), format!("# relatent run\n\n{tables}").as_bytes())?;
-    println!("{tables}");
-    println!("Wrote {}", dir.eval().display());
+    println!("{}", eval::tables::markdown(&report));
+    let figures = viz::figures_and_report(&dir, &model, &report)?;
+    println!("Wrote {}, {} and {} figures in {}", dir.eval().display(), dir.report().display(), figures.len(), dir.figures().display());
     Ok(())
 }
 
@@ -230,6 +265,73 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
         println!("{}", eval::tables::markdown(&report));
     }
     Ok(())
+}
+
+fn figures_command(args: FiguresArgs) -> anyhow::Result<()> {
+    let dir = RunDir::new(&args.dir);
+    let model = TrainedModel::open(&dir, None)?;
+    let report = if dir.eval().exists() && !args.reevaluate {
+        eval::read_eval(&dir)?
+    } else {
+        eprintln!("Evaluating {} first", dir.root.display());
+        let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
+        dir.write_eval(&serde_json::to_value(&report)?)?;
+        report
+    };
+    let figures = viz::figures_and_report(&dir, &model, &report)?;
+    for f in &figures {
+        println!("{}", dir.figures().join(&f.file).display());
+    }
+    println!("{}", dir.report().display());
+    Ok(())
+}
+
+fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.alpha) {
+        return Err(relatent::Error::Invalid(format!("--alpha must be in [0, 1], got {}", args.alpha)).into());
+    }
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        return Err(relatent::Error::file(parent, "output folder does not exist").into());
+    }
+    let dir = RunDir::new(&args.dir);
+    let model = TrainedModel::open(&dir, None)?;
+    for name in &args.relation {
+        model.relations.position(name)?;
+    }
+    let (pixels, warning) = apply::load_image(&args.image, model.image_shape())?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let rule = AlphaRule::parse(&model.config.eval.alpha_rule)?;
+    let stages = apply::apply_chain(&model, &pixels, &args.relation, rule, args.alpha)?;
+    for stage in &stages {
+        let p = &stage.placement;
+        let verdict = if p.accepted { "accepted" } else { "rejected" };
+        println!(
+            "{:<16} component {:>3} ({}), log density {:.2}, posterior {:.3}, {verdict} at α = {} ({} rule)",
+            stage.relation.as_deref().unwrap_or("input"),
+            p.component,
+            p.label,
+            p.log_density,
+            p.posterior,
+            args.alpha,
+            rule.name()
+        );
+    }
+    if args.strip {
+        let path = strip_path(&args.out);
+        apply::strip(&model, &pixels, &stages).save(&path)?;
+        println!("Wrote {}", path.display());
+    }
+    apply::write_result(&model, &stages, &args.out)?;
+    println!("Wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `OUT-strip.png` beside `OUT.png`.
+fn strip_path(out: &std::path::Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    out.with_file_name(format!("{stem}-strip.png"))
 }
 
 fn data_command(cmd: DataCommand) -> anyhow::Result<()> {

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Task;
 use crate::prior::{AlphaRule, Mixture, argmax};
 
 /// Accuracy among accepted codes and the accepted share, at one α.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClassificationRow {
     pub alpha: f64,
     /// None when no code is accepted.

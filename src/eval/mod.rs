@@ -9,7 +9,7 @@ pub mod tables;
 use std::path::Path;
 
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::data::TaskData;
@@ -21,7 +21,7 @@ use crate::train::{Trainer, bce_with_logits};
 use crate::{Error, Result};
 
 pub use classification::{ClassificationRow, classify_codes};
-pub use relational::{RelationalRow, relational_accuracy};
+pub use relational::{RelationalRow, relational_accuracy, relational_image_accuracy};
 
 /// The α thresholds of the paper's tables.
 pub const ALPHAS: [f64; 6] = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9];
@@ -79,17 +79,53 @@ impl TrainedModel {
         trainer.load_checkpoint(&dir.checkpoint())?;
         TrainedModel::from_trainer(trainer)
     }
+
+    /// Image layout of the task.
+    pub fn image_shape(&self) -> crate::data::ImageShape {
+        self.data.image_shape()
+    }
+
+    /// Codes (row-major n×d) of the task's images `items` (positions in its index list).
+    pub fn encode_items(&self, items: &[usize]) -> Vec<f32> {
+        items.chunks(INFERENCE_BATCH).flat_map(|chunk| self.encode_pixels(&self.data.render_batch(chunk))).collect()
+    }
+
+    /// Codes of images given as pixels (n·C·H·W values in [0, 1]).
+    pub fn encode_pixels(&self, pixels: &[f32]) -> Vec<f32> {
+        let [c, h, w] = self.image_shape();
+        let mut codes = Vec::with_capacity(pixels.len() / (c * h * w) * self.mixture.dim);
+        for chunk in pixels.chunks(INFERENCE_BATCH * c * h * w) {
+            let images = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / (c * h * w), c, h, w]), &self.device);
+            codes.extend(self.ae.encoder.forward(images).into_data().try_into_vec::<f32>().expect("f32 codes"));
+        }
+        codes
+    }
+
+    /// Decoded images (n·C·H·W values in [0, 1]) of codes (row-major n×d).
+    pub fn decode(&self, codes: &[f32]) -> Vec<f32> {
+        let d = self.mixture.dim;
+        let mut pixels = Vec::new();
+        for chunk in codes.chunks(INFERENCE_BATCH * d) {
+            let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), &self.device);
+            let images = burn::tensor::activation::sigmoid(self.ae.decoder.forward(z));
+            pixels.extend(images.into_data().try_into_vec::<f32>().expect("f32 pixels"));
+        }
+        pixels
+    }
 }
 
+/// Images per inference batch: large enough to keep the cores busy, small enough for memory.
+const INFERENCE_BATCH: usize = 256;
+
 /// Reconstruction error on the test split.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reconstruction {
     pub bce_per_image: f64,
     pub mse_per_pixel: f64,
 }
 
 /// Everything `eval` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
     pub task: String,
     pub tau: usize,
@@ -101,12 +137,15 @@ pub struct EvalReport {
     /// Accuracy of each kept factor at α = 0.
     pub factor_accuracy: std::collections::BTreeMap<String, f64>,
     pub relational: Vec<RelationalRow>,
+    /// Relational accuracy from encoded test images, judged on the re-encoded decoded image.
+    #[serde(default)]
+    pub relational_images: Vec<RelationalRow>,
     pub reconstruction: Reconstruction,
     pub train: TrainSummary,
 }
 
 /// How the model was trained.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainSummary {
     pub steps: usize,
     pub seconds: f64,
@@ -120,6 +159,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
     let classified = classify_codes(&model.mixture, &codes, &truth, rule, &ALPHAS);
     let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
     let relational = relational_accuracy(model, rule, model.config.eval.relational_samples);
+    let relational_images = relational_image_accuracy(model, rule, model.config.eval.relational_samples);
     EvalReport {
         task: model.config.task.clone(),
         tau: model.config.tau,
@@ -130,6 +170,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
         classification: classified,
         factor_accuracy,
         relational,
+        relational_images,
         reconstruction,
         train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
     }
@@ -140,7 +181,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
 fn encode_and_reconstruct(model: &TrainedModel) -> (Vec<f32>, Reconstruction) {
     let [c, h, w] = model.data.image_shape();
     let (mut codes, mut bce, mut mse) = (Vec::new(), 0.0f64, 0.0f64);
-    for items in model.test.chunks(256) {
+    for items in model.test.chunks(INFERENCE_BATCH) {
         let b = items.len();
         let target = Tensor::<4>::from_data(TensorData::new(model.data.render_batch(items), [b, c, h, w]), &model.device);
         let z = model.ae.encoder.forward(target.clone());
@@ -164,4 +205,11 @@ pub fn evaluate_run(dir: &RunDir, rule: Option<AlphaRule>, data: Option<&Path>) 
     let report = evaluate(&model, rule);
     dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
     Ok(report)
+}
+
+/// Reads the run's `eval.json`.
+pub fn read_eval(dir: &RunDir) -> Result<EvalReport> {
+    let path = dir.eval();
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not an eval.json of this version: {e}")))
 }

@@ -30,6 +30,13 @@ pub fn markdown(report: &EvalReport) -> String {
         let p = paper::relational(&report.task, r.depth, r.alpha);
         let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} | {} | {} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio, cell(p.map(|p| p.0)), cell(p.map(|p| p.1)));
     }
+    if !report.relational_images.is_empty() {
+        let _ = writeln!(out, "\nRelational accuracy from encoded test images, judged by re-encoding the decoded result\n");
+        let _ = writeln!(out, "| depth | α | accuracy | accepted |\n|---|---|---|---|");
+        for r in &report.relational_images {
+            let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio);
+        }
+    }
     let rec = &report.reconstruction;
     let _ = writeln!(out, "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.", rec.bce_per_image, rec.mse_per_pixel);
     out

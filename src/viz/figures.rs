@@ -1,0 +1,325 @@
+//! The figures of a run (`RUN/figures/*.png`): decoded prior means, relation grids and chains,
+//! accuracy against α, training curves, and a PCA of the test codes.
+
+use std::path::Path;
+
+use nalgebra::{DMatrix, SymmetricEigen};
+use rand::seq::{IndexedRandom, SliceRandom};
+
+use super::charts::{Panel, Scatter, Series, save_panels, save_scatter};
+use super::grid::{Cell, ImageGrid};
+use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow, TrainedModel, paper};
+use crate::eval::relational::apply_relations;
+use crate::rng::{Stream, stream};
+use crate::{Error, Result};
+
+/// A written figure: its file name under `figures/` and what it shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub file: String,
+    pub caption: String,
+}
+
+/// Test images shown in the relation grid.
+const RELATION_GRID_ROWS: usize = 6;
+/// Longest relation chain drawn.
+const CHAIN_DEPTH: usize = 10;
+/// Random mixed chains drawn below the one-relation chains.
+const MIXED_CHAINS: usize = 2;
+/// Test codes in the PCA plot.
+const PCA_POINTS: usize = 3000;
+
+/// Writes every figure of the run into `dir` (created if needed) and returns them in report order.
+pub fn write_figures(model: &TrainedModel, report: &EvalReport, metrics: &Path, dir: &Path) -> Result<Vec<Figure>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
+    let mut figures = Vec::new();
+    let mut add = |file: &str, caption: String| {
+        figures.push(Figure { file: file.into(), caption });
+        dir.join(file)
+    };
+    prior_means(model).save(&add("prior_means.png", "Decoded mean of every prior component (paper figures 6–8).".into()))?;
+    relation_grid(model).save(&add(
+        "relations.png",
+        "Test images, their reconstructions, and each relation applied once by the ReL, decoded; captions give the component the result is classified as (✗ where it is not the intended one).".into(),
+    ))?;
+    relation_chains(model).save(&add(
+        "chains.png",
+        format!("Relation chains of depth up to {CHAIN_DEPTH} from one test image (paper figures 9–12): each relation repeated, then random mixed chains."),
+    ))?;
+    save_panels(&add("classification_alpha.png", "Latent classification accuracy and accepted ratio against α (paper figure 2).".into()), "Latent classification against α", &classification_panels(report), 2)?;
+    save_panels(&add("relational_alpha.png", "Relational accuracy and accepted ratio against α, one line per depth (paper figure 3).".into()), "Relational accuracy against α", &relational_panels(report), 3)?;
+    let curves = training_panels(metrics)?;
+    if !curves.is_empty() {
+        save_panels(&add("training_curves.png", "Training losses from metrics.jsonl.".into()), "Training curves", &curves, 3)?;
+    }
+    save_scatter(&add("pca.png", "Test codes projected on their first two principal components, coloured by true component; crosses are the component means.".into()), &pca_scatter(model))?;
+    Ok(figures)
+}
+
+/// Short label of a component: its class names, e.g. `heart/left/top`.
+fn short_label(model: &TrainedModel, component: usize) -> String {
+    let task = &model.data.task;
+    let classes = task.component_classes(component);
+    task.kept.iter().zip(classes).map(|(k, c)| k.class_names[c]).collect::<Vec<_>>().join("/")
+}
+
+/// Rows by the first kept factor's class, columns by the rest (or a square layout when
+/// that would be too wide).
+pub fn prior_means(model: &TrainedModel) -> ImageGrid {
+    let task = &model.data.task;
+    let k = model.mixture.components();
+    let first = &task.kept[0];
+    let by_first = k / first.classes() <= 16;
+    let columns = if by_first { k / first.classes() } else { (k as f64).sqrt().ceil() as usize };
+    let pixels = model.decode(&means_f32(model));
+    let len = pixels.len() / k;
+    let mut grid = ImageGrid::new(format!("Decoded prior means ({k} components)"), model.image_shape());
+    for (c, image) in pixels.chunks_exact(len).enumerate() {
+        if c % columns == 0 {
+            grid.rows.push(Vec::new());
+            grid.row_labels.push(if by_first { format!("{}={}", first.name, first.class_names[task.component_classes(c)[0]]) } else { String::new() });
+        }
+        let caption = if by_first { rest_label(model, c) } else { short_label(model, c) };
+        grid.rows.last_mut().expect("a row").push(Some(Cell { pixels: image.to_vec(), caption: Some(caption) }));
+    }
+    grid
+}
+
+/// The component means as one row-major k×d buffer of codes.
+fn means_f32(model: &TrainedModel) -> Vec<f32> {
+    model.mixture.means.iter().flatten().map(|&v| v as f32).collect()
+}
+
+/// The classes of every kept factor but the first, e.g. `left/top`.
+fn rest_label(model: &TrainedModel, component: usize) -> String {
+    let task = &model.data.task;
+    let classes = task.component_classes(component);
+    task.kept.iter().zip(classes).skip(1).map(|(k, c)| k.class_names[c]).collect::<Vec<_>>().join("/")
+}
+
+/// Test images with distinct components, chosen from the figures' random stream.
+fn sample_test_items(model: &TrainedModel, n: usize) -> Vec<usize> {
+    let mut order = model.test.clone();
+    order.shuffle(&mut stream(model.config.seed, Stream::Figures, 0));
+    let mut seen = std::collections::HashSet::new();
+    let mut picks: Vec<usize> = order.iter().copied().filter(|&i| seen.insert(model.data.components[i])).take(n).collect();
+    let missing = n.saturating_sub(picks.len());
+    let rest: Vec<usize> = order.iter().copied().filter(|i| !picks.contains(i)).take(missing).collect();
+    picks.extend(rest);
+    picks
+}
+
+/// Caption for a decoded code: the component it is classified as, marked when it is not
+/// the `expected` one.
+fn classified_caption(model: &TrainedModel, code: &[f32], expected: usize) -> String {
+    let (predicted, _) = model.mixture.classify(code);
+    let mark = if predicted == expected { "" } else { "✗ " };
+    format!("{mark}{}", short_label(model, predicted))
+}
+
+fn cell(pixels: &[f32], caption: Option<String>) -> Option<Cell> {
+    Some(Cell { pixels: pixels.to_vec(), caption })
+}
+
+/// Input, reconstruction and one column per relation for a few test images.
+pub fn relation_grid(model: &TrainedModel) -> ImageGrid {
+    let items = sample_test_items(model, RELATION_GRID_ROWS);
+    let d = model.mixture.dim;
+    let codes = model.encode_items(&items);
+    let inputs = model.data.render_batch(&items);
+    let reconstructions = model.decode(&codes);
+    let len = inputs.len() / items.len().max(1);
+    let mut grid = ImageGrid::new("Relations applied once", model.image_shape());
+    grid.column_headers = ["input", "reconstruction"].iter().map(|s| s.to_string()).chain(model.relations.relations.iter().map(|r| r.name.clone())).collect();
+    for (row, &item) in items.iter().enumerate() {
+        let truth = model.data.components[item];
+        let code = &codes[row * d..(row + 1) * d];
+        grid.row_labels.push(short_label(model, truth));
+        let mut cells = vec![
+            cell(&inputs[row * len..(row + 1) * len], None),
+            cell(&reconstructions[row * len..(row + 1) * len], Some(classified_caption(model, code, truth))),
+        ];
+        for (r, relation) in model.relations.relations.iter().enumerate() {
+            cells.push(relation.apply(truth).map(|target| {
+                let moved = apply_relations(model, code, &[r]);
+                Cell { pixels: model.decode(&moved), caption: Some(classified_caption(model, &moved, target)) }
+            }));
+        }
+        grid.rows.push(cells);
+    }
+    grid
+}
+
+/// One test image moved by each relation repeatedly, then random mixed chains.
+pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
+    let start = sample_test_items(model, 1)[0];
+    let code = model.encode_items(&[start]);
+    let truth = model.data.components[start];
+    let mut grid = ImageGrid::new(format!("Relation chains from a test image ({})", short_label(model, truth)), model.image_shape());
+    grid.column_headers = (0..=CHAIN_DEPTH).map(|s| if s == 0 { "start".into() } else { format!("step {s}") }).collect();
+    for r in 0..model.relations.len() {
+        grid.row_labels.push(model.relations.relations[r].name.clone());
+        grid.rows.push(chain_cells(model, &code, truth, |_, _| Some(r), true));
+    }
+    let mut rng = stream(model.config.seed, Stream::Figures, 1);
+    for m in 0..MIXED_CHAINS {
+        grid.row_labels.push(format!("mixed {}", m + 1));
+        grid.rows.push(chain_cells(model, &code, truth, |c, _| model.relations.valid_at(c).choose(&mut rng).copied(), false));
+    }
+    grid
+}
+
+
+/// Decoded steps of one chain from `code`: `next(component, step)` picks the relation of
+/// each step (None ends the chain). Captions are the classified component, or with
+/// `classify == false` the relation applied.
+fn chain_cells(model: &TrainedModel, code: &[f32], truth: usize, mut next: impl FnMut(usize, usize) -> Option<usize>, classify: bool) -> Vec<Option<Cell>> {
+    let mut cells = vec![cell(&model.decode(code), Some(classified_caption(model, code, truth)))];
+    let (mut code, mut truth) = (code.to_vec(), truth);
+    for step in 1..=CHAIN_DEPTH {
+        let Some(r) = next(truth, step) else { break };
+        let Some(target) = model.relations.relations[r].apply(truth) else { break };
+        code = apply_relations(model, &code, &[r]);
+        truth = target;
+        let caption = if classify { classified_caption(model, &code, truth) } else { model.relations.relations[r].name.clone() };
+        cells.push(cell(&model.decode(&code), Some(caption)));
+    }
+    cells
+}
+
+fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -> Series {
+    Series { label, points: rows.filter_map(|(a, v)| v.map(|v| (a, v))).collect() }
+}
+
+fn alpha_panel(title: &str, y_label: &str, series: Vec<Series>) -> Panel {
+    Panel { title: title.into(), x_label: "α".into(), y_label: y_label.into(), series, y_range: Some((0.0, 1.02)) }
+}
+
+/// Accuracy and accepted ratio against α, ours beside the paper's where it has the numbers.
+pub fn classification_panels(report: &EvalReport) -> Vec<Panel> {
+    let ours = |f: fn(&crate::eval::ClassificationRow) -> Option<f64>, label: String| alpha_series(label, report.classification.iter().map(|r| (r.alpha, f(r))));
+    let paper_rows = |i: usize| ALPHAS.iter().map(move |&a| (a, paper::classification(&report.task, report.tau, a).map(|p| if i == 0 { p.0 } else { p.1 })));
+    let mut accuracy = vec![ours(|r| r.accuracy, format!("τ = {}", report.tau))];
+    let mut accepted = vec![ours(|r| Some(r.accepted_ratio), format!("τ = {}", report.tau))];
+    if paper::classification(&report.task, report.tau, 0.0).is_some() {
+        accuracy.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(0)));
+        accepted.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(1)));
+    }
+    vec![alpha_panel("Accuracy among accepted codes", "accuracy", accuracy), alpha_panel("Accepted ratio", "accepted ratio", accepted)]
+}
+
+fn per_depth(rows: &[RelationalRow], label: &str, value: fn(&RelationalRow) -> Option<f64>) -> Vec<Series> {
+    DEPTHS
+        .iter()
+        .filter(|&&d| rows.iter().any(|r| r.depth == d))
+        .map(|&d| alpha_series(format!("{label}depth {d}"), rows.iter().filter(|r| r.depth == d).map(|r| (r.alpha, value(r)))))
+        .collect()
+}
+
+/// Relational accuracy from prior samples (with the paper's lines), from test images, and
+/// the accepted ratio, each with one line per depth.
+pub fn relational_panels(report: &EvalReport) -> Vec<Panel> {
+    let mut prior = per_depth(&report.relational, "", |r| r.accuracy);
+    for &d in &DEPTHS {
+        if paper::relational(&report.task, d, 0.0).is_some() {
+            prior.push(alpha_series(format!("paper, depth {d}"), ALPHAS.iter().map(|&a| (a, paper::relational(&report.task, d, a).map(|p| p.0)))));
+        }
+    }
+    vec![
+        alpha_panel("From prior samples", "accuracy", prior),
+        alpha_panel("From test images (re-encoded)", "accuracy", per_depth(&report.relational_images, "", |r| r.accuracy)),
+        alpha_panel("Accepted ratio (prior samples)", "accepted ratio", per_depth(&report.relational, "", |r| Some(r.accepted_ratio))),
+    ]
+}
+
+const LOSS_ORDER: [&str; 6] = ["recon", "adversarial", "supervised", "consistency", "discriminator", "relational"];
+
+/// One panel per logged loss of `metrics.jsonl`, against the step.
+pub fn training_panels(metrics: &Path) -> Result<Vec<Panel>> {
+    let Ok(text) = std::fs::read_to_string(metrics) else { return Ok(Vec::new()) };
+    let mut losses: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::file(metrics, format!("line {}: {e}", n + 1)))?;
+        let Some(step) = value["step"].as_f64() else { continue };
+        for (key, v) in value.as_object().into_iter().flatten() {
+            let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) else { continue };
+            match losses.iter_mut().find(|(k, _)| k == key) {
+                Some((_, points)) => points.push((step, v)),
+                None => losses.push((key.clone(), vec![(step, v)])),
+            }
+        }
+    }
+    // The autoencoder's terms first, then the discriminator's and the ReL's.
+    let rank = |k: &str| LOSS_ORDER.iter().position(|&o| o == k).unwrap_or(LOSS_ORDER.len());
+    losses.sort_by_key(|(k, _)| rank(k));
+    Ok(losses
+        .into_iter()
+        .map(|(key, points)| Panel { title: key.replace('_', " "), x_label: "step".into(), y_label: "loss".into(), series: vec![Series { label: String::new(), points }], y_range: None })
+        .collect())
+}
+
+/// The first two principal axes of `codes` (row-major n×d) and their mean.
+pub fn principal_axes(codes: &[f32], d: usize) -> (Vec<f64>, [Vec<f64>; 2]) {
+    let n = codes.len() / d;
+    let x = DMatrix::from_row_iterator(n, d, codes.iter().map(|&v| v as f64));
+    let mean: Vec<f64> = (0..d).map(|j| x.column(j).mean()).collect();
+    let centred = DMatrix::from_fn(n, d, |i, j| x[(i, j)] - mean[j]);
+    let cov = centred.transpose() * &centred / (n.max(2) - 1) as f64;
+    let eigen = SymmetricEigen::new(cov);
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let axis = |k: usize| eigen.eigenvectors.column(order[k.min(d - 1)]).iter().copied().collect::<Vec<f64>>();
+    (mean, [axis(0), axis(1)])
+}
+
+fn project(z: &[f32], mean: &[f64], axes: &[Vec<f64>; 2]) -> (f64, f64) {
+    let dot = |a: &Vec<f64>| z.iter().zip(mean).zip(a).map(|((&v, m), w)| (v as f64 - m) * w).sum::<f64>();
+    (dot(&axes[0]), dot(&axes[1]))
+}
+
+/// Test codes on their first two principal components, one colour per true component.
+pub fn pca_scatter(model: &TrainedModel) -> Scatter {
+    let d = model.mixture.dim;
+    let items = sample_test_items(model, PCA_POINTS.min(model.test.len()));
+    let codes = model.encode_items(&items);
+    let (mean, axes) = principal_axes(&codes, d);
+    let mut groups: Vec<Series> = (0..model.mixture.components()).map(|c| Series { label: short_label(model, c), points: Vec::new() }).collect();
+    for (z, &item) in codes.chunks_exact(d).zip(&items) {
+        groups[model.data.components[item]].points.push(project(z, &mean, &axes));
+    }
+    let marks = means_f32(model).chunks_exact(d).enumerate().map(|(c, mu)| (c.to_string(), project(mu, &mean, &axes))).collect();
+    Scatter { title: "PCA of test codes".into(), x_label: "principal component 1".into(), y_label: "principal component 2".into(), groups, marks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_axes_find_the_direction_of_largest_spread() {
+        // Points along (1, 1, 0)/√2 with a little spread along z.
+        let codes: Vec<f32> = (0..50).flat_map(|i| {
+            let t = i as f32 - 25.0;
+            [t + 3.0, t + 3.0, 0.1 * (i % 3) as f32]
+        }).collect();
+        let (mean, axes) = principal_axes(&codes, 3);
+        assert!((mean[0] - 2.5).abs() < 1e-9 && (mean[1] - 2.5).abs() < 1e-9);
+        let a = &axes[0];
+        assert!((a[0].abs() - 0.5f64.sqrt()).abs() < 1e-6 && (a[0] - a[1]).abs() < 1e-6 && a[2].abs() < 1e-3, "{a:?}");
+        assert!(axes[1][2].abs() > 0.99, "second axis is z: {:?}", axes[1]);
+    }
+
+    #[test]
+    fn training_panels_have_one_panel_per_logged_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, "{\"step\":1,\"recon\":3.0,\"relational\":null,\"phase\":\"warmup\",\"seconds\":0.1}\n{\"step\":2,\"recon\":2.0,\"relational\":1.5,\"phase\":\"mixture\",\"seconds\":0.2}\n").unwrap();
+        let panels = training_panels(&path).unwrap();
+        let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["recon", "relational"]);
+        assert_eq!(panels[0].series[0].points, vec![(1.0, 3.0), (2.0, 2.0)]);
+        assert_eq!(panels[1].series[0].points, vec![(2.0, 1.5)]);
+        std::fs::write(&path, "{not json\n").unwrap();
+        assert!(training_panels(&path).unwrap_err().to_string().contains("line 1"));
+    }
+}

@@ -1,0 +1,103 @@
+//! `RUN/report.md`: the configuration, the evaluation tables beside the paper's numbers, and
+//! the figures.
+
+use std::fmt::Write as _;
+
+use super::figures::Figure;
+use crate::config::Config;
+use crate::eval::{EvalReport, tables};
+
+/// The report of a run as Markdown; figures are linked relative to the run directory.
+pub fn markdown(config: &Config, report: &EvalReport, figures: &[Figure]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# relatent run: {} ({} preset)\n", config.task, config.preset);
+    let _ = writeln!(out, "{}\n", data_statement(config, report));
+    let _ = writeln!(out, "## Configuration\n\n{}", configuration_table(config));
+    let _ = writeln!(out, "## Results\n\n{}", tables::markdown(report));
+    if !figures.is_empty() {
+        let _ = writeln!(out, "## Figures\n");
+        for f in figures {
+            let _ = writeln!(out, "{}\n\n![{}](figures/{})\n", f.caption, f.file.trim_end_matches(".png"), f.file);
+        }
+    }
+    out
+}
+
+/// Which data the numbers come from, and what that means for comparing with the paper.
+fn data_statement(config: &Config, report: &EvalReport) -> String {
+    match &config.data {
+        None => format!(
+            "Our numbers are on procedurally rendered data ({}); the paper's are on the official files, so compare trends, not third decimals.",
+            report.data
+        ),
+        Some(path) => format!("Our numbers are on the official file `{}` ({}), like the paper's.", path.display(), report.data),
+    }
+}
+
+fn configuration_table(config: &Config) -> String {
+    let (t, p, i) = (&config.train, &config.prior, &config.improve);
+    let relations = if config.relations.is_empty() { "all of the task's".to_string() } else { config.relations.join(", ") };
+    let rows: Vec<(&str, String)> = vec![
+        ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
+        ("labelled images per component (τ)", config.tau.to_string()),
+        ("relations", relations),
+        ("steps (warm-up), batch", format!("{} ({}), {}", t.steps, t.warmup_steps, t.batch_size)),
+        ("learning rates (AE and disc., ReL)", format!("{}, {}", t.lr, t.rel_lr)),
+        ("β (adversarial), γ (ReL)", format!("{}, {}", t.beta, t.gamma)),
+        ("ReL objective, input augmentation", format!("{}, {}", t.rel_objective, t.augment)),
+        ("prior covariance, shrink, ε, refresh every", format!("{}, {}, {}, {}", p.covariance.name(), p.shrink, p.epsilon, p.refresh_every)),
+        ("supervised weight (labelled batch, augmented)", format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled)),
+        ("consistency weight (threshold)", format!("{} ({})", i.consistency_weight, i.consistency_threshold)),
+        ("ReL updates per step, ReL-only steps after", format!("{}, {}", i.rel_updates, i.rel_finetune_steps)),
+        ("α rule", config.eval.alpha_rule.clone()),
+    ];
+    let mut out = String::from("| setting | value |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{ClassificationRow, Reconstruction, RelationalRow, TrainSummary};
+
+    fn report() -> EvalReport {
+        EvalReport {
+            task: "dsprites".into(),
+            tau: 10,
+            alpha_rule: "posterior".into(),
+            preset: "default".into(),
+            data: "dsprites (procedural)".into(),
+            test_images: 100,
+            classification: vec![ClassificationRow { alpha: 0.0, accuracy: Some(0.75), accepted_ratio: 1.0 }],
+            factor_accuracy: [("shape".to_string(), 0.8)].into_iter().collect(),
+            relational: vec![RelationalRow { depth: 1, alpha: 0.0, accuracy: Some(0.9), accepted_ratio: 1.0 }],
+            relational_images: vec![RelationalRow { depth: 5, alpha: 0.5, accuracy: None, accepted_ratio: 0.0 }],
+            reconstruction: Reconstruction { bce_per_image: 50.0, mse_per_pixel: 0.01 },
+            train: TrainSummary { steps: 10, seconds: 1.0, backend: "flex".into() },
+        }
+    }
+
+    #[test]
+    fn report_has_config_tables_with_paper_numbers_and_figures() {
+        let config = Config::preset("default", "dsprites").unwrap();
+        let figures = vec![Figure { file: "pca.png".into(), caption: "PCA.".into() }];
+        let md = markdown(&config, &report(), &figures);
+        assert!(md.contains("procedurally rendered data"), "{md}");
+        assert!(md.contains("| labelled images per component (τ) | 10 |"), "{md}");
+        // Ours beside the paper's table-4 row for α = 0 and table-5 row for depth 1.
+        assert!(md.contains("| 0.0 | 0.750 | 1.000 | 0.548 | 1.000 |"), "{md}");
+        assert!(md.contains("| 1 | 0.0 | 0.900 | 1.000 | 0.990 | 1.000 |"), "{md}");
+        assert!(md.contains("| 5 | 0.5 | – | 0.000 |"), "image-level row: {md}");
+        assert!(md.contains("![pca](figures/pca.png)"), "{md}");
+    }
+
+    #[test]
+    fn report_names_the_official_file_when_one_was_used() {
+        let mut config = Config::preset("default", "dsprites").unwrap();
+        config.data = Some("dsprites.npz".into());
+        assert!(markdown(&config, &report(), &[]).contains("official file `dsprites.npz`"));
+    }
+}

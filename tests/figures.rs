@@ -1,0 +1,99 @@
+//! What a run leaves to look at: figures, the report, and `relatent apply` on a tiny model.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use common::{TINY, assert_user_error, relatent, write};
+
+/// One tiny run shared by the tests of this file (trained once through `relatent run`).
+fn tiny_run() -> &'static Path {
+    static RUN: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+    let (_, dir) = RUN.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = write(tmp.path(), "tiny.toml", TINY);
+        let dir = tmp.path().join("run");
+        let out = relatent(&["run", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (tmp, dir)
+    });
+    dir
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (img.width(), img.height())
+}
+
+#[test]
+fn run_leaves_figures_and_a_report() {
+    let dir = tiny_run();
+    let figures = dir.join("figures");
+    for name in ["prior_means", "relations", "chains", "classification_alpha", "relational_alpha", "training_curves", "pca"] {
+        let (w, h) = png_size(&figures.join(format!("{name}.png")));
+        assert!(w >= 600 && h >= 300, "{name}: {w}×{h}");
+    }
+    // 27 dSprites components: 3 shape rows × 9 position columns of 128-px cells.
+    assert_eq!(png_size(&figures.join("prior_means.png")), (1328, 486));
+    // Two panels of 520×380 under a 36-px title.
+    assert_eq!(png_size(&figures.join("classification_alpha.png")), (1040, 416));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for needle in ["## Configuration", "| 0.0 |", "paper accuracy", "from encoded test images", "![prior_means](figures/prior_means.png)", "procedurally rendered"] {
+        assert!(report.contains(needle), "report lacks {needle:?}");
+    }
+}
+
+#[test]
+fn figures_command_redraws_from_eval_json() {
+    let dir = tiny_run();
+    let out = relatent(&["figures", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pca.png"));
+}
+
+#[test]
+fn apply_moves_an_image_and_writes_the_result_and_strip() {
+    let dir = tiny_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.png");
+    image::GrayImage::from_fn(64, 64, |x, y| image::Luma([if (20..30).contains(&x) && (20..30).contains(&y) { 255 } else { 0 }])).save(&input).unwrap();
+    let result = tmp.path().join("out.png");
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", input.to_str().unwrap(), "--relation", "move_left,change_shape", "--out", result.to_str().unwrap(), "--strip"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("component")).collect();
+    assert_eq!(lines.len(), 3, "input and two steps: {stdout}");
+    assert!(lines[1].starts_with("move_left") && lines[2].starts_with("change_shape"), "{stdout}");
+    assert!(lines.iter().all(|l| l.contains("posterior") && l.contains("log density") && l.contains("shape=")), "{stdout}");
+    assert_eq!(png_size(&result), (64, 64));
+    let (w, _) = png_size(&tmp.path().join("out-strip.png"));
+    assert!(w > 4 * 128, "input, reconstruction and two steps");
+
+    // A smaller image is resized with a warning.
+    let small = tmp.path().join("small.png");
+    image::GrayImage::new(32, 32).save(&small).unwrap();
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", small.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resized"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn apply_rejects_bad_input_and_writes_nothing() {
+    let dir = tiny_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let result = tmp.path().join("out.png");
+    let text = write(tmp.path(), "notes.png", "this is not an image");
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    assert_user_error(&out, "notes.png");
+    let missing = tmp.path().join("missing.png");
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", missing.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    assert_user_error(&out, "missing.png");
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "teleport", "--out", result.to_str().unwrap()]);
+    assert_user_error(&out, "unknown relation 'teleport'");
+    let out = relatent(&["apply", tmp.path().join("norun").to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    assert_user_error(&out, "norun");
+    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap(), "--alpha", "2"]);
+    assert_user_error(&out, "--alpha");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "nothing but the input file");
+}
