@@ -14,9 +14,11 @@
 //! - [`eval`]: classification, relational accuracy, reconstruction, `eval.json`.
 //! - [`viz`]: figures and the run report.
 //! - [`apply`]: relation chains applied to a user's image.
+//! - [`bench`]: throughput measurements (`relatent bench`).
 //! - [`config`]: TOML configuration, presets and validation.
 
 pub mod apply;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -16,7 +16,7 @@ use relatent::eval::{self, TrainedModel};
 use relatent::prior::AlphaRule;
 use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
-use relatent::{apply, train, viz};
+use relatent::{apply, bench, train, viz};
 
 #[derive(Parser)]
 #[command(name = "relatent", version, about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner")]
@@ -37,6 +37,8 @@ enum Command {
     Figures(FiguresArgs),
     /// Encode an image, apply a chain of relations, decode the result.
     Apply(ApplyArgs),
+    /// Measure training, encoding, rendering, ReL and evaluation throughput on this machine.
+    Bench(BenchArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
     #[command(subcommand)]
     Data(DataCommand),
@@ -160,6 +162,21 @@ struct ApplyArgs {
     alpha: f64,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, default_value = "dsprites")]
+    task: String,
+    /// Training batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Render procedural images as PNG plus factors.csv.
@@ -208,6 +225,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval_command(args),
         Command::Figures(args) => figures_command(args),
         Command::Apply(args) => apply_command(args),
+        Command::Bench(args) => bench_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
 }
@@ -332,6 +350,20 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
 fn strip_path(out: &std::path::Path) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
     out.with_file_name(format!("{stem}-strip.png"))
+}
+
+fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.repeats == 0 {
+        return Err(relatent::Error::Invalid("--batch and --repeats must be positive".into()).into());
+    }
+    let options = bench::BenchOptions { task: args.task, batch: args.batch, repeats: args.repeats };
+    let report = bench::run(&options, &mut |what| eprintln!("measuring {what}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 fn data_command(cmd: DataCommand) -> anyhow::Result<()> {

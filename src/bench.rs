@@ -1,0 +1,161 @@
+//! `relatent bench`: throughput of the parts a run spends its time in, measured on this
+//! machine (median after warm-up), so optimisations are judged by numbers.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::Result;
+use crate::config::Config;
+use crate::eval::{ALPHAS, TrainedModel, classify_codes};
+use crate::prior::AlphaRule;
+use crate::train::Trainer;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub task: String,
+    pub batch: usize,
+    /// Timed repetitions of each measurement (after warm-up).
+    pub repeats: usize,
+}
+
+/// Measured throughputs (per second) and peak memory.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub task: String,
+    pub batch: usize,
+    pub backend: String,
+    pub threads: usize,
+    /// Images per second through one paper-mode training step (AE update + discriminator update).
+    pub train_images_per_s: f64,
+    /// Median milliseconds of that step.
+    pub train_step_ms: f64,
+    /// Images per second of the batch through one default-mode step (supervised and consistency
+    /// views, ReL updates included).
+    pub train_default_images_per_s: f64,
+    pub encode_images_per_s: f64,
+    pub render_images_per_s: f64,
+    /// ReL updates (one batch of prior samples each) per second.
+    pub rel_updates_per_s: f64,
+    /// Test images per second through encoding and classification under the α grid.
+    pub eval_images_per_s: f64,
+    pub peak_memory_mib: f64,
+}
+
+const WARMUP: usize = 3;
+
+/// Median seconds of `repeats` calls of `f`, after [`WARMUP`] untimed calls.
+fn median_seconds(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..WARMUP {
+        f()?;
+    }
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// A trainer of `preset` for the bench, at batch `batch`, whose warm-up ends after
+/// `warmup_steps` and whose autoencoder never stops during the bench.
+fn bench_trainer(options: &BenchOptions, preset: &str, warmup_steps: usize) -> Result<Trainer> {
+    let mut config = Config::preset(preset, &options.task)?;
+    config.train.batch_size = options.batch;
+    config.train.warmup_steps = warmup_steps;
+    config.train.steps = warmup_steps + 1_000_000;
+    config.validate()?;
+    Trainer::new(config)
+}
+
+/// Runs every measurement.
+pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchReport> {
+    let b = options.batch as f64;
+    let mut paper = bench_trainer(options, "paper", usize::MAX / 2)?;
+    log("training step (paper mode: AE + discriminator)");
+    let step = median_seconds(options.repeats, || paper.step().map(drop))?;
+
+    log("training step (default mode)");
+    let mut default = bench_trainer(options, "default", 1)?;
+    let default_step = median_seconds(options.repeats, || default.step().map(drop))?;
+
+    log("relational learner");
+    default.state.step = default.config.train.steps;
+    let updates = default.config.improve.rel_updates.max(1) as f64;
+    let rel_step = median_seconds(options.repeats, || default.step().map(drop))?;
+
+    log("renderer, encoder and evaluation");
+    let model = TrainedModel::from_trainer(default)?;
+    let n = model.test.len().min(1024);
+    let items = model.test[..n].to_vec();
+    let render = median_seconds(options.repeats, || {
+        std::hint::black_box(model.data.render_batch(&items));
+        Ok(())
+    })?;
+    let pixels = model.data.render_batch(&items);
+    let encode = median_seconds(options.repeats, || {
+        std::hint::black_box(model.encode_pixels(&pixels));
+        Ok(())
+    })?;
+    let truth: Vec<usize> = items.iter().map(|&i| model.data.components[i]).collect();
+    let eval = median_seconds(options.repeats, || {
+        let codes = model.encode_items(&items);
+        std::hint::black_box(classify_codes(&model.mixture, &codes, &truth, AlphaRule::Posterior, &ALPHAS));
+        Ok(())
+    })?;
+
+    Ok(BenchReport {
+        task: options.task.clone(),
+        batch: options.batch,
+        backend: model.backend.clone(),
+        threads: threads(),
+        train_images_per_s: b / step,
+        train_step_ms: step * 1e3,
+        train_default_images_per_s: b / default_step,
+        encode_images_per_s: n as f64 / encode,
+        render_images_per_s: n as f64 / render,
+        rel_updates_per_s: updates / rel_step,
+        eval_images_per_s: n as f64 / eval,
+        peak_memory_mib: peak_memory_mib(),
+    })
+}
+
+/// Worker threads the CPU backend uses (rayon's pool: `RAYON_NUM_THREADS` or every core).
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// The process's peak resident memory.
+fn peak_memory_mib() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
+    if ok { usage.ru_maxrss as f64 / 1024.0 } else { f64::NAN }
+}
+
+impl BenchReport {
+    /// The report as a short table.
+    pub fn table(&self) -> String {
+        let rows = [
+            ("training step, paper mode (AE + disc.)", format!("{:.0} img/s ({:.0} ms per step)", self.train_images_per_s, self.train_step_ms)),
+            ("training step, default mode (+ ReL)", format!("{:.0} img/s", self.train_default_images_per_s)),
+            ("encoder (inference)", format!("{:.0} img/s", self.encode_images_per_s)),
+            ("renderer", format!("{:.0} img/s", self.render_images_per_s)),
+            ("ReL updates", format!("{:.1} /s", self.rel_updates_per_s)),
+            ("evaluation (encode + classify)", format!("{:.0} img/s", self.eval_images_per_s)),
+            ("peak memory", format!("{:.0} MiB", self.peak_memory_mib)),
+        ];
+        let mut out = format!("relatent bench: task {}, batch {}, backend {}, {} threads\n", self.task, self.batch, self.backend, self.threads);
+        for (k, v) in rows {
+            out.push_str(&format!("  {k:<42} {v}\n"));
+        }
+        out
+    }
+}
