@@ -250,6 +250,120 @@ pub fn conv_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     }).unwrap_or_else(|| vec![0.0; len])
 }
 
+/// Layout of an N×C×H×W tensor for per-channel statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Channels {
+    pub batch: usize,
+    pub channels: usize,
+    /// H·W.
+    pub plane: usize,
+}
+
+impl Channels {
+    /// Values per channel over the batch.
+    fn count(&self) -> f64 {
+        (self.batch * self.plane) as f64
+    }
+
+    /// The planes of channel `c`, image by image.
+    fn planes<'a>(&self, t: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
+        let (plane, stride) = (self.plane, self.channels * self.plane);
+        (0..self.batch).map(move |n| &t[n * stride + c * plane..][..plane])
+    }
+}
+
+/// Per-channel mean and (biased) variance of `x`: `[mean_0 … mean_C−1, var_0 … var_C−1]`,
+/// accumulated in f64.
+pub fn channel_stats(x: &[f32], l: Channels) -> Vec<f32> {
+    let per_channel: Vec<(f32, f32)> = (0..l.channels)
+        .into_par_iter()
+        .map(|c| {
+            let mean = l.planes(x, c).flatten().map(|&v| v as f64).sum::<f64>() / l.count();
+            let var = l.planes(x, c).flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / l.count();
+            (mean as f32, var as f32)
+        })
+        .collect();
+    per_channel.iter().map(|p| p.0).chain(per_channel.iter().map(|p| p.1)).collect()
+}
+
+/// Batch norm with the given statistics followed by LeakyReLU: the per-channel affine map
+/// `a·x + b` of the normalised input, and the negative slope.
+#[derive(Clone, Debug)]
+pub struct NormLeaky {
+    /// 1 / √(var + ε) per channel.
+    inv_std: Vec<f32>,
+    /// γ / √(var + ε) per channel.
+    scale: Vec<f32>,
+    /// β − scale·mean per channel.
+    shift: Vec<f32>,
+    slope: f32,
+}
+
+impl NormLeaky {
+    pub fn new(stats: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, slope: f64) -> NormLeaky {
+        let c = gamma.len();
+        let inv_std: Vec<f32> = (0..c).map(|k| (1.0 / (stats[c + k] as f64 + epsilon).sqrt()) as f32).collect();
+        let scale: Vec<f32> = (0..c).map(|k| gamma[k] * inv_std[k]).collect();
+        let shift = (0..c).map(|k| beta[k] - scale[k] * stats[k]).collect();
+        NormLeaky { inv_std, scale, shift, slope: slope as f32 }
+    }
+
+    /// y = leaky(scale·x + shift), image by image in parallel.
+    pub fn forward(&self, x: &[f32], l: Channels) -> Vec<f32> {
+        let mut y = vec![0.0; x.len()];
+        y.par_chunks_mut(l.channels * l.plane).zip(x.par_chunks(l.channels * l.plane)).for_each(|(y_n, x_n)| {
+            for (c, (yc, xc)) in y_n.chunks_exact_mut(l.plane).zip(x_n.chunks_exact(l.plane)).enumerate() {
+                let (a, b) = (self.scale[c], self.shift[c]);
+                for (y, &x) in yc.iter_mut().zip(xc) {
+                    let z = a * x + b;
+                    *y = if z > 0.0 { z } else { self.slope * z };
+                }
+            }
+        });
+        y
+    }
+
+    /// Gradients of x, γ and β from the output gradient `dy`, for the same statistics.
+    ///
+    /// With x̂ the normalised input, dz the gradient before the LeakyReLU and r = 1/√(var+ε):
+    /// dβ = Σ dz, dγ = Σ dz·x̂, dx = γ·r·(dz − dβ/M − x̂·dγ/M) over the M values of a channel.
+    pub fn backward(&self, x: &[f32], dy: &[f32], stats: &[f32], l: Channels) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let c_n = l.channels;
+        let slope = self.slope;
+        let dz = |a: f32, b: f32, x: f32, dy: f32| if a * x + b > 0.0 { dy } else { slope * dy };
+        let sums: Vec<(f64, f64)> = (0..c_n)
+            .into_par_iter()
+            .map(|c| {
+                let (a, b, mean) = (self.scale[c], self.shift[c], stats[c]);
+                let inv_std = self.inv_std[c];
+                l.planes(x, c).zip(l.planes(dy, c)).fold((0.0, 0.0), |(sb, sg), (xp, dp)| {
+                    xp.iter().zip(dp).fold((sb, sg), |(sb, sg), (&x, &d)| {
+                        let g = dz(a, b, x, d) as f64;
+                        (sb + g, sg + g * ((x - mean) * inv_std) as f64)
+                    })
+                })
+            })
+            .collect();
+        let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+        let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+        let m = l.count() as f32;
+        let mut dx = vec![0.0; x.len()];
+        dx.par_chunks_mut(c_n * l.plane).zip(x.par_chunks(c_n * l.plane)).zip(dy.par_chunks(c_n * l.plane)).for_each(|((dx_n, x_n), dy_n)| {
+            for c in 0..c_n {
+                let (a, b, mean) = (self.scale[c], self.shift[c], stats[c]);
+                let inv_std = self.inv_std[c];
+                let (mb, mg) = (dbeta[c] / m, dgamma[c] / m);
+                let range = c * l.plane..(c + 1) * l.plane;
+                for ((dx, &x), &d) in dx_n[range.clone()].iter_mut().zip(&x_n[range.clone()]).zip(&dy_n[range]) {
+                    let xhat = (x - mean) * inv_std;
+                    *dx = a * (dz(a, b, x, d) - mb - xhat * mg);
+                }
+            }
+        });
+        (dx, dgamma, dbeta)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
