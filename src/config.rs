@@ -109,6 +109,9 @@ pub struct EvalConfig {
     pub relational_samples: usize,
     /// Evaluate on at most this many test images (0 = the whole test split).
     pub max_test_images: usize,
+    /// Images for the disentanglement metrics, two thirds fitting the classifiers and one third
+    /// testing them (0 = skip the metrics).
+    pub disentanglement_points: usize,
 }
 
 /// Names of the presets.
@@ -168,7 +171,7 @@ impl Config {
                 rel_updates: 1,
                 rel_finetune_steps: 0,
             },
-            eval: EvalConfig { alpha_rule: "posterior".into(), relational_samples: 2000, max_test_images: 0 },
+            eval: EvalConfig { alpha_rule: "posterior".into(), relational_samples: 2000, max_test_images: 0, disentanglement_points: 15_000 },
         }
     }
 
@@ -271,6 +274,8 @@ impl Config {
         check(i.rel_updates > 0, "improve.rel_updates", "must be positive (got 0)")?;
         one_of("eval.alpha_rule", &self.eval.alpha_rule, &["posterior", "density"])?;
         check(self.eval.relational_samples > 0, "eval.relational_samples", "must be positive (got 0)")?;
+        let points = self.eval.disentanglement_points;
+        check(points == 0 || points >= 3, "eval.disentanglement_points", format!("must be 0 (off) or at least 3 (got {points})"))?;
         Ok(())
     }
 

@@ -37,6 +37,8 @@ enum Command {
     Figures(FiguresArgs),
     /// Encode an image, apply a chain of relations, decode the result.
     Apply(ApplyArgs),
+    /// DCI, MIG and SAP of any representation: codes and factors as .npy files.
+    Metrics(MetricsArgs),
     /// Measure training, encoding, rendering, ReL and evaluation throughput on this machine.
     Bench(BenchArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
@@ -163,6 +165,22 @@ struct ApplyArgs {
 }
 
 #[derive(Args)]
+struct MetricsArgs {
+    /// Codes: n × d, float32 or float64.
+    #[arg(long)]
+    codes: PathBuf,
+    /// Factors: n × k, integers.
+    #[arg(long)]
+    factors: PathBuf,
+    /// Rows that fit the classifiers (and give MIG); the rest test them. Default ⌊2n/3⌋.
+    #[arg(long)]
+    train: Option<usize>,
+    /// Print the disentanglement object as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     #[arg(long, default_value = "dsprites")]
     task: String,
@@ -226,6 +244,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Figures(args) => figures_command(args),
         Command::Apply(args) => apply_command(args),
         Command::Bench(args) => bench_command(args),
+        Command::Metrics(args) => metrics_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
 }
@@ -350,6 +369,22 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
 fn strip_path(out: &std::path::Path) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
     out.with_file_name(format!("{stem}-strip.png"))
+}
+
+fn metrics_command(args: MetricsArgs) -> anyhow::Result<()> {
+    use relatent::eval::metrics;
+    let rep = metrics::read_representation(&args.codes, &args.factors)?;
+    let train = args.train.unwrap_or_else(|| metrics::default_train_rows(rep.len()));
+    let scores = metrics::disentanglement(&rep, train)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&scores)?);
+    } else {
+        let d = &scores.dci;
+        println!("{} rows ({train} fit, {} test), {} code dimensions, {} factors", rep.len(), rep.len() - train, rep.dim, rep.num_factors);
+        println!("DCI disentanglement {:.3}, completeness {:.3}, informativeness {:.3} (mean {:.3})", d.disentanglement, d.completeness, d.informativeness, d.mean);
+        println!("MIG {:.3}\nSAP {:.3}", scores.mig, scores.sap);
+    }
+    Ok(())
 }
 
 fn bench_command(args: BenchArgs) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! reconstruction error, and `eval.json`.
 
 pub mod classification;
+pub mod metrics;
 pub mod paper;
 pub mod relational;
 pub mod tables;
@@ -141,6 +142,9 @@ pub struct EvalReport {
     #[serde(default)]
     pub relational_images: Vec<RelationalRow>,
     pub reconstruction: Reconstruction,
+    /// DCI, MIG and SAP of the predicted components' factor classes (absent when turned off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disentanglement: Option<metrics::Disentanglement>,
     pub train: TrainSummary,
 }
 
@@ -160,6 +164,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
     let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
     let relational = relational_accuracy(model, rule, model.config.eval.relational_samples);
     let relational_images = relational_image_accuracy(model, rule, model.config.eval.relational_samples);
+    let disentanglement = predicted_class_disentanglement(model);
     EvalReport {
         task: model.config.task.clone(),
         tau: model.config.tau,
@@ -172,9 +177,31 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
         relational,
         relational_images,
         reconstruction,
+        disentanglement,
         train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
     }
 }
+
+/// The SPEC's disentanglement metrics for the AbsAE: the representation of an image is the
+/// class vector of its predicted component, the factors its true kept-factor classes, over
+/// `eval.disentanglement_points` images drawn from the whole task (two thirds fit, one third test).
+fn predicted_class_disentanglement(model: &TrainedModel) -> Option<metrics::Disentanglement> {
+    let points = model.config.eval.disentanglement_points.min(model.data.len());
+    if points < 3 {
+        return None;
+    }
+    let mut rng = crate::rng::stream(model.config.seed, crate::rng::Stream::Eval, DISENTANGLEMENT_STREAM);
+    let items = rand::seq::index::sample(&mut rng, model.data.len(), points).into_vec();
+    let codes = model.encode_items(&items);
+    let task = &model.data.task;
+    let predicted: Vec<f64> = codes.chunks_exact(model.mixture.dim).flat_map(|z| task.component_classes(model.mixture.classify(z).0)).map(|c| c as f64).collect();
+    let truth: Vec<i64> = items.iter().flat_map(|&i| task.component_classes(model.data.components[i])).map(|c| c as i64).collect();
+    let rep = metrics::Representation::new(predicted, task.kept.len(), truth, task.kept.len()).ok()?;
+    metrics::disentanglement(&rep, metrics::default_train_rows(points)).ok()
+}
+
+/// Step of the evaluation stream for the disentanglement sample (apart from the chains').
+const DISENTANGLEMENT_STREAM: u64 = 2000;
 
 /// Codes of the test split (row-major n×d), and the BCE per image and MSE per pixel of their
 /// decodings; each image is rendered once for both.

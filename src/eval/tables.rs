@@ -37,6 +37,15 @@ pub fn markdown(report: &EvalReport) -> String {
             let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio);
         }
     }
+    if let Some(d) = &report.disentanglement {
+        let paper = paper::disentanglement(&report.task);
+        let _ = writeln!(out, "\nDisentanglement of the predicted components' factor classes (paper: table 1)\n");
+        let _ = writeln!(out, "| | DCI D | DCI C | DCI I | DCI mean | MIG | SAP |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "| ours | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |", d.dci.disentanglement, d.dci.completeness, d.dci.informativeness, d.dci.mean, d.mig, d.sap);
+        if let Some((dci, mig, sap)) = paper {
+            let _ = writeln!(out, "| paper | – | – | – | {dci:.3} | {mig:.3} | {sap:.3} |");
+        }
+    }
     let rec = &report.reconstruction;
     let _ = writeln!(out, "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.", rec.bce_per_image, rec.mse_per_pixel);
     out

@@ -76,6 +76,7 @@ mod tests {
             relational: vec![RelationalRow { depth: 1, alpha: 0.0, accuracy: Some(0.9), accepted_ratio: 1.0 }],
             relational_images: vec![RelationalRow { depth: 5, alpha: 0.5, accuracy: None, accepted_ratio: 0.0 }],
             reconstruction: Reconstruction { bce_per_image: 50.0, mse_per_pixel: 0.01 },
+            disentanglement: None,
             train: TrainSummary { steps: 10, seconds: 1.0, backend: "flex".into() },
         }
     }

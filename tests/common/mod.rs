@@ -22,6 +22,7 @@ rel_finetune_steps = 3
 [eval]
 relational_samples = 50
 max_test_images = 64
+disentanglement_points = 90
 "#;
 
 /// Writes `text` as `name` in `dir` and returns its path.
