@@ -40,14 +40,16 @@ pub struct BenchReport {
     pub rel_updates_per_s: f64,
     /// Test images per second through encoding and classification under the α grid.
     pub eval_images_per_s: f64,
+    /// Seconds for DCI, MIG and SAP on 15 000 × 8 codes with 3 factors (10 000 fit, 5 000 test).
+    pub metrics_seconds: f64,
     pub peak_memory_mib: f64,
 }
 
 const WARMUP: usize = 3;
 
-/// Median seconds of `repeats` calls of `f`, after [`WARMUP`] untimed calls.
-fn median_seconds(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    for _ in 0..WARMUP {
+/// Median seconds of `repeats` calls of `f`, after `warmup` untimed calls.
+fn median_seconds(warmup: usize, repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..warmup {
         f()?;
     }
     let mut times = Vec::with_capacity(repeats);
@@ -76,36 +78,40 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
     let b = options.batch as f64;
     let mut paper = bench_trainer(options, "paper", usize::MAX / 2)?;
     log("training step (paper mode: AE + discriminator)");
-    let step = median_seconds(options.repeats, || paper.step().map(drop))?;
+    let step = median_seconds(WARMUP, options.repeats, || paper.step().map(drop))?;
 
     log("training step (default mode)");
     let mut default = bench_trainer(options, "default", 1)?;
-    let default_step = median_seconds(options.repeats, || default.step().map(drop))?;
+    let default_step = median_seconds(WARMUP, options.repeats, || default.step().map(drop))?;
 
     log("relational learner");
     default.state.step = default.config.train.steps;
     let updates = default.config.improve.rel_updates.max(1) as f64;
-    let rel_step = median_seconds(options.repeats, || default.step().map(drop))?;
+    let rel_step = median_seconds(WARMUP, options.repeats, || default.step().map(drop))?;
 
     log("renderer, encoder and evaluation");
     let model = TrainedModel::from_trainer(default)?;
     let n = model.test.len().min(1024);
     let items = model.test[..n].to_vec();
-    let render = median_seconds(options.repeats, || {
+    let render = median_seconds(WARMUP, options.repeats, || {
         std::hint::black_box(model.data.render_batch(&items));
         Ok(())
     })?;
     let pixels = model.data.render_batch(&items);
-    let encode = median_seconds(options.repeats, || {
+    let encode = median_seconds(WARMUP, options.repeats, || {
         std::hint::black_box(model.encode_pixels(&pixels));
         Ok(())
     })?;
     let truth: Vec<usize> = items.iter().map(|&i| model.data.components[i]).collect();
-    let eval = median_seconds(options.repeats, || {
+    let eval = median_seconds(WARMUP, options.repeats, || {
         let codes = model.encode_items(&items);
         std::hint::black_box(classify_codes(&model.mixture, &codes, &truth, AlphaRule::Posterior, &ALPHAS));
         Ok(())
     })?;
+
+    log("disentanglement metrics");
+    let rep = synthetic_representation(METRICS_ROWS);
+    let metrics = median_seconds(0, options.repeats.min(3), || crate::eval::metrics::disentanglement(&rep, METRICS_TRAIN).map(drop))?;
 
     Ok(BenchReport {
         task: options.task.clone(),
@@ -119,8 +125,33 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
         render_images_per_s: n as f64 / render,
         rel_updates_per_s: updates / rel_step,
         eval_images_per_s: n as f64 / eval,
+        metrics_seconds: metrics,
         peak_memory_mib: peak_memory_mib(),
     })
+}
+
+const METRICS_ROWS: usize = 15_000;
+const METRICS_TRAIN: usize = 10_000;
+
+/// Factors with 3, 6 and 10 values; codes: the three factors scaled to [0, 1] plus a little
+/// noise, and five noise dimensions (the "aligned" case of `bench/metrics_reference.py`).
+fn synthetic_representation(rows: usize) -> crate::eval::metrics::Representation {
+    use rand::Rng;
+    use rand_distr::{Distribution, Normal};
+    let mut rng = crate::rng::stream(0, crate::rng::Stream::Eval, 3000);
+    let noise = Normal::new(0.0, 1.0).expect("valid normal");
+    let sizes = [3i64, 6, 10];
+    let mut codes = Vec::with_capacity(rows * 8);
+    let mut factors = Vec::with_capacity(rows * 3);
+    for _ in 0..rows {
+        for &size in &sizes {
+            let v = rng.random_range(0..size);
+            factors.push(v);
+            codes.push(v as f64 / (size - 1) as f64 + 0.05 * noise.sample(&mut rng));
+        }
+        codes.extend((0..5).map(|_| noise.sample(&mut rng)));
+    }
+    crate::eval::metrics::Representation::new(codes, 8, factors, 3).expect("synthetic data is valid")
 }
 
 /// Worker threads the CPU backend uses (rayon's pool: `RAYON_NUM_THREADS` or every core).
@@ -150,6 +181,7 @@ impl BenchReport {
             ("renderer", format!("{:.0} img/s", self.render_images_per_s)),
             ("ReL updates", format!("{:.1} /s", self.rel_updates_per_s)),
             ("evaluation (encode + classify)", format!("{:.0} img/s", self.eval_images_per_s)),
+            ("DCI + MIG + SAP, 15 000 × 8 codes", format!("{:.2} s", self.metrics_seconds)),
             ("peak memory", format!("{:.0} MiB", self.peak_memory_mib)),
         ];
         let mut out = format!("relatent bench: task {}, batch {}, backend {}, {} threads\n", self.task, self.batch, self.backend, self.threads);

@@ -75,7 +75,7 @@ fn bench_reports_every_throughput_as_json() {
     let out = relatent(&["bench", "--batch", "4", "--repeats", "1", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["train_images_per_s", "train_default_images_per_s", "encode_images_per_s", "render_images_per_s", "rel_updates_per_s", "eval_images_per_s", "peak_memory_mib"] {
+    for key in ["train_images_per_s", "train_default_images_per_s", "encode_images_per_s", "render_images_per_s", "rel_updates_per_s", "eval_images_per_s", "metrics_seconds", "peak_memory_mib"] {
         assert!(json[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {json}");
     }
     assert_eq!(json["batch"], 4);

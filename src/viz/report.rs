@@ -27,7 +27,7 @@ pub fn markdown(config: &Config, report: &EvalReport, figures: &[Figure]) -> Str
 fn data_statement(config: &Config, report: &EvalReport) -> String {
     match &config.data {
         None => format!(
-            "Our numbers are on procedurally rendered data ({}); the paper's are on the official files, so compare trends, not third decimals.",
+            "Data: {}. Our numbers are on procedurally rendered images, the paper's on the official files, so compare trends, not third decimals.",
             report.data
         ),
         Some(path) => format!("Our numbers are on the official file `{}` ({}), like the paper's.", path.display(), report.data),
@@ -86,7 +86,7 @@ mod tests {
         let config = Config::preset("default", "dsprites").unwrap();
         let figures = vec![Figure { file: "pca.png".into(), caption: "PCA.".into() }];
         let md = markdown(&config, &report(), &figures);
-        assert!(md.contains("procedurally rendered data"), "{md}");
+        assert!(md.contains("procedurally rendered images"), "{md}");
         assert!(md.contains("| labelled images per component (τ) | 10 |"), "{md}");
         // Ours beside the paper's table-4 row for α = 0 and table-5 row for depth 1.
         assert!(md.contains("| 0.0 | 0.750 | 1.000 | 0.548 | 1.000 |"), "{md}");
