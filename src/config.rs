@@ -97,6 +97,10 @@ pub struct ImproveConfig {
     pub rel_updates: usize,
     /// Extra ReL-only steps after the autoencoder has finished training.
     pub rel_finetune_steps: usize,
+    /// Share of each ReL batch in the ReL-only steps taken from the encoded labelled images
+    /// (their true components known) instead of prior samples, so the ReL also learns to move
+    /// the codes real images have (0 = prior samples only, as in the paper).
+    pub rel_labelled_fraction: f64,
 }
 
 /// Evaluation settings.
@@ -170,6 +174,7 @@ impl Config {
                 consistency_threshold: 0.95,
                 rel_updates: 1,
                 rel_finetune_steps: 0,
+                rel_labelled_fraction: 0.0,
             },
             eval: EvalConfig { alpha_rule: "posterior".into(), relational_samples: 2000, max_test_images: 0, disentanglement_points: 15_000 },
         }
@@ -199,7 +204,8 @@ impl Config {
         self.improve.augment_labelled = true;
         self.improve.consistency_weight = 1.0;
         self.improve.rel_updates = 2;
-        self.improve.rel_finetune_steps = 2000;
+        self.improve.rel_finetune_steps = 4000;
+        self.improve.rel_labelled_fraction = 0.5;
     }
 
     /// Resolve preset → file → overrides. `preset` and `task` come from the CLI when given,
@@ -274,6 +280,8 @@ impl Config {
         check(i.rel_updates > 0, "improve.rel_updates", "must be positive (got 0)")?;
         one_of("eval.alpha_rule", &self.eval.alpha_rule, &["posterior", "density"])?;
         check(self.eval.relational_samples > 0, "eval.relational_samples", "must be positive (got 0)")?;
+        let fraction = self.improve.rel_labelled_fraction;
+        check((0.0..=1.0).contains(&fraction), "improve.rel_labelled_fraction", format!("must be in [0, 1] (got {fraction})"))?;
         let points = self.eval.disentanglement_points;
         check(points == 0 || points >= 3, "eval.disentanglement_points", format!("must be 0 (off) or at least 3 (got {points})"))?;
         Ok(())

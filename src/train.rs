@@ -82,6 +82,9 @@ pub struct Trainer {
     pub state: TrainState,
     mixture_tensors: Option<MixtureTensors>,
     noise: PixelNoise,
+    /// Codes of the labelled images once the autoencoder has stopped (it no longer changes, so
+    /// a resumed run recomputes the same codes).
+    frozen_labelled_codes: Option<Vec<f32>>,
 }
 
 /// The device training runs on: flex (CPU) by default, CUDA with the `cuda` feature.
@@ -126,6 +129,7 @@ impl Trainer {
             state,
             mixture_tensors: None,
             noise,
+            frozen_labelled_codes: None,
         })
     }
 
@@ -320,7 +324,11 @@ impl Trainer {
         let s = self.state.step as u64;
         let n = self.config.train.rel_batch_size;
         let mut rng = stream(self.config.seed, Stream::Relation, s * 64 + update as u64);
-        let batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
+        let mut batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
+        if self.state.step >= self.config.train.steps {
+            let m = (n as f64 * self.config.improve.rel_labelled_fraction).round() as usize;
+            self.replace_with_labelled_codes(&mut batch, m, &mut rng);
+        }
         let input = relation_input(&batch.codes, &batch.relation_ids, self.relations.len(), mixture.dim, &self.device);
         let out = self.nets.rel.forward(input);
         let mix = self.mixture_tensors.clone().expect("tensors exist with the mixture");
@@ -339,6 +347,27 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.mul_scalar(self.config.train.gamma).backward(), &self.nets.rel);
         self.nets.rel = self.opt_rel.step(self.config.train.rel_lr, self.nets.rel.clone(), grads);
         value
+    }
+
+    /// Replaces the first `m` rows of `batch` by encoded labelled images, each with a random
+    /// relation valid at its true component.
+    fn replace_with_labelled_codes(&mut self, batch: &mut RelationBatch, m: usize, rng: &mut impl Rng) {
+        if m == 0 {
+            return;
+        }
+        let d = self.arch.latent;
+        if self.frozen_labelled_codes.is_none() {
+            self.frozen_labelled_codes = Some(encode(&self.nets.ae, &self.data, &self.split.labelled, &self.device.clone().inner()));
+        }
+        let codes = self.frozen_labelled_codes.as_ref().expect("just computed");
+        for row in 0..m.min(batch.targets.len()) {
+            let j = rng.random_range(0..self.split.labelled.len());
+            let component = self.data.components[self.split.labelled[j]];
+            let r = *self.relations.valid_at(component).choose(rng).expect("a relation is valid");
+            batch.codes[row * d..(row + 1) * d].copy_from_slice(&codes[j * d..(j + 1) * d]);
+            batch.relation_ids[row] = r;
+            batch.targets[row] = self.relations.relations[r].apply(component).expect("valid");
+        }
     }
 
     /// Writes the checkpoint atomically.
@@ -522,7 +551,9 @@ pub fn train(mut trainer: Trainer, dir: &RunDir, options: TrainOptions, progress
         let losses = trainer.step()?;
         let step = trainer.state.step;
         progress.step(step, total, &losses);
-        if step % log_every == 0 || step == end {
+        // The schedule's last step is always logged; a pause (--stop-at) logs nothing extra, so
+        // a paused and resumed run leaves the same metrics.jsonl as an uninterrupted one.
+        if step % log_every == 0 || step == total {
             let mut line = serde_json::to_value(&losses).expect("losses serialise");
             line["step"] = step.into();
             line["phase"] = phase(&trainer.config, step - 1).into();

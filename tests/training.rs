@@ -45,10 +45,17 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let whole = RunDir::new(tmp.path().join("whole"));
     let a = run(config.clone(), &whole, TrainOptions::default());
 
-    let split = RunDir::new(tmp.path().join("split"));
-    run(config.clone(), &split, TrainOptions { resume: false, stop_at: Some(6) });
-    let b = run(config, &split, TrainOptions { resume: true, stop_at: None });
+    // Interrupted during the autoencoder phase, and during the ReL-only phase (whose batches
+    // include the frozen labelled codes, recomputed after the resume).
+    for stop in [6, 11] {
+        let split = RunDir::new(tmp.path().join(format!("split-{stop}")));
+        run(config.clone(), &split, TrainOptions { resume: false, stop_at: Some(stop) });
+        let b = run(config.clone(), &split, TrainOptions { resume: true, stop_at: None });
+        assert_same_run(&a, &whole, &b, &split);
+    }
+}
 
+fn assert_same_run(a: &Trainer, whole: &RunDir, b: &Trainer, split: &RunDir) {
     assert_eq!((a.state.step, &a.state.prior), (b.state.step, &b.state.prior));
     // Same weights ⇔ same outputs, bit for bit, on fixed inputs (records differ in parameter ids).
     let items: Vec<usize> = a.split.test[..16].to_vec();
@@ -61,7 +68,7 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let rel_in = || relation_input(&codes_a, &[0; 16], a.relations.len(), 8, &device);
     assert_eq!(out(&a.nets.rel, rel_in()), out(&b.nets.rel, rel_in()));
     let dec = |t: &Trainer| t.nets.ae.valid().decoder.forward(z()).into_data().try_to_vec::<f32>().unwrap();
-    assert_eq!(dec(&a), dec(&b));
+    assert_eq!(dec(a), dec(b));
     let lines = std::fs::read_to_string(split.metrics()).unwrap();
     assert_eq!(lines.lines().count(), std::fs::read_to_string(whole.metrics()).unwrap().lines().count(), "no duplicated log lines");
 }

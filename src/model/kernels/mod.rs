@@ -134,21 +134,19 @@ fn flex_vector(values: Vec<f32>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, [n]))
 }
 
-/// f32 contiguous copies (or views) of the batch norm operands.
-fn norm_operands(tensors: [FlexTensor; 4]) -> [FlexTensor; 4] {
-    tensors.map(|t| {
-        let t = t.to_contiguous();
-        if t.dtype() == DType::F32 { t } else { flex_tensor_f32(&t) }
-    })
+/// A contiguous f32 version of `t` (the batch norm kernels compute in f32 for every dtype).
+fn f32_contiguous(t: FlexTensor) -> FlexTensor {
+    let t = t.to_contiguous();
+    if t.dtype() == DType::F32 { t } else { FlexTensor::from_data(t.into_data().convert::<f32>()) }
 }
 
-fn flex_tensor_f32(t: &FlexTensor) -> FlexTensor {
-    FlexTensor::from_data(t.clone().into_data().convert::<f32>())
+fn norm_operands(tensors: [FlexTensor; 4]) -> [FlexTensor; 4] {
+    tensors.map(f32_contiguous)
 }
 
 impl LayerKernels for Flex {
     fn batch_stats(x: FlexTensor) -> FlexTensor {
-        let [x, ..] = norm_operands([x.clone(), x.clone(), x.clone(), x]);
+        let x = f32_contiguous(x);
         let l = channels(&x);
         FlexTensor::from_data(TensorData::new(cpu::channel_stats(values(&x), l), [2, l.channels]))
     }
@@ -161,7 +159,7 @@ impl LayerKernels for Flex {
 
     fn batch_norm_leaky_grad(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, stats: FlexTensor, grad: FlexTensor, epsilon: f64, slope: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
         let [x, gamma, beta, stats] = norm_operands([x, gamma, beta, stats]);
-        let [grad, ..] = norm_operands([grad.clone(), grad.clone(), grad.clone(), grad]);
+        let grad = f32_contiguous(grad);
         let norm = cpu::NormLeaky::new(values(&stats), values(&gamma), values(&beta), epsilon, slope);
         let (dx, dgamma, dbeta) = norm.backward(values(&x), values(&grad), values(&stats), channels(&x));
         (flex_tensor(dx, dims4(&x)), flex_vector(dgamma), flex_vector(dbeta))
