@@ -7,11 +7,13 @@
 //!
 //! Module map, by concept:
 //! - [`data`]: factor datasets (procedural renderers, official files), tasks, splits.
-//! - [`model`]: the networks (encoder, decoder, discriminator, relational learner).
+//! - [`model`]: the networks (encoder, decoder, discriminator, relational learner) and our
+//!   CPU kernels for their convolutions and batch norm ([`model::kernels`]).
 //! - [`prior`]: uniform and mixture priors, densities, classification, α rules.
 //! - [`relations`]: relations as tables over components.
 //! - [`train`]: the training loop, checkpoints and resume.
-//! - [`eval`]: classification, relational accuracy, reconstruction, `eval.json`.
+//! - [`eval`]: classification, relational accuracy, reconstruction, disentanglement metrics,
+//!   `eval.json`.
 //! - [`viz`]: figures and the run report.
 //! - [`apply`]: relation chains applied to a user's image.
 //! - [`bench`]: throughput measurements (`relatent bench`).
