@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -97,26 +98,35 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, panel: &Panel) -> DrawResult {
-    let points = || panel.series.iter().flat_map(|s| s.points.iter());
-    let x = padded_range(points().map(|p| p.0));
-    let y = panel.y_range.unwrap_or_else(|| padded_range(points().map(|p| p.1)));
+type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart over the ranges `x` and `y` with labelled axes and tick labels without
+/// needless decimals.
+fn axes<'a, 'b>(area: &'a DrawingArea<BitMapBackend<'b>, Shift>, title: &str, (x, y): ((f64, f64), (f64, f64)), labels: (&str, &str)) -> std::result::Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
     let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, (FONT, 15))
+        .caption(title, (FONT, 16))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
     chart
         .configure_mesh()
-        .x_desc(panel.x_label.as_str())
-        .y_desc(panel.y_label.as_str())
+        .x_desc(labels.0)
+        .y_desc(labels.1)
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 13))
         .light_line_style(WHITE.mix(0.0))
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .draw()?;
+    Ok(chart)
+}
+
+fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, panel: &Panel) -> DrawResult {
+    let points = || panel.series.iter().flat_map(|s| s.points.iter());
+    let x = padded_range(points().map(|p| p.0));
+    let y = panel.y_range.unwrap_or_else(|| padded_range(points().map(|p| p.1)));
+    let mut chart = axes(area, &panel.title, (x, y), (&panel.x_label, &panel.y_label))?;
     for (i, series) in panel.series.iter().enumerate() {
         let c = colour(i);
         let pts: Vec<(f64, f64)> = series.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
@@ -161,20 +171,7 @@ fn draw_scatter(rgb: &mut [u8], size: (u32, u32), scatter: &Scatter) -> DrawResu
     let points = || scatter.groups.iter().flat_map(|g| g.points.iter()).chain(scatter.marks.iter().map(|m| &m.1));
     let x = padded_range(points().map(|p| p.0));
     let y = padded_range(points().map(|p| p.1));
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(&scatter.title, (FONT, 17))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(55)
-        .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
-    chart
-        .configure_mesh()
-        .x_desc(scatter.x_label.as_str())
-        .y_desc(scatter.y_label.as_str())
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 13))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    let mut chart = axes(&plot, &scatter.title, (x, y), (&scatter.x_label, &scatter.y_label))?;
     for (i, group) in scatter.groups.iter().enumerate() {
         let c = colour(i);
         chart.draw_series(group.points.iter().map(|&p| Circle::new(p, 2, c.mix(0.6).filled())))?;
