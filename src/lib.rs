@@ -8,7 +8,7 @@
 //! Module map, by concept:
 //! - [`data`]: factor datasets (procedural renderers, official files), tasks, splits.
 //! - [`model`]: the networks (encoder, decoder, discriminator, relational learner) and our
-//!   CPU kernels for their convolutions and batch norm ([`model::kernels`]).
+//!   CPU kernels for their convolutions ([`model::kernels`]).
 //! - [`prior`]: uniform and mixture priors, densities, classification, α rules.
 //! - [`relations`]: relations as tables over components.
 //! - [`train`]: the training loop, checkpoints and resume.

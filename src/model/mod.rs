@@ -15,12 +15,9 @@ use burn::tensor::activation::{relu, sigmoid};
 
 pub use arch::{Architecture, ConvSpec};
 
-/// Negative slope of every LeakyReLU in the networks.
-pub const LEAKY_SLOPE: f64 = 0.1;
-
-/// LeakyReLU with slope [`LEAKY_SLOPE`], as a weighted sum of relu and identity.
+/// LeakyReLU with slope 0.1, as a weighted sum of relu and identity.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    relu(x.clone()).mul_scalar(1.0 - LEAKY_SLOPE) + x.mul_scalar(LEAKY_SLOPE)
+    relu(x.clone()).mul_scalar(0.9) + x.mul_scalar(0.1)
 }
 
 /// tanh through the sigmoid.
@@ -60,7 +57,7 @@ impl ConvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = kernels::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
-        kernels::batch_norm_leaky(add_channel_bias(y, self.conv.bias.as_ref()), &self.norm)
+        leaky_relu(self.norm.forward(add_channel_bias(y, self.conv.bias.as_ref())))
     }
 }
 
@@ -85,7 +82,7 @@ impl DeconvBlock {
         let d = &self.deconv;
         let y = add_channel_bias(kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]), d.bias.as_ref());
         match &self.norm {
-            Some(norm) => kernels::batch_norm_leaky(y, norm),
+            Some(norm) => leaky_relu(norm.forward(y)),
             None => y,
         }
     }
