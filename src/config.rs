@@ -19,6 +19,8 @@ pub struct Config {
     pub preset: String,
     /// Task name (`dsprites`, `dsprites-full`).
     pub task: String,
+    /// `absae` (the method), or a baseline: `beta-vae`, `factor-vae` (SPEC §7).
+    pub model: String,
     /// Seed of every random choice.
     pub seed: u64,
     /// Labelled training images per component (τ).
@@ -47,9 +49,9 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Total steps, warm-up included.
     pub steps: usize,
-    /// Weight of the adversarial term in the autoencoder loss.
+    /// Weight of the adversarial term in the autoencoder loss (absae); of the KL term (beta-vae).
     pub beta: f64,
-    /// Weight of the ReL loss.
+    /// Weight of the ReL loss (absae); of the total-correlation term (factor-vae).
     pub gamma: f64,
     /// ReL objective: `nll` (the paper's) or `mse` (the authors' code).
     pub rel_objective: String,
@@ -118,6 +120,11 @@ pub struct EvalConfig {
     pub disentanglement_points: usize,
 }
 
+/// The method's model name.
+pub const ABSAE: &str = "absae";
+/// Names of the models `train` builds: the method and its baselines.
+pub const MODELS: [&str; 3] = [ABSAE, "beta-vae", "factor-vae"];
+
 /// Names of the presets.
 pub const PRESETS: [&str; 3] = ["default", "paper", "paper-gpu"];
 
@@ -145,6 +152,7 @@ impl Config {
         Config {
             preset: "paper".into(),
             task: task.into(),
+            model: ABSAE.into(),
             seed: 0,
             tau: 10,
             relations: Vec::new(),
@@ -242,6 +250,7 @@ impl Config {
     /// Check every value's range; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
+        one_of("model", &self.model, &MODELS)?;
         check(self.tau >= 2, "tau", format!("must be at least 2 (got {})", self.tau))?;
         check(t.batch_size > 0, "train.batch_size", "must be positive (got 0)")?;
         check(t.rel_batch_size > 0, "train.rel_batch_size", "must be positive (got 0)")?;
@@ -287,6 +296,11 @@ impl Config {
         Ok(())
     }
 
+    /// Whether this run trains a baseline VAE rather than the AbsAE.
+    pub fn is_baseline(&self) -> bool {
+        self.model != ABSAE
+    }
+
     /// The resolved config as TOML text, as written into a run directory.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serialises to TOML")
@@ -303,6 +317,9 @@ pub struct Overrides {
     pub batch_size: Option<usize>,
     pub relations: Option<Vec<String>>,
     pub data: Option<PathBuf>,
+    pub model: Option<String>,
+    pub beta: Option<f64>,
+    pub gamma: Option<f64>,
 }
 
 impl Overrides {
@@ -314,6 +331,9 @@ impl Overrides {
         if let Some(v) = self.batch_size { c.train.batch_size = v }
         if let Some(v) = &self.relations { c.relations = v.clone() }
         if let Some(v) = &self.data { c.data = Some(v.clone()) }
+        if let Some(v) = &self.model { c.model = v.clone() }
+        if let Some(v) = self.beta { c.train.beta = v }
+        if let Some(v) = self.gamma { c.train.gamma = v }
     }
 }
 
@@ -385,6 +405,8 @@ mod tests {
             ("[prior]\nshrink = 0.0", "prior.shrink"),
             ("[eval]\nalpha_rule = \"maybe\"", "eval.alpha_rule"),
             ("[prior]\ncovariance = \"diagonal\"", "prior.covariance"),
+            ("model = \"vae\"", "model"),
+            ("[train]\nbeta = -1.0", "train.beta"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");

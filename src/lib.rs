@@ -11,26 +11,32 @@
 //!   CPU kernels for their convolutions ([`model::kernels`]).
 //! - [`prior`]: uniform and mixture priors, densities, classification, α rules.
 //! - [`relations`]: relations as tables over components.
-//! - [`train`]: the training loop, checkpoints and resume.
+//! - [`train`]: the training loop, checkpoints and resume; the β-VAE / FactorVAE baselines
+//!   ([`train::vae`]).
 //! - [`eval`]: classification, relational accuracy, reconstruction, disentanglement metrics,
 //!   `eval.json`.
 //! - [`viz`]: figures and the run report.
+//! - [`pipeline`]: one run from config to report; [`sweep`]: grids of runs and their
+//!   [`compare`]: Table 1 and Figure 5 over runs.
 //! - [`apply`]: relation chains applied to a user's image.
 //! - [`bench`]: throughput measurements (`relatent bench`).
 //! - [`config`]: TOML configuration, presets and validation.
 
 pub mod apply;
 pub mod bench;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod model;
 pub mod perf;
+pub mod pipeline;
 pub mod prior;
 pub mod relations;
 pub mod rng;
 pub mod run_dir;
+pub mod sweep;
 pub mod train;
 pub mod viz;
 

@@ -17,6 +17,10 @@ pub enum Stream {
     Eval = 7,
     Render = 8,
     Figures = 9,
+    /// The VAE baselines' reparameterisation noise.
+    Reparameterise = 10,
+    /// FactorVAE's per-dimension permutations of a batch of codes.
+    Permute = 11,
 }
 
 /// A generator for `(seed, stream, step)`.

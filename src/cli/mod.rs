@@ -12,11 +12,12 @@ use rand::seq::index::sample;
 use relatent::config::{Config, Overrides};
 use relatent::data::images::export_images;
 use relatent::data::{TaskData, inspect};
+use relatent::eval::baseline::TrainedVae;
 use relatent::eval::{self, TrainedModel};
 use relatent::prior::AlphaRule;
 use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
-use relatent::{apply, bench, train, viz};
+use relatent::{apply, bench, compare, pipeline, sweep, train, viz};
 
 #[derive(Parser)]
 #[command(name = "relatent", version, about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner")]
@@ -39,6 +40,10 @@ enum Command {
     Apply(ApplyArgs),
     /// DCI, MIG and SAP of any representation: codes and factors as .npy files.
     Metrics(MetricsArgs),
+    /// Train and evaluate a grid of runs (β-VAE over β, FactorVAE over γ, AbsAE over β) and compare them.
+    Sweep(SweepArgs),
+    /// Table 1 and Figure 5 over evaluated runs: comparison.md and tradeoff.png.
+    Compare(CompareArgs),
     /// Measure training, encoding, rendering, ReL and evaluation throughput on this machine.
     Bench(BenchArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
@@ -54,6 +59,15 @@ struct ConfigArgs {
     /// Preset: default, paper, paper-gpu.
     #[arg(long)]
     preset: Option<String>,
+    /// Model: absae (the method), beta-vae or factor-vae (baselines).
+    #[arg(long)]
+    model: Option<String>,
+    /// β: adversarial weight (absae) or KL weight (beta-vae).
+    #[arg(long)]
+    beta: Option<f64>,
+    /// γ: ReL weight (absae) or total-correlation weight (factor-vae).
+    #[arg(long)]
+    gamma: Option<f64>,
     /// TOML config file (its values override the preset's).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -90,6 +104,9 @@ impl ConfigArgs {
             batch_size: self.batch_size,
             relations: self.relations.clone(),
             data: self.data.clone(),
+            model: self.model.clone(),
+            beta: self.beta,
+            gamma: self.gamma,
         };
         Config::resolve(self.config.as_deref(), self.preset.as_deref(), self.task.as_deref(), &overrides)
     }
@@ -181,6 +198,28 @@ struct MetricsArgs {
 }
 
 #[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Sweep folder: one run directory per grid point, then comparison.md and tradeoff.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Models to sweep, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "beta-vae,factor-vae")]
+    models: Vec<String>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Evaluated run directories.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Folder for comparison.md and tradeoff.png.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     #[arg(long, default_value = "dsprites")]
     task: String,
@@ -243,52 +282,97 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval_command(args),
         Command::Figures(args) => figures_command(args),
         Command::Apply(args) => apply_command(args),
+        Command::Sweep(args) => sweep_command(args),
+        Command::Compare(args) => compare_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Metrics(args) => metrics_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
 }
 
-fn train_into(trainer: train::Trainer, dir: &RunDir, options: train::TrainOptions, quiet: bool) -> anyhow::Result<train::Trainer> {
+fn train_into<T: train::Training>(trainer: T, dir: &RunDir, options: train::TrainOptions, quiet: bool) -> anyhow::Result<T> {
     let mut bar = progress::TrainingBar::new(quiet);
     let trainer = train::train(trainer, dir, options, &mut bar)?;
     bar.finish();
     Ok(trainer)
 }
 
+/// Trains (or resumes) `config` in `dir`, evaluates, draws, and prints the tables.
+fn train_evaluate_print(config: Config, dir: &RunDir, resume: bool, quiet: bool) -> anyhow::Result<()> {
+    let prepared = pipeline::prepare(config, dir, resume)?;
+    let config = match &prepared {
+        pipeline::Prepared::Method(t) => &t.config,
+        pipeline::Prepared::Baseline(t) => &t.config,
+    };
+    eprintln!("relatent: task {}, model {}, preset {}, {} steps; run directory {}", config.task, config.model, config.preset, config.train.steps, dir.root.display());
+    let mut bar = progress::TrainingBar::new(quiet);
+    let finished = prepared.finish(dir, resume, &mut bar)?;
+    bar.finish();
+    println!("{}", eval::tables::markdown(&finished.report));
+    println!("Wrote {}, {} and {} figures in {}", dir.eval().display(), dir.report().display(), finished.figures.len(), dir.figures().display());
+    Ok(())
+}
+
 fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
     let config = args.config.resolve()?;
     let dir = RunDir::new(args.out.unwrap_or_else(|| default_run_path(&config.task)));
-    // Everything the run reads is checked before its directory is created.
-    let trainer = train::Trainer::new(config.clone())?;
-    dir.create(&config)?;
-    eprintln!("relatent run: task {}, preset {}, {} steps; run directory {}", config.task, config.preset, config.train.steps, dir.root.display());
-    let trainer = train_into(trainer, &dir, train::TrainOptions::default(), args.config.quiet)?;
-    let model = TrainedModel::from_trainer(trainer)?;
-    let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
-    dir.write_eval(&serde_json::to_value(&report)?)?;
-    println!("{}", eval::tables::markdown(&report));
-    let figures = viz::figures_and_report(&dir, &model, &report)?;
-    println!("Wrote {}, {} and {} figures in {}", dir.eval().display(), dir.report().display(), figures.len(), dir.figures().display());
-    Ok(())
+    train_evaluate_print(config, &dir, false, args.config.quiet)
 }
 
 fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.out);
-    let trainer = if args.resume {
+    let config = if args.resume {
         if !dir.checkpoint().exists() {
             return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume")).context("train --resume");
         }
-        train::Trainer::new(dir.read_config()?)?
+        dir.read_config()?
     } else {
-        let config = args.config.resolve()?;
-        let trainer = train::Trainer::new(config.clone())?;
-        dir.create(&config)?;
-        trainer
+        args.config.resolve()?
     };
     let options = train::TrainOptions { resume: args.resume, stop_at: args.stop_at };
-    let trainer = train_into(trainer, &dir, options, args.config.quiet)?;
-    println!("Trained {} steps in {:.0} s; checkpoint {}", trainer.state.step, trainer.state.seconds, dir.checkpoint().display());
+    let (steps, seconds) = match pipeline::prepare(config, &dir, args.resume)? {
+        pipeline::Prepared::Baseline(trainer) => {
+            let t = train_into(trainer, &dir, options, args.config.quiet)?;
+            (t.state.step, t.state.seconds)
+        }
+        pipeline::Prepared::Method(trainer) => {
+            let t = train_into(trainer, &dir, options, args.config.quiet)?;
+            (t.state.step, t.state.seconds)
+        }
+    };
+    println!("Trained {steps} steps in {seconds:.0} s; checkpoint {}", dir.checkpoint().display());
+    Ok(())
+}
+
+fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
+    let base = args.config.resolve()?;
+    let runs = sweep::plan(&args.models)?;
+    let mut dirs = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let config = run.config(&base);
+        config.validate()?;
+        let dir = RunDir::new(args.out.join(run.name()));
+        let resume = dir.checkpoint().exists();
+        if dir.eval().exists() {
+            eprintln!("[{}/{}] {}: already evaluated, kept", i + 1, runs.len(), run.name());
+        } else {
+            eprintln!("[{}/{}] {}{}", i + 1, runs.len(), run.name(), if resume { " (resuming)" } else { "" });
+            train_evaluate_print(config, &dir, resume, args.config.quiet)?;
+        }
+        dirs.push(dir.root);
+    }
+    let compared = compare::read_runs(&dirs)?;
+    let (table, plot) = compare::write_comparison(&compared, &args.out)?;
+    println!("{}
+Wrote {} and {}", compare::markdown(&compared), table.display(), plot.display());
+    Ok(())
+}
+
+fn compare_command(args: CompareArgs) -> anyhow::Result<()> {
+    let compared = compare::read_runs(&args.runs)?;
+    let (table, plot) = compare::write_comparison(&compared, &args.out)?;
+    println!("{}
+Wrote {} and {}", compare::markdown(&compared), table.display(), plot.display());
     Ok(())
 }
 
@@ -306,16 +390,31 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
 
 fn figures_command(args: FiguresArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.dir);
-    let model = TrainedModel::open(&dir, None)?;
-    let report = if dir.eval().exists() && !args.reevaluate {
-        eval::read_eval(&dir)?
-    } else {
+    let stale = !dir.eval().exists() || args.reevaluate;
+    if stale {
         eprintln!("Evaluating {} first", dir.root.display());
-        let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
-        dir.write_eval(&serde_json::to_value(&report)?)?;
-        report
+    }
+    let figures = if dir.read_config()?.is_baseline() {
+        let model = TrainedVae::open(&dir, None)?;
+        let report = if stale {
+            let report = eval::baseline::evaluate(&model);
+            dir.write_eval(&serde_json::to_value(&report)?)?;
+            report
+        } else {
+            eval::read_eval(&dir)?
+        };
+        viz::baseline_figures_and_report(&dir, &model, &report)?
+    } else {
+        let model = TrainedModel::open(&dir, None)?;
+        let report = if stale {
+            let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
+            dir.write_eval(&serde_json::to_value(&report)?)?;
+            report
+        } else {
+            eval::read_eval(&dir)?
+        };
+        viz::figures_and_report(&dir, &model, &report)?
     };
-    let figures = viz::figures_and_report(&dir, &model, &report)?;
     for f in &figures {
         println!("{}", dir.figures().join(&f.file).display());
     }

@@ -1,6 +1,7 @@
 //! Evaluation (SPEC §6): latent classification under the α rule, relational accuracy,
 //! reconstruction error, and `eval.json`.
 
+pub mod baseline;
 pub mod classification;
 pub mod metrics;
 pub mod paper;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::data::TaskData;
-use crate::model::{AbsAe, Mlp};
+use crate::model::{AbsAe, Decoder, Mlp};
 use crate::prior::{AlphaRule, Mixture};
 use crate::relations::RelationSet;
 use crate::run_dir::RunDir;
@@ -69,12 +70,9 @@ impl TrainedModel {
 
     /// Loads the run in `dir` (its config and checkpoint), optionally on another data file.
     pub fn open(dir: &RunDir, data: Option<&Path>) -> Result<TrainedModel> {
-        let mut config = dir.read_config()?;
-        if let Some(d) = data {
-            config.data = Some(d.to_path_buf());
-        }
-        if !dir.checkpoint().exists() {
-            return Err(Error::file(dir.checkpoint(), "missing: the run has not been trained"));
+        let config = run_config(dir, data)?;
+        if config.is_baseline() {
+            return Err(Error::file(dir.config(), format!("a {} baseline run has no mixture prior or relational learner; this needs an absae run", config.model)));
         }
         let mut trainer = Trainer::new(config)?;
         trainer.load_checkpoint(&dir.checkpoint())?;
@@ -104,15 +102,31 @@ impl TrainedModel {
 
     /// Decoded images (n·C·H·W values in [0, 1]) of codes (row-major n×d).
     pub fn decode(&self, codes: &[f32]) -> Vec<f32> {
-        let d = self.mixture.dim;
-        let mut pixels = Vec::new();
-        for chunk in codes.chunks(INFERENCE_BATCH * d) {
-            let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), &self.device);
-            let images = burn::tensor::activation::sigmoid(self.ae.decoder.forward(z));
-            pixels.extend(images.into_data().try_into_vec::<f32>().expect("f32 pixels"));
-        }
-        pixels
+        decode_codes(&self.ae.decoder, codes, self.mixture.dim, &self.device)
     }
+}
+
+/// Images (n·C·H·W values in [0, 1]) that `decoder` makes of codes (row-major n×d), in batches.
+pub(crate) fn decode_codes(decoder: &Decoder, codes: &[f32], d: usize, device: &Device) -> Vec<f32> {
+    let mut pixels = Vec::new();
+    for chunk in codes.chunks(INFERENCE_BATCH * d) {
+        let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), device);
+        let images = burn::tensor::activation::sigmoid(decoder.forward(z));
+        pixels.extend(images.into_data().try_into_vec::<f32>().expect("f32 pixels"));
+    }
+    pixels
+}
+
+/// The config of the trained run in `dir`, on `data` if given.
+pub(crate) fn run_config(dir: &RunDir, data: Option<&Path>) -> Result<Config> {
+    let mut config = dir.read_config()?;
+    if let Some(d) = data {
+        config.data = Some(d.to_path_buf());
+    }
+    if !dir.checkpoint().exists() {
+        return Err(Error::file(dir.checkpoint(), "missing: the run has not been trained"));
+    }
+    Ok(config)
 }
 
 /// Images per inference batch: large enough to keep the cores busy, small enough for memory.
@@ -125,27 +139,39 @@ pub struct Reconstruction {
     pub mse_per_pixel: f64,
 }
 
-/// Everything `eval` reports.
+/// Everything `eval` reports. The baselines have no mixture and no ReL, so their reports
+/// leave out the α rule, the classification and the relational keys.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
     pub task: String,
+    /// `absae`, `beta-vae` or `factor-vae`.
+    #[serde(default = "absae")]
+    pub model: String,
     pub tau: usize,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub alpha_rule: String,
     pub preset: String,
     pub data: String,
     pub test_images: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classification: Vec<ClassificationRow>,
     /// Accuracy of each kept factor at α = 0.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub factor_accuracy: std::collections::BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relational: Vec<RelationalRow>,
     /// Relational accuracy from encoded test images, judged on the re-encoded decoded image.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relational_images: Vec<RelationalRow>,
     pub reconstruction: Reconstruction,
     /// DCI, MIG and SAP of the predicted components' factor classes (absent when turned off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disentanglement: Option<metrics::Disentanglement>,
     pub train: TrainSummary,
+}
+
+fn absae() -> String {
+    crate::config::ABSAE.into()
 }
 
 /// How the model was trained.
@@ -158,7 +184,7 @@ pub struct TrainSummary {
 
 /// Evaluates a trained model with `rule`.
 pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
-    let (codes, reconstruction) = encode_and_reconstruct(model);
+    let (codes, reconstruction) = encode_and_reconstruct(&model.data, &model.test, &model.device, |x| model.ae.encoder.forward(x), |z| model.ae.decoder.forward(z));
     let truth: Vec<usize> = model.test.iter().map(|&i| model.data.components[i]).collect();
     let classified = classify_codes(&model.mixture, &codes, &truth, rule, &ALPHAS);
     let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
@@ -167,6 +193,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
     let disentanglement = predicted_class_disentanglement(model);
     EvalReport {
         task: model.config.task.clone(),
+        model: model.config.model.clone(),
         tau: model.config.tau,
         alpha_rule: rule.name().into(),
         preset: model.config.preset.clone(),
@@ -186,44 +213,65 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
 /// class vector of its predicted component, the factors its true kept-factor classes, over
 /// `eval.disentanglement_points` images drawn from the whole task (two thirds fit, one third test).
 fn predicted_class_disentanglement(model: &TrainedModel) -> Option<metrics::Disentanglement> {
-    let points = model.config.eval.disentanglement_points.min(model.data.len());
+    let task = &model.data.task;
+    disentanglement_of(&model.config, &model.data, task.kept.len(), |items| {
+        let codes = model.encode_items(items);
+        codes.chunks_exact(model.mixture.dim).flat_map(|z| task.component_classes(model.mixture.classify(z).0)).map(|c| c as f64).collect()
+    })
+}
+
+/// DCI, MIG and SAP of the representation `represent` gives (`dim` values per image) for
+/// `eval.disentanglement_points` images drawn from the whole task, against their kept-factor
+/// classes; two thirds fit the classifiers and one third tests them. None when turned off.
+pub(crate) fn disentanglement_of(config: &Config, data: &TaskData, dim: usize, represent: impl Fn(&[usize]) -> Vec<f64>) -> Option<metrics::Disentanglement> {
+    let points = config.eval.disentanglement_points.min(data.len());
     if points < 3 {
         return None;
     }
-    let mut rng = crate::rng::stream(model.config.seed, crate::rng::Stream::Eval, DISENTANGLEMENT_STREAM);
-    let items = rand::seq::index::sample(&mut rng, model.data.len(), points).into_vec();
-    let codes = model.encode_items(&items);
-    let task = &model.data.task;
-    let predicted: Vec<f64> = codes.chunks_exact(model.mixture.dim).flat_map(|z| task.component_classes(model.mixture.classify(z).0)).map(|c| c as f64).collect();
-    let truth: Vec<i64> = items.iter().flat_map(|&i| task.component_classes(model.data.components[i])).map(|c| c as i64).collect();
-    let rep = metrics::Representation::new(predicted, task.kept.len(), truth, task.kept.len()).ok()?;
+    let mut rng = crate::rng::stream(config.seed, crate::rng::Stream::Eval, DISENTANGLEMENT_STREAM);
+    let items = rand::seq::index::sample(&mut rng, data.len(), points).into_vec();
+    let task = &data.task;
+    let truth: Vec<i64> = items.iter().flat_map(|&i| task.component_classes(data.components[i])).map(|c| c as i64).collect();
+    let rep = metrics::Representation::new(represent(&items), dim, truth, task.kept.len()).ok()?;
     metrics::disentanglement(&rep, metrics::default_train_rows(points)).ok()
 }
 
 /// Step of the evaluation stream for the disentanglement sample (apart from the chains').
 const DISENTANGLEMENT_STREAM: u64 = 2000;
 
-/// Codes of the test split (row-major n×d), and the BCE per image and MSE per pixel of their
-/// decodings; each image is rendered once for both.
-fn encode_and_reconstruct(model: &TrainedModel) -> (Vec<f32>, Reconstruction) {
-    let [c, h, w] = model.data.image_shape();
+/// Codes of the `test` images (row-major n×d), and the BCE per image and MSE per pixel of
+/// their decodings; each image is rendered once for both.
+pub(crate) fn encode_and_reconstruct(
+    data: &TaskData,
+    test: &[usize],
+    device: &Device,
+    encode: impl Fn(Tensor<4>) -> Tensor<2>,
+    decode: impl Fn(Tensor<2>) -> Tensor<4>,
+) -> (Vec<f32>, Reconstruction) {
+    let [c, h, w] = data.image_shape();
     let (mut codes, mut bce, mut mse) = (Vec::new(), 0.0f64, 0.0f64);
-    for items in model.test.chunks(INFERENCE_BATCH) {
+    for items in test.chunks(INFERENCE_BATCH) {
         let b = items.len();
-        let target = Tensor::<4>::from_data(TensorData::new(model.data.render_batch(items), [b, c, h, w]), &model.device);
-        let z = model.ae.encoder.forward(target.clone());
+        let target = Tensor::<4>::from_data(TensorData::new(data.render_batch(items), [b, c, h, w]), device);
+        let z = encode(target.clone());
         codes.extend(z.to_data().try_to_vec::<f32>().expect("f32 codes"));
-        let logits = model.ae.decoder.forward(z);
+        let logits = decode(z);
         bce += bce_with_logits(logits.clone(), target.clone()).into_scalar::<f32>() as f64 * b as f64;
         let diff = burn::tensor::activation::sigmoid(logits) - target;
         mse += diff.powi_scalar(2).sum().into_scalar::<f32>() as f64;
     }
-    let n = model.test.len().max(1);
+    let n = test.len().max(1);
     (codes, Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * c * h * w) as f64 })
 }
 
-/// Evaluates the run in `dir`, writes `eval.json` and returns the report.
+/// Evaluates the run in `dir` (the AbsAE or a baseline), writes `eval.json` and returns the
+/// report. `rule` only applies to the AbsAE.
 pub fn evaluate_run(dir: &RunDir, rule: Option<AlphaRule>, data: Option<&Path>) -> Result<EvalReport> {
+    if dir.read_config()?.is_baseline() {
+        let report = baseline::evaluate(&baseline::TrainedVae::open(dir, data)?);
+        dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
+        return Ok(report);
+    }
     let model = TrainedModel::open(dir, data)?;
     let rule = match rule {
         Some(r) => r,

@@ -8,14 +8,36 @@ fn cell(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
 }
 
-/// Classification, per-factor, relational and reconstruction tables.
+/// Classification, per-factor, relational, disentanglement and reconstruction tables (a
+/// baseline's report has only the last two).
 pub fn markdown(report: &EvalReport) -> String {
     let mut out = String::new();
+    let method = if report.alpha_rule.is_empty() { String::new() } else { format!(", τ = {}, α rule `{}`", report.tau, report.alpha_rule) };
     let _ = writeln!(
         out,
-        "Task `{}`, preset `{}`, τ = {}, α rule `{}`, data: {}; {} test images; trained {} steps in {:.0} s on {}.\n",
-        report.task, report.preset, report.tau, report.alpha_rule, report.data, report.test_images, report.train.steps, report.train.seconds, report.train.backend
+        "Task `{}`, model `{}`, preset `{}`{method}, data: {}; {} test images; trained {} steps in {:.0} s on {}.\n",
+        report.task, report.model, report.preset, report.data, report.test_images, report.train.steps, report.train.seconds, report.train.backend
     );
+    if !report.classification.is_empty() {
+        method_tables(report, &mut out);
+    }
+    if let Some(d) = &report.disentanglement {
+        let paper = paper::model_disentanglement(&report.task, &report.model);
+        let of = if report.classification.is_empty() { "latent means" } else { "predicted components' factor classes" };
+        let _ = writeln!(out, "\nDisentanglement of the {of} (paper: table 1)\n");
+        let _ = writeln!(out, "| | DCI D | DCI C | DCI I | DCI mean | MIG | SAP |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "| ours | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |", d.dci.disentanglement, d.dci.completeness, d.dci.informativeness, d.dci.mean, d.mig, d.sap);
+        if let Some((dci, mig, sap)) = paper {
+            let _ = writeln!(out, "| paper | – | – | – | {dci:.3} | {mig:.3} | {sap:.3} |");
+        }
+    }
+    let rec = &report.reconstruction;
+    let _ = writeln!(out, "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.", rec.bce_per_image, rec.mse_per_pixel);
+    out
+}
+
+/// The AbsAE's own tables: classification under the α rule, per-factor accuracy, relations.
+fn method_tables(report: &EvalReport, out: &mut String) {
     let _ = writeln!(out, "Latent classification (paper: table 4, τ = 10, official data)\n");
     let _ = writeln!(out, "| α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|");
     for r in &report.classification {
@@ -37,16 +59,4 @@ pub fn markdown(report: &EvalReport) -> String {
             let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio);
         }
     }
-    if let Some(d) = &report.disentanglement {
-        let paper = paper::disentanglement(&report.task);
-        let _ = writeln!(out, "\nDisentanglement of the predicted components' factor classes (paper: table 1)\n");
-        let _ = writeln!(out, "| | DCI D | DCI C | DCI I | DCI mean | MIG | SAP |\n|---|---|---|---|---|---|---|");
-        let _ = writeln!(out, "| ours | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |", d.dci.disentanglement, d.dci.completeness, d.dci.informativeness, d.dci.mean, d.mig, d.sap);
-        if let Some((dci, mig, sap)) = paper {
-            let _ = writeln!(out, "| paper | – | – | – | {dci:.3} | {mig:.3} | {sap:.3} |");
-        }
-    }
-    let rec = &report.reconstruction;
-    let _ = writeln!(out, "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.", rec.bce_per_image, rec.mse_per_pixel);
-    out
 }

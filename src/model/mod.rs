@@ -17,7 +17,12 @@ pub use arch::{Architecture, ConvSpec};
 
 /// LeakyReLU with slope 0.1, as a weighted sum of relu and identity.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    relu(x.clone()).mul_scalar(0.9) + x.mul_scalar(0.1)
+    leaky_relu_with_slope(x, 0.1)
+}
+
+/// LeakyReLU with any slope below 1: (1 − slope)·relu(x) + slope·x.
+pub fn leaky_relu_with_slope<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
+    relu(x.clone()).mul_scalar(1.0 - slope) + x.mul_scalar(slope)
 }
 
 /// tanh through the sigmoid.
@@ -88,7 +93,7 @@ impl DeconvBlock {
     }
 }
 
-/// Image → deterministic latent code.
+/// Image → features: the latent code (AbsAE), or its mean next to its log-variance (VAEs).
 #[derive(Module, Debug)]
 pub struct Encoder {
     convs: Vec<ConvBlock>,
@@ -97,8 +102,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// The encoder of `arch`.
-    pub fn new(arch: &Architecture, device: &Device) -> Self {
+    /// The encoder of `arch`, emitting `outputs` features per image.
+    pub fn new(arch: &Architecture, outputs: usize, device: &Device) -> Self {
         let mut cin = arch.image[0];
         let convs = arch
             .encoder
@@ -112,11 +117,11 @@ impl Encoder {
         Encoder {
             convs,
             hidden: LinearConfig::new(arch.flat_features(), 1024).init(device),
-            out: LinearConfig::new(1024, arch.latent).init(device),
+            out: LinearConfig::new(1024, outputs).init(device),
         }
     }
 
-    /// [B, C, H, W] → [B, d].
+    /// [B, C, H, W] → [B, outputs].
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.convs.iter().fold(images, |x, block| block.forward(x));
         let x: Tensor<2> = x.flatten(1, 3);
@@ -176,28 +181,74 @@ pub struct AbsAe {
 impl AbsAe {
     /// Encoder and decoder of `arch`.
     pub fn new(arch: &Architecture, device: &Device) -> Self {
-        AbsAe { encoder: Encoder::new(arch, device), decoder: Decoder::new(arch, device) }
+        AbsAe { encoder: Encoder::new(arch, arch.latent, device), decoder: Decoder::new(arch, device) }
     }
 }
 
-/// MLP with tanh hidden layers and a linear output: the discriminator (one logit) and the
-/// relational learner (a code) are both this.
+/// The baselines' variational autoencoder: the AbsAE's networks, the encoder emitting the mean
+/// and log-variance of a diagonal Gaussian posterior.
+#[derive(Module, Debug)]
+pub struct Vae {
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+impl Vae {
+    /// Encoder (2·latent outputs) and decoder of `arch`.
+    pub fn new(arch: &Architecture, device: &Device) -> Self {
+        Vae { encoder: Encoder::new(arch, 2 * arch.latent, device), decoder: Decoder::new(arch, device) }
+    }
+
+    /// Posterior mean and log-variance, each [B, d].
+    pub fn posterior(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let out = self.encoder.forward(images);
+        let [b, two_d] = out.dims();
+        let d = two_d / 2;
+        (out.clone().slice([0..b, 0..d]), out.slice([0..b, d..two_d]))
+    }
+}
+
+/// Hidden-layer nonlinearity of an [`Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Tanh,
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    fn apply(self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Activation::Tanh => tanh(x),
+            Activation::LeakyRelu(slope) => leaky_relu_with_slope(x, slope),
+        }
+    }
+}
+
+/// MLP with tanh (or LeakyReLU) hidden layers and a linear output: the discriminators and the
+/// relational learner are all this.
 #[derive(Module, Debug)]
 pub struct Mlp {
     hidden: Vec<Linear>,
     out: Linear,
+    #[module(skip)]
+    activation: Activation,
 }
 
 impl Mlp {
     /// `inputs` → `layers`×`width` tanh → `outputs`.
     pub fn new(inputs: usize, width: usize, layers: usize, outputs: usize, device: &Device) -> Self {
         let hidden = (0..layers).map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device)).collect();
-        Mlp { hidden, out: LinearConfig::new(width, outputs).init(device) }
+        Mlp { hidden, out: LinearConfig::new(width, outputs).init(device), activation: Activation::Tanh }
+    }
+
+    /// The same MLP with another hidden nonlinearity.
+    pub fn with_activation(self, activation: Activation) -> Self {
+        Mlp { activation, ..self }
     }
 
     /// [B, inputs] → [B, outputs].
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = self.hidden.iter().fold(x, |x, layer| tanh(layer.forward(x)));
+        let x = self.hidden.iter().fold(x, |x, layer| self.activation.apply(layer.forward(x)));
         self.out.forward(x)
     }
 }
@@ -205,6 +256,12 @@ impl Mlp {
 /// The discriminator: code → logit of "drawn from the prior".
 pub fn discriminator(arch: &Architecture, device: &Device) -> Mlp {
     Mlp::new(arch.latent, 1024, 3, 1, device)
+}
+
+/// FactorVAE's discriminator as disentanglement_lib builds it: code → 6×1000 LeakyReLU(0.2) →
+/// two logits ("from q(z)", "from the product of its marginals").
+pub fn total_correlation_discriminator(arch: &Architecture, device: &Device) -> Mlp {
+    Mlp::new(arch.latent, 1000, 6, 2, device).with_activation(Activation::LeakyRelu(0.2))
 }
 
 /// The relational learner: (code, one-hot relation) → code.
@@ -229,6 +286,11 @@ mod tests {
         assert_eq!(discriminator(&arch, &device).forward(z.clone()).dims(), [2, 1]);
         let rel_in = Tensor::cat(vec![z, Tensor::zeros([2, 5], &device)], 1);
         assert_eq!(relational_learner(&arch, 5, &device).forward(rel_in).dims(), [2, 8]);
+        let vae = Vae::new(&arch, &device);
+        let (mean, log_var) = vae.posterior(Tensor::<4>::zeros([3, 1, 64, 64], &device));
+        assert_eq!((mean.dims(), log_var.dims()), ([3, 8], [3, 8]));
+        assert_eq!(vae.decoder.forward(mean).dims(), [3, 1, 64, 64]);
+        assert_eq!(total_correlation_discriminator(&arch, &device).forward(log_var).dims(), [3, 2]);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The training loop (SPEC §5): per step an autoencoder update (reconstruction + β·adversarial,
 //! plus the default mode's supervised and consistency terms), a discriminator update, and after
 //! warm-up the ReL updates; separate Adam optimisers; periodic atomic checkpoints; resume.
+//! The baselines' trainer lives in [`vae`]; [`train`] drives either through [`Training`].
+
+pub mod vae;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,6 +68,10 @@ pub struct StepLosses {
     pub relational: Option<f32>,
     pub supervised: Option<f32>,
     pub consistency: Option<f32>,
+    /// KL divergence of the VAE posterior from N(0, I) (baselines).
+    pub kl: Option<f32>,
+    /// FactorVAE's discriminator estimate of the total correlation.
+    pub total_correlation: Option<f32>,
 }
 
 /// Everything a training run needs, and its state.
@@ -99,7 +106,7 @@ pub fn training_device() -> (Device, &'static str) {
     }
 }
 
-fn adam() -> ModuleOptimizer {
+pub(crate) fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 
@@ -384,17 +391,12 @@ impl Trainer {
             record_bytes(self.opt_disc.into_bytes(), path)?,
             record_bytes(self.opt_rel.into_bytes(), path)?,
         ];
-        let mut out = CHECKPOINT_MAGIC.to_vec();
-        for s in &sections {
-            out.extend((s.len() as u64).to_le_bytes());
-            out.extend(s);
-        }
-        crate::data::images::write_atomic(path, &out)
+        write_sections(path, &sections)
     }
 
     /// Restores weights, optimiser states and the train state from a checkpoint.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
-        let sections = read_sections(path)?;
+        let sections = read_sections(path, 7)?;
         let bad = |e: &dyn std::fmt::Display| Error::file(path, format!("corrupt checkpoint: {e}"));
         self.state = serde_json::from_slice(&sections[0]).map_err(|e| bad(&e))?;
         let record = |i: usize| ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
@@ -424,7 +426,18 @@ fn record_bytes(bytes: std::result::Result<Bytes, burn::store::RecordError>, pat
     bytes.map(|b| b.to_vec()).map_err(|e| Error::file(path, format!("cannot serialise checkpoint: {e}")))
 }
 
-fn read_sections(path: &Path) -> Result<Vec<Vec<u8>>> {
+/// A checkpoint file: the magic, then each section as its length and its bytes; atomic.
+fn write_sections(path: &Path, sections: &[Vec<u8>]) -> Result<()> {
+    let mut out = CHECKPOINT_MAGIC.to_vec();
+    for s in sections {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s);
+    }
+    crate::data::images::write_atomic(path, &out)
+}
+
+/// The sections of a checkpoint written by [`write_sections`], which must number `expected`.
+fn read_sections(path: &Path, expected: usize) -> Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
     if bytes.len() < 8 || &bytes[..8] != CHECKPOINT_MAGIC {
         return Err(Error::file(path, "not a relatent checkpoint"));
@@ -438,8 +451,8 @@ fn read_sections(path: &Path) -> Result<Vec<Vec<u8>>> {
         sections.push(body.to_vec());
         at += 8 + len;
     }
-    if sections.len() != 7 {
-        return Err(Error::file(path, format!("checkpoint has {} sections, expected 7", sections.len())));
+    if sections.len() != expected {
+        return Err(Error::file(path, format!("checkpoint has {} sections, expected {expected}", sections.len())));
     }
     Ok(sections)
 }
@@ -495,7 +508,7 @@ fn posterior_cross_entropy(mix: &MixtureTensors, z: Tensor<2>, targets: &[usize]
     (logp * one_hot(targets, k, device)).sum_dim(1).mean().neg()
 }
 
-fn scalar(t: &Tensor<1>) -> f32 {
+pub(crate) fn scalar(t: &Tensor<1>) -> f32 {
     t.clone().into_scalar::<f32>()
 }
 
@@ -534,34 +547,76 @@ pub struct TrainOptions {
     pub stop_at: Option<usize>,
 }
 
+/// What [`train`] needs of a trainer: the AbsAE's [`Trainer`] and the baselines'
+/// [`vae::VaeTrainer`].
+pub trait Training {
+    fn config(&self) -> &Config;
+    /// Steps completed.
+    fn steps_done(&self) -> usize;
+    fn total_steps(&self) -> usize;
+    /// Training seconds so far, over all sessions of a resumed run.
+    fn seconds(&self) -> f64;
+    fn add_seconds(&mut self, seconds: f64);
+    fn step(&mut self) -> Result<StepLosses>;
+    fn save_checkpoint(&self, path: &Path) -> Result<()>;
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()>;
+}
+
+impl Training for Trainer {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn steps_done(&self) -> usize {
+        self.state.step
+    }
+    fn total_steps(&self) -> usize {
+        Trainer::total_steps(self)
+    }
+    fn seconds(&self) -> f64 {
+        self.state.seconds
+    }
+    fn add_seconds(&mut self, seconds: f64) {
+        self.state.seconds += seconds;
+    }
+    fn step(&mut self) -> Result<StepLosses> {
+        Trainer::step(self)
+    }
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        Trainer::save_checkpoint(self, path)
+    }
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        Trainer::load_checkpoint(self, path)
+    }
+}
+
 /// Trains `trainer` in `dir` to the end of its schedule (or `stop_at`), logging to
 /// `metrics.jsonl` and checkpointing as it goes; with `resume`, first restores the
 /// directory's checkpoint. Returns the trainer at the end.
-pub fn train(mut trainer: Trainer, dir: &RunDir, options: TrainOptions, progress: &mut dyn Progress) -> Result<Trainer> {
+pub fn train<T: Training>(mut trainer: T, dir: &RunDir, options: TrainOptions, progress: &mut dyn Progress) -> Result<T> {
     if options.resume {
         trainer.load_checkpoint(&dir.checkpoint())?;
-        dir.truncate_metrics_after(trainer.state.step)?;
+        dir.truncate_metrics_after(trainer.steps_done())?;
     }
     let total = trainer.total_steps();
     let end = options.stop_at.map_or(total, |s| s.min(total));
-    let every = trainer.config.train.checkpoint_every;
-    let log_every = trainer.config.train.log_every;
+    let every = trainer.config().train.checkpoint_every;
+    let log_every = trainer.config().train.log_every;
     let mut clock = Instant::now();
-    while trainer.state.step < end {
+    while trainer.steps_done() < end {
         let losses = trainer.step()?;
-        let step = trainer.state.step;
+        let step = trainer.steps_done();
         progress.step(step, total, &losses);
         // The schedule's last step is always logged; a pause (--stop-at) logs nothing extra, so
         // a paused and resumed run leaves the same metrics.jsonl as an uninterrupted one.
         if step % log_every == 0 || step == total {
             let mut line = serde_json::to_value(&losses).expect("losses serialise");
             line["step"] = step.into();
-            line["phase"] = phase(&trainer.config, step - 1).into();
-            line["seconds"] = (trainer.state.seconds + clock.elapsed().as_secs_f64()).into();
+            line["phase"] = phase(trainer.config(), step - 1).into();
+            line["seconds"] = (trainer.seconds() + clock.elapsed().as_secs_f64()).into();
             dir.append_metrics(&line)?;
         }
         if step % every == 0 || step == end {
-            trainer.state.seconds += clock.elapsed().as_secs_f64();
+            trainer.add_seconds(clock.elapsed().as_secs_f64());
             clock = Instant::now();
             trainer.save_checkpoint(&dir.checkpoint())?;
         }
@@ -571,7 +626,9 @@ pub fn train(mut trainer: Trainer, dir: &RunDir, options: TrainOptions, progress
 
 /// Name of the schedule phase of step `s`.
 pub fn phase(config: &Config, s: usize) -> &'static str {
-    if s < config.train.warmup_steps {
+    if config.is_baseline() {
+        "vae"
+    } else if s < config.train.warmup_steps {
         "warmup"
     } else if s < config.train.steps {
         "mixture"

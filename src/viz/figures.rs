@@ -232,7 +232,7 @@ pub fn relational_panels(report: &EvalReport) -> Vec<Panel> {
     ]
 }
 
-const LOSS_ORDER: [&str; 6] = ["recon", "adversarial", "supervised", "consistency", "discriminator", "relational"];
+const LOSS_ORDER: [&str; 8] = ["recon", "adversarial", "kl", "total_correlation", "supervised", "consistency", "discriminator", "relational"];
 
 /// One panel per logged loss of `metrics.jsonl`, against the step.
 pub fn training_panels(metrics: &Path) -> Result<Vec<Panel>> {

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod figures;
 pub mod grid;
 pub mod report;
+pub mod traversals;
 
 use std::path::Path;
 use std::sync::Once;
@@ -22,6 +23,13 @@ use crate::{Error, Result};
 /// Draws the run's figures into `RUN/figures/` and writes `RUN/report.md`.
 pub fn figures_and_report(dir: &RunDir, model: &TrainedModel, eval: &EvalReport) -> Result<Vec<figures::Figure>> {
     let figures = figures::write_figures(model, eval, &dir.metrics(), &dir.figures())?;
+    write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
+    Ok(figures)
+}
+
+/// Draws a baseline run's figures into `RUN/figures/` and writes `RUN/report.md`.
+pub fn baseline_figures_and_report(dir: &RunDir, model: &crate::eval::baseline::TrainedVae, eval: &EvalReport) -> Result<Vec<figures::Figure>> {
+    let figures = traversals::write_baseline_figures(model, &dir.metrics(), &dir.figures())?;
     write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
     Ok(figures)
 }

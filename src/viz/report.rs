@@ -10,7 +10,7 @@ use crate::eval::{EvalReport, tables};
 /// The report of a run as Markdown; figures are linked relative to the run directory.
 pub fn markdown(config: &Config, report: &EvalReport, figures: &[Figure]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# relatent run: {} ({} preset)\n", config.task, config.preset);
+    let _ = writeln!(out, "# relatent run: {} {} ({} preset)\n", config.task, config.model, config.preset);
     let _ = writeln!(out, "{}\n", data_statement(config, report));
     let _ = writeln!(out, "## Configuration\n\n{}", configuration_table(config));
     let _ = writeln!(out, "## Results\n\n{}", tables::markdown(report));
@@ -35,9 +35,31 @@ fn data_statement(config: &Config, report: &EvalReport) -> String {
 }
 
 fn configuration_table(config: &Config) -> String {
+    let rows = if config.is_baseline() { baseline_rows(config) } else { method_rows(config) };
+    let mut out = String::from("| setting | value |\n|---|---|\n");
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    out
+}
+
+fn baseline_rows(config: &Config) -> Vec<(&'static str, String)> {
+    let t = &config.train;
+    let weight = match config.model.as_str() {
+        "beta-vae" => format!("β (KL) = {}", t.beta),
+        _ => format!("γ (total correlation) = {}", t.gamma),
+    };
+    vec![
+        ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
+        ("model", format!("{}, {weight}", config.model)),
+        ("steps, batch, learning rate", format!("{}, {}, {}", t.steps, t.batch_size, t.lr)),
+    ]
+}
+
+fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
     let (t, p, i) = (&config.train, &config.prior, &config.improve);
     let relations = if config.relations.is_empty() { "all of the task's".to_string() } else { config.relations.join(", ") };
-    let rows: Vec<(&str, String)> = vec![
+    let rows: Vec<(&'static str, String)> = vec![
         ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
         ("labelled images per component (τ)", config.tau.to_string()),
         ("relations", relations),
@@ -51,11 +73,7 @@ fn configuration_table(config: &Config) -> String {
         ("ReL updates per step, ReL-only steps after", format!("{}, {}", i.rel_updates, i.rel_finetune_steps)),
         ("α rule", config.eval.alpha_rule.clone()),
     ];
-    let mut out = String::from("| setting | value |\n|---|---|\n");
-    for (k, v) in rows {
-        let _ = writeln!(out, "| {k} | {v} |");
-    }
-    out
+    rows
 }
 
 #[cfg(test)]
@@ -66,6 +84,7 @@ mod tests {
     fn report() -> EvalReport {
         EvalReport {
             task: "dsprites".into(),
+            model: "absae".into(),
             tau: 10,
             alpha_rule: "posterior".into(),
             preset: "default".into(),

@@ -256,7 +256,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        let (a, b) = (a.into_data().try_into_vec::<f32>().unwrap(), b.into_data().try_into_vec::<f32>().unwrap());
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {

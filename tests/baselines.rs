@@ -1,0 +1,125 @@
+//! The β-VAE and FactorVAE baselines, sweeps and comparisons, on tiny shapes.
+
+mod common;
+
+use burn::prelude::*;
+use relatent::config::{Config, Overrides};
+use relatent::eval::baseline::{self, TrainedVae};
+use relatent::run_dir::RunDir;
+use relatent::train::vae::VaeTrainer;
+use relatent::train::{Quiet, TrainOptions, train};
+
+fn tiny_baseline(dir: &std::path::Path, model: &str) -> Config {
+    let path = common::write(dir, "tiny.toml", &format!("model = \"{model}\"\n{}", common::TINY));
+    Config::resolve(Some(&path), None, None, &Overrides::default()).unwrap()
+}
+
+fn run(config: Config, dir: &RunDir, options: TrainOptions) -> VaeTrainer {
+    if !options.resume {
+        dir.create(&config).unwrap();
+    }
+    train(VaeTrainer::new(config).unwrap(), dir, options, &mut Quiet).unwrap()
+}
+
+/// Posterior means of fixed test images, and decodings of fixed codes: equal iff the weights are.
+fn fingerprint(t: VaeTrainer) -> (Vec<f32>, Vec<f32>) {
+    let model = TrainedVae::from_trainer(t);
+    let means = model.means(&model.test[..16]);
+    (means.clone(), model.decode(&means))
+}
+
+#[test]
+fn factor_vae_resume_reaches_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_baseline(tmp.path(), "factor-vae");
+    let whole = RunDir::new(tmp.path().join("whole"));
+    let a = run(config.clone(), &whole, TrainOptions::default());
+    let split = RunDir::new(tmp.path().join("split"));
+    run(config.clone(), &split, TrainOptions { resume: false, stop_at: Some(6) });
+    let b = run(config, &split, TrainOptions { resume: true, stop_at: None });
+    assert_eq!(b.state.step, 10);
+    let disc_out = |t: &VaeTrainer| {
+        let z = Tensor::<2>::from_data(TensorData::new(vec![0.3f32; 16], [2, 8]), &t.device);
+        t.disc.as_ref().unwrap().valid().forward(z.inner()).into_data().try_to_vec::<f32>().unwrap()
+    };
+    assert_eq!(disc_out(&a), disc_out(&b));
+    assert_eq!(fingerprint(a), fingerprint(b));
+}
+
+#[test]
+fn beta_vae_loss_falls_and_its_eval_has_only_the_baseline_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny_baseline(tmp.path(), "beta-vae");
+    config.train.steps = 30;
+    config.train.warmup_steps = 1;
+    let dir = RunDir::new(tmp.path().join("run"));
+    let trained = run(config, &dir, TrainOptions::default());
+    let recon: Vec<f64> = std::fs::read_to_string(dir.metrics()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["recon"].as_f64().unwrap()).collect();
+    assert!(recon.last().unwrap() < &(0.7 * recon[0]), "reconstruction loss {recon:?}");
+
+    let from_memory = baseline::evaluate(&TrainedVae::from_trainer(trained));
+    let from_disk = relatent::eval::evaluate_run(&dir, None, None).unwrap();
+    assert_eq!(from_memory.reconstruction.bce_per_image, from_disk.reconstruction.bce_per_image);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
+    assert_eq!(json["model"], "beta-vae");
+    for key in ["disentanglement", "reconstruction", "train", "task"] {
+        assert!(json.get(key).is_some(), "eval.json lacks {key}");
+    }
+    for key in ["classification", "relational", "relational_images", "alpha_rule", "factor_accuracy"] {
+        assert!(json.get(key).is_none(), "a baseline's eval.json has {key}");
+    }
+}
+
+#[test]
+fn cli_trains_evaluates_draws_and_refuses_what_needs_the_mixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::write(tmp.path(), "tiny.toml", common::TINY);
+    let run = tmp.path().join("bv");
+    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "beta-vae", "--beta", "4", "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("beta = 4.0"));
+    let out = common::relatent(&["figures", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in ["eval.json", "report.md", "figures/traversals.png", "figures/training_curves.png"] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("β (KL) = 4") && report.contains("latent means"), "{report}");
+
+    let image = tmp.path().join("in.png");
+    image::GrayImage::new(64, 64).save(&image).unwrap();
+    let out = common::relatent(&["apply", run.to_str().unwrap(), "--image", image.to_str().unwrap(), "--relation", "move_left", "--out", tmp.path().join("o.png").to_str().unwrap()]);
+    common::assert_user_error(&out, "beta-vae");
+    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "vae", "--out", tmp.path().join("x").to_str().unwrap()]);
+    common::assert_user_error(&out, "model");
+    assert!(!tmp.path().join("x").exists(), "nothing written for a bad model");
+}
+
+#[test]
+fn sweep_runs_the_grid_resumes_and_compares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::write(tmp.path(), "tiny.toml", &common::TINY.replace("steps = 10", "steps = 5"));
+    let sweep = tmp.path().join("sweep");
+    let args = ["sweep", "--config", cfg.to_str().unwrap(), "--models", "factor-vae", "--out", sweep.to_str().unwrap(), "--quiet"];
+    let out = common::relatent(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(sweep.join("comparison.md")).unwrap();
+    for gamma in [10, 20, 30, 40, 50, 100] {
+        assert!(table.contains(&format!("| factor-vae-gamma{gamma} | factor-vae | γ = {gamma} |")), "{table}");
+    }
+    assert!(table.contains("0.894"), "paper's FactorVAE DCI beside ours: {table}");
+    let plot = image::open(sweep.join("tradeoff.png")).unwrap();
+    assert!(plot.width() > 1000);
+
+    // A second sweep keeps every evaluated run.
+    let out = common::relatent(&args);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr).matches("already evaluated").count(), 6);
+
+    // compare refuses a run that has not been evaluated.
+    let bare = tmp.path().join("bare");
+    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "beta-vae", "--out", bare.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success());
+    let out = common::relatent(&["compare", sweep.join("factor-vae-gamma10").to_str().unwrap(), bare.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]);
+    common::assert_user_error(&out, "eval.json");
+}
