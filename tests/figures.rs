@@ -97,3 +97,22 @@ fn apply_rejects_bad_input_and_writes_nothing() {
     assert_user_error(&out, "--alpha");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "nothing but the input file");
 }
+
+#[test]
+fn shapes3d_runs_end_to_end_in_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(tmp.path(), "tiny.toml", TINY);
+    let dir = tmp.path().join("run");
+    let out = relatent(&["run", "--task", "shapes3d", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["task"], "shapes3d");
+    assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
+    let means = image::open(dir.join("figures/prior_means.png")).unwrap().to_rgb8();
+    assert!(means.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "decoded prior means are in colour");
+    // The official file is not read yet: one clear error, nothing written.
+    let h5 = write(tmp.path(), "3dshapes.h5", "not hdf5");
+    let out = relatent(&["run", "--task", "shapes3d", "--data", h5.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap()]);
+    assert_user_error(&out, "3dshapes.h5");
+    assert!(!tmp.path().join("x").exists());
+}

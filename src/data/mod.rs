@@ -7,6 +7,7 @@
 
 pub mod augment;
 pub mod dsprites;
+pub mod shapes3d;
 pub mod images;
 pub mod inspect;
 pub mod npz;

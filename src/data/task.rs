@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use super::dsprites::{self, DspritesNpz, DspritesRenderer};
+use super::shapes3d::{self, Shapes3dRenderer};
 use super::{FactorDataset, ImageShape};
 use crate::relations::RelationSpec;
 use crate::{Error, Result};
 
 /// Names of the built-in tasks.
-pub const TASKS: [&str; 2] = ["dsprites", "dsprites-full"];
+pub const TASKS: [&str; 3] = ["dsprites", "dsprites-full", "shapes3d"];
 
 /// A factor the task keeps: its values are grouped into classes.
 #[derive(Clone, Debug)]
@@ -64,6 +65,7 @@ impl Task {
         match name {
             "dsprites" => Ok(dsprites_task(name, true)),
             "dsprites-full" => Ok(dsprites_task(name, false)),
+            "shapes3d" => Ok(shapes3d_task()),
             other => Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", ")))),
         }
     }
@@ -106,9 +108,11 @@ impl Task {
 
     /// The dataset this task reads: the procedural renderer, or the official file at `data`.
     pub fn open_dataset(&self, data: Option<&std::path::Path>) -> Result<Arc<dyn FactorDataset>> {
-        Ok(match data {
-            None => Arc::new(DspritesRenderer),
-            Some(path) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
+        Ok(match (self.name.as_str(), data) {
+            ("shapes3d", None) => Arc::new(Shapes3dRenderer),
+            ("shapes3d", Some(path)) => return Err(Error::file(path, "reading the official 3dshapes.h5 is not supported yet; use the procedural renderer (no --data)")),
+            (_, None) => Arc::new(DspritesRenderer),
+            (_, Some(path)) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
         })
     }
 }
@@ -151,6 +155,36 @@ fn dsprites_task(name: &str, authors_subset: bool) -> Task {
             y_bands: bands,
             band_factors: (1, 2),
         }),
+    }
+}
+
+/// Object hue × shape × scale (3 of the 8 scales: small, medium, big) = 120 components; floor
+/// and wall hue and orientation are nuisances.
+fn shapes3d_task() -> Task {
+    use crate::relations::RelationSpec as R;
+    const KEPT_SCALES: [usize; 3] = [0, 4, 7];
+    let scale_class = (0..8).map(|s| KEPT_SCALES.iter().position(|&k| k == s).unwrap_or(0)).collect();
+    Task {
+        name: "shapes3d".into(),
+        kept: vec![
+            KeptFactor {
+                name: "hue",
+                factor: 2,
+                class_of: (0..10).collect(),
+                class_names: vec!["red", "orange", "yellow", "lime", "green", "cyan", "azure", "blue", "purple", "magenta"],
+            },
+            KeptFactor { name: "shape", factor: 4, class_of: (0..4).collect(), class_names: shapes3d::SHAPES.to_vec() },
+            KeptFactor { name: "scale", factor: 3, class_of: scale_class, class_names: vec!["small", "medium", "big"] },
+        ],
+        nuisance_subset: vec![None, None, None, Some(KEPT_SCALES.to_vec()), None, None],
+        relations: vec![
+            R::shift("hue_up", 0, 1, false),
+            R::shift("hue_down", 0, -1, false),
+            R::shift("scale_up", 2, 1, false),
+            R::shift("scale_down", 2, -1, false),
+            R::shift("change_shape", 1, 1, true),
+        ],
+        augment: None,
     }
 }
 
@@ -238,6 +272,25 @@ mod tests {
         assert_eq!(t.component_of(&[2, 0, 0, 10, 11]), t.component_from_classes(&[2, 0, 1]));
         assert_eq!(t.component_of(&[1, 0, 0, 21, 31]), t.component_from_classes(&[1, 2, 2]));
         assert_eq!(t.component_label(t.component_from_classes(&[2, 0, 2])), "shape=heart x=left y=bottom");
+    }
+
+    #[test]
+    fn shapes3d_task_keeps_three_scales_and_saturates_its_relations() {
+        let data = TaskData::open("shapes3d", None).unwrap();
+        assert_eq!(data.task.components(), 120);
+        assert_eq!(data.len(), 480_000 / 8 * 3);
+        let t = &data.task;
+        assert_eq!(t.component_label(t.component_of(&[0, 0, 9, 7, 3, 0])), "hue=magenta shape=capsule scale=big");
+        let relations = crate::relations::RelationSet::for_task(t, &[]).unwrap();
+        let apply = |name: &str, classes: [usize; 3]| {
+            let r = &relations.relations[relations.position(name).unwrap()];
+            r.apply(t.component_from_classes(&classes)).map(|c| t.component_classes(c))
+        };
+        assert_eq!(apply("hue_up", [3, 1, 1]), Some(vec![4, 1, 1]));
+        assert_eq!(apply("hue_up", [9, 1, 1]), None, "hue saturates");
+        assert_eq!(apply("scale_down", [3, 1, 0]), None, "scale saturates");
+        assert_eq!(apply("scale_down", [3, 1, 2]), Some(vec![3, 1, 1]));
+        assert_eq!(apply("change_shape", [3, 3, 2]), Some(vec![3, 0, 2]), "shape cycles");
     }
 
     #[test]

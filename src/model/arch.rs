@@ -40,6 +40,15 @@ impl Architecture {
                 decoder_start: 4,
                 decoder: vec![K4S2P1; 4],
             }),
+            "shapes3d" => Ok(Architecture {
+                image: [3, 64, 64],
+                channels: 64,
+                latent: 16,
+                encoder: vec![K4S2P1; 4],
+                encoder_end: 4,
+                decoder_start: 4,
+                decoder: vec![K4S2P1; 4],
+            }),
             other => Err(Error::Unknown(format!("no architecture for task '{other}'"))),
         }
     }

@@ -294,6 +294,16 @@ mod tests {
     }
 
     #[test]
+    fn shapes3d_networks_take_rgb_and_give_16_dimensional_codes() {
+        let device = Device::flex();
+        let arch = Architecture::for_task("shapes3d").unwrap();
+        let ae = AbsAe::new(&arch, &device);
+        let z = ae.encoder.forward(Tensor::<4>::zeros([2, 3, 64, 64], &device));
+        assert_eq!(z.dims(), [2, 16]);
+        assert_eq!(ae.decoder.forward(z).dims(), [2, 3, 64, 64]);
+    }
+
+    #[test]
     fn fast_activations_equal_the_library_ones() {
         let device = Device::flex();
         let x = Tensor::<1>::from_floats([-3.0, -0.5, 0.0, 0.2, 4.0], &device);
