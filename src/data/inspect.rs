@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::dsprites::{DspritesNpz, FACTORS};
+use super::shapes3d;
+use super::shapes3d_h5::Shapes3dH5;
 use super::npz::NpzArchive;
 use super::FactorDataset;
 use crate::{Error, Result};
@@ -21,12 +23,39 @@ pub struct FileSummary {
     pub factors: BTreeMap<String, usize>,
 }
 
+/// HDF5's signature, at the start of a file without a user block.
+const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+
+fn is_hdf5(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == HDF5_MAGIC
+}
+
 /// Describes an official dataset file without decoding its images.
 pub fn inspect(path: &Path) -> Result<FileSummary> {
     if !path.exists() {
         return Err(Error::file(path, "no such file"));
     }
-    let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz)"))?;
+    if is_hdf5(path) {
+        return inspect_shapes3d(path);
+    }
+    inspect_dsprites(path)
+}
+
+/// The official `3dshapes.h5`: images and the distinct classes of each factor.
+fn inspect_shapes3d(path: &Path) -> Result<FileSummary> {
+    let file = Shapes3dH5::open(path, |_| true, None)?;
+    let factors = shapes3d::FACTORS
+        .iter()
+        .enumerate()
+        .map(|(k, f)| (f.name.to_string(), (0..file.len()).map(|i| file.factor_classes(i)[k]).collect::<std::collections::BTreeSet<_>>().len()))
+        .collect();
+    Ok(FileSummary { format: "shapes3d-h5".into(), images: file.len(), image_shape: file.image_shape().to_vec(), factors })
+}
+
+fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
+    let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz or 3dshapes.h5)"))?;
     let names = npz.names();
     if !(names.iter().any(|n| n == "imgs") && names.iter().any(|n| n == "latents_classes")) {
         return Err(Error::file(path, "is a .npz archive but not dSprites: it needs arrays 'imgs' and 'latents_classes'"));
@@ -49,6 +78,9 @@ pub fn inspect(path: &Path) -> Result<FileSummary> {
 
 /// Opens the first `count` images of an official file, in file order.
 pub fn open_first(path: &Path, count: usize) -> Result<Arc<dyn FactorDataset>> {
+    if path.exists() && is_hdf5(path) {
+        return Ok(Arc::new(Shapes3dH5::open(path, |_| true, Some(count))?));
+    }
     inspect(path)?;
     Ok(Arc::new(DspritesNpz::open(path, |_| true, Some(count))?))
 }

@@ -8,6 +8,7 @@
 pub mod augment;
 pub mod dsprites;
 pub mod shapes3d;
+pub mod shapes3d_h5;
 pub mod images;
 pub mod inspect;
 pub mod npz;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::dsprites::{self, DspritesNpz, DspritesRenderer};
 use super::shapes3d::{self, Shapes3dRenderer};
+use super::shapes3d_h5::Shapes3dH5;
 use super::{FactorDataset, ImageShape};
 use crate::relations::RelationSpec;
 use crate::{Error, Result};
@@ -110,7 +111,7 @@ impl Task {
     pub fn open_dataset(&self, data: Option<&std::path::Path>) -> Result<Arc<dyn FactorDataset>> {
         Ok(match (self.name.as_str(), data) {
             ("shapes3d", None) => Arc::new(Shapes3dRenderer),
-            ("shapes3d", Some(path)) => return Err(Error::file(path, "reading the official 3dshapes.h5 is not supported yet; use the procedural renderer (no --data)")),
+            ("shapes3d", Some(path)) => Arc::new(Shapes3dH5::open(path, |classes| self.contains(classes), None)?),
             (_, None) => Arc::new(DspritesRenderer),
             (_, Some(path)) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
         })
@@ -238,13 +239,13 @@ impl TaskData {
         self.dataset.image_shape()
     }
 
-    /// Renders the task's images `items` (positions in [`Self::indices`]) into one buffer.
+    /// Renders the task's images `items` (positions in [`Self::indices`]) into one buffer,
+    /// images in parallel (each is independent, so the result does not depend on the threads).
     pub fn render_batch(&self, items: &[usize]) -> Vec<f32> {
+        use rayon::prelude::*;
         let n = self.dataset.image_len();
         let mut out = vec![0.0; items.len() * n];
-        for (chunk, &item) in out.chunks_exact_mut(n).zip(items) {
-            self.dataset.render(self.indices[item], chunk);
-        }
+        out.par_chunks_exact_mut(n).zip(items.par_iter()).for_each(|(chunk, &item)| self.dataset.render(self.indices[item], chunk));
         out
     }
 }
