@@ -93,13 +93,8 @@ pub fn grid_index(classes: &[usize]) -> usize {
 }
 
 /// Factor-class vector of a grid index.
-pub fn grid_classes(mut index: usize) -> Vec<usize> {
-    let mut classes = vec![0; FACTORS.len()];
-    for (slot, f) in classes.iter_mut().zip(FACTORS.iter()).rev() {
-        *slot = index % f.size;
-        index /= f.size;
-    }
-    classes
+pub fn grid_classes(index: usize) -> Vec<usize> {
+    super::grid_classes_of(&FACTORS, index)
 }
 
 /// Number of images in the full grid.

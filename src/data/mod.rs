@@ -25,6 +25,17 @@ pub struct Factor {
     pub size: usize,
 }
 
+/// Factor classes of image `index` of a full factor grid in label order, the last factor
+/// fastest (the official files' order).
+pub fn grid_classes_of(factors: &[Factor], mut index: usize) -> Vec<usize> {
+    let mut classes = vec![0; factors.len()];
+    for (slot, f) in classes.iter_mut().zip(factors).rev() {
+        *slot = index % f.size;
+        index /= f.size;
+    }
+    classes
+}
+
 /// Image layout: channels, height, width.
 pub type ImageShape = [usize; 3];
 

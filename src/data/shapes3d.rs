@@ -23,13 +23,8 @@ pub const FACTORS: [Factor; 6] = [
 pub const SHAPES: [&str; 4] = ["cube", "cylinder", "sphere", "capsule"];
 
 /// Factor classes of grid index `index` (mixed radix, orientation fastest).
-pub fn grid_classes(mut index: usize) -> Vec<usize> {
-    let mut out = vec![0; FACTORS.len()];
-    for (slot, f) in out.iter_mut().zip(&FACTORS).rev() {
-        *slot = index % f.size;
-        index /= f.size;
-    }
-    out
+pub fn grid_classes(index: usize) -> Vec<usize> {
+    super::grid_classes_of(&FACTORS, index)
 }
 
 /// Images in the grid.

@@ -31,26 +31,15 @@ impl Architecture {
     /// The architecture of task `name`.
     pub fn for_task(name: &str) -> Result<Architecture> {
         match name {
-            "dsprites" | "dsprites-full" => Ok(Architecture {
-                image: [1, 64, 64],
-                channels: 32,
-                latent: 8,
-                encoder: vec![K4S2P1; 4],
-                encoder_end: 4,
-                decoder_start: 4,
-                decoder: vec![K4S2P1; 4],
-            }),
-            "shapes3d" => Ok(Architecture {
-                image: [3, 64, 64],
-                channels: 64,
-                latent: 16,
-                encoder: vec![K4S2P1; 4],
-                encoder_end: 4,
-                decoder_start: 4,
-                decoder: vec![K4S2P1; 4],
-            }),
+            "dsprites" | "dsprites-full" => Ok(Architecture::k4s2p1_64([1, 64, 64], 32, 8)),
+            "shapes3d" => Ok(Architecture::k4s2p1_64([3, 64, 64], 64, 16)),
             other => Err(Error::Unknown(format!("no architecture for task '{other}'"))),
         }
+    }
+
+    /// 64×64 images through four k4 s2 p1 (transposed) convolutions: 64 → 4 and back.
+    fn k4s2p1_64(image: ImageShape, channels: usize, latent: usize) -> Architecture {
+        Architecture { image, channels, latent, encoder: vec![K4S2P1; 4], encoder_end: 4, decoder_start: 4, decoder: vec![K4S2P1; 4] }
     }
 
     /// Features entering the encoder's first linear layer.
