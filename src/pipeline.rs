@@ -25,10 +25,9 @@ pub enum Prepared {
 }
 
 /// Builds the trainer of `config` for `dir` (a new run, or with `resume` the run already
-/// there, whose own config is used) and creates the directory of a new run. Everything the
-/// run reads is checked before its directory is created.
+/// there, whose `config.toml` the caller read) and creates the directory of a new run.
+/// Everything the run reads is checked before its directory is created.
 pub fn prepare(config: Config, dir: &RunDir, resume: bool) -> Result<Prepared> {
-    let config = if resume { dir.read_config()? } else { config };
     let prepared = if config.is_baseline() { Prepared::Baseline(VaeTrainer::new(config.clone())?) } else { Prepared::Method(Trainer::new(config.clone())?) };
     create_unless_resuming(dir, &config, resume)?;
     Ok(prepared)

@@ -349,10 +349,11 @@ fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
     let runs = sweep::plan(&args.models)?;
     let mut dirs = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let config = run.config(&base);
-        config.validate()?;
         let dir = RunDir::new(args.out.join(run.name()));
+        // A run already started keeps the config it was started with.
         let resume = dir.checkpoint().exists();
+        let config = if resume { dir.read_config()? } else { run.config(&base) };
+        config.validate()?;
         if dir.eval().exists() {
             eprintln!("[{}/{}] {}: already evaluated, kept", i + 1, runs.len(), run.name());
         } else {
