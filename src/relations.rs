@@ -84,6 +84,9 @@ impl RelationSet {
                 })
                 .collect::<Result<_>>()?
         };
+        if specs.is_empty() {
+            return Err(Error::Invalid(format!("task '{}' has no relations the ReL can learn yet (its binary relations are not implemented)", task.name)));
+        }
         let relations = specs.iter().map(|s| Relation { name: s.name().to_string(), table: s.table(task) }).collect();
         Ok(RelationSet { relations })
     }

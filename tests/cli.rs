@@ -33,7 +33,16 @@ fn unknown_task_and_relation() {
     assert_user_error(&out, "unknown task 'mnist'");
     let out = relatent(&["run", "--relations", "teleport", "--out", out_dir.to_str().unwrap()]);
     assert_user_error(&out, "unknown relation 'teleport'");
+    // HWF renders, but its binary relations do not exist yet: training says so.
+    let out = relatent(&["run", "--task", "hwf", "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "task 'hwf' has no relations");
     assert!(!out_dir.exists());
+    let images = tmp.path().join("hwf");
+    let out = relatent(&["data", "render", "hwf", "--out", images.to_str().unwrap(), "--count", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = std::fs::read_to_string(images.join("factors.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("file,symbol,style"));
+    assert_eq!(image::open(images.join("000000.png")).unwrap().width(), 45);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 pub mod augment;
 pub mod dsprites;
+pub mod hwf;
 pub mod shapes3d;
 pub mod shapes3d_h5;
 pub mod images;

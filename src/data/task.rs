@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::dsprites::{self, DspritesNpz, DspritesRenderer};
 use super::shapes3d::{self, Shapes3dRenderer};
 use super::shapes3d_h5::Shapes3dH5;
+use super::hwf::{self, HwfRenderer};
 use super::{FactorDataset, ImageShape};
 use crate::relations::RelationSpec;
 use crate::{Error, Result};
 
 /// Names of the built-in tasks.
-pub const TASKS: [&str; 3] = ["dsprites", "dsprites-full", "shapes3d"];
+pub const TASKS: [&str; 4] = ["dsprites", "dsprites-full", "shapes3d", "hwf"];
 
 /// A factor the task keeps: its values are grouped into classes.
 #[derive(Clone, Debug)]
@@ -67,6 +68,7 @@ impl Task {
             "dsprites" => Ok(dsprites_task(name, true)),
             "dsprites-full" => Ok(dsprites_task(name, false)),
             "shapes3d" => Ok(shapes3d_task()),
+            "hwf" => Ok(hwf_task()),
             other => Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", ")))),
         }
     }
@@ -112,6 +114,8 @@ impl Task {
         Ok(match (self.name.as_str(), data) {
             ("shapes3d", None) => Arc::new(Shapes3dRenderer),
             ("shapes3d", Some(path)) => Arc::new(Shapes3dH5::open(path, |classes| self.contains(classes), None)?),
+            ("hwf", None) => Arc::new(HwfRenderer),
+            ("hwf", Some(path)) => return Err(Error::file(path, "reading the official HWF release is not supported yet; use the procedural renderer (no --data)")),
             (_, None) => Arc::new(DspritesRenderer),
             (_, Some(path)) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
         })
@@ -185,6 +189,19 @@ fn shapes3d_task() -> Task {
             R::shift("scale_down", 2, -1, false),
             R::shift("change_shape", 1, 1, true),
         ],
+        augment: None,
+    }
+}
+
+/// The 13 symbols, one component each; the writer's style is the nuisance. Its relations are
+/// binary (sum, sub, mul of two digits, with the operator's code as an input), which the ReL
+/// does not support yet, so the task has none: its images render, but it cannot be trained.
+fn hwf_task() -> Task {
+    Task {
+        name: "hwf".into(),
+        kept: vec![KeptFactor { name: "symbol", factor: 0, class_of: (0..13).collect(), class_names: hwf::SYMBOLS.to_vec() }],
+        nuisance_subset: vec![None, None],
+        relations: Vec::new(),
         augment: None,
     }
 }

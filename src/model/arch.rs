@@ -12,6 +12,8 @@ pub struct ConvSpec {
 }
 
 const K4S2P1: ConvSpec = ConvSpec { kernel: 4, stride: 2, padding: 1 };
+const K5S2P0: ConvSpec = ConvSpec { kernel: 5, stride: 2, padding: 0 };
+const K3S2P0: ConvSpec = ConvSpec { kernel: 3, stride: 2, padding: 0 };
 
 /// Everything that differs between the tasks' networks.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +35,16 @@ impl Architecture {
         match name {
             "dsprites" | "dsprites-full" => Ok(Architecture::k4s2p1_64([1, 64, 64], 32, 8)),
             "shapes3d" => Ok(Architecture::k4s2p1_64([3, 64, 64], 64, 16)),
+            // 45 → 21 → 9 → 4 and back (SPEC §2: k3/k5, stride 2, no padding).
+            "hwf" => Ok(Architecture {
+                image: [1, 45, 45],
+                channels: 32,
+                latent: 8,
+                encoder: vec![K5S2P0, K5S2P0, K3S2P0],
+                encoder_end: 4,
+                decoder_start: 4,
+                decoder: vec![K3S2P0, K5S2P0, K5S2P0],
+            }),
             other => Err(Error::Unknown(format!("no architecture for task '{other}'"))),
         }
     }

@@ -304,6 +304,16 @@ mod tests {
     }
 
     #[test]
+    fn hwf_networks_map_45_by_45_images_to_codes_and_back() {
+        let device = Device::flex();
+        let arch = Architecture::for_task("hwf").unwrap();
+        let ae = AbsAe::new(&arch, &device);
+        let z = ae.encoder.forward(Tensor::<4>::zeros([2, 1, 45, 45], &device));
+        assert_eq!(z.dims(), [2, 8]);
+        assert_eq!(ae.decoder.forward(z).dims(), [2, 1, 45, 45]);
+    }
+
+    #[test]
     fn fast_activations_equal_the_library_ones() {
         let device = Device::flex();
         let x = Tensor::<1>::from_floats([-3.0, -0.5, 0.0, 0.2, 4.0], &device);

@@ -287,15 +287,19 @@ mod tests {
 
     #[test]
     fn convolution_matches_burn_in_values_and_gradients() {
-        for (x, w) in [([3, 1, 64, 64], [32, 1, 4, 4]), ([3, 32, 16, 16], [32, 32, 4, 4]), ([2, 5, 9, 9], [4, 5, 3, 3])] {
-            compare(x, w, |x, w| conv2d(x, w, 2, 1), |x, w| burn::tensor::module::conv2d(x, w, None, conv_options(2, 1)));
+        // dSprites' and Shapes3D's k4 s2 p1 layers, and HWF's k5 / k3 s2 p0 (45 → 21 → 9 → 4).
+        let cases = [([3, 1, 64, 64], [32, 1, 4, 4], 1), ([3, 32, 16, 16], [32, 32, 4, 4], 1), ([2, 5, 9, 9], [4, 5, 3, 3], 1), ([2, 1, 45, 45], [6, 1, 5, 5], 0), ([2, 6, 9, 9], [4, 6, 3, 3], 0)];
+        for (x, w, p) in cases {
+            compare(x, w, |x, w| conv2d(x, w, 2, p), |x, w| burn::tensor::module::conv2d(x, w, None, conv_options(2, p)));
         }
     }
 
     #[test]
     fn transposed_convolution_matches_burn_in_values_and_gradients() {
-        for (x, w) in [([3, 32, 32, 32], [32, 1, 4, 4]), ([3, 32, 4, 4], [32, 32, 4, 4]), ([2, 5, 6, 6], [5, 3, 4, 4])] {
-            compare(x, w, |x, w| conv_transpose2d(x, w, 2, 1), |x, w| burn::tensor::module::conv_transpose2d(x, w, None, transpose_options(2, 1)));
+        // k4 s2 p1 (64×64 tasks), and HWF's k3 / k5 s2 p0 (4 → 9 → 21 → 45).
+        let cases = [([3, 32, 32, 32], [32, 1, 4, 4], 1), ([3, 32, 4, 4], [32, 32, 4, 4], 1), ([2, 5, 6, 6], [5, 3, 4, 4], 1), ([2, 6, 4, 4], [6, 5, 3, 3], 0), ([2, 5, 21, 21], [5, 1, 5, 5], 0)];
+        for (x, w, p) in cases {
+            compare(x, w, |x, w| conv_transpose2d(x, w, 2, p), |x, w| burn::tensor::module::conv_transpose2d(x, w, None, transpose_options(2, p)));
         }
     }
 }
