@@ -294,23 +294,14 @@ mod tests {
     }
 
     #[test]
-    fn shapes3d_networks_take_rgb_and_give_16_dimensional_codes() {
+    fn shapes3d_and_hwf_networks_map_images_to_codes_and_back() {
         let device = Device::flex();
-        let arch = Architecture::for_task("shapes3d").unwrap();
-        let ae = AbsAe::new(&arch, &device);
-        let z = ae.encoder.forward(Tensor::<4>::zeros([2, 3, 64, 64], &device));
-        assert_eq!(z.dims(), [2, 16]);
-        assert_eq!(ae.decoder.forward(z).dims(), [2, 3, 64, 64]);
-    }
-
-    #[test]
-    fn hwf_networks_map_45_by_45_images_to_codes_and_back() {
-        let device = Device::flex();
-        let arch = Architecture::for_task("hwf").unwrap();
-        let ae = AbsAe::new(&arch, &device);
-        let z = ae.encoder.forward(Tensor::<4>::zeros([2, 1, 45, 45], &device));
-        assert_eq!(z.dims(), [2, 8]);
-        assert_eq!(ae.decoder.forward(z).dims(), [2, 1, 45, 45]);
+        for (task, image, latent) in [("shapes3d", [3, 64, 64], 16), ("hwf", [1, 45, 45], 8)] {
+            let ae = AbsAe::new(&Architecture::for_task(task).unwrap(), &device);
+            let z = ae.encoder.forward(Tensor::<4>::zeros([2, image[0], image[1], image[2]], &device));
+            assert_eq!(z.dims(), [2, latent], "{task}");
+            assert_eq!(ae.decoder.forward(z).dims(), [2, image[0], image[1], image[2]], "{task}");
+        }
     }
 
     #[test]
