@@ -95,14 +95,31 @@ pub struct Trainer {
 }
 
 /// The device training runs on: flex (CPU) by default, CUDA with the `cuda` feature.
-pub fn training_device() -> (Device, &'static str) {
+pub fn training_device() -> Result<(Device, &'static str)> {
     #[cfg(feature = "cuda")]
     {
-        (Device::cuda(0), "cuda")
+        cuda_driver_present()?;
+        Ok((Device::cuda(0), "cuda"))
     }
     #[cfg(not(feature = "cuda"))]
     {
-        (Device::flex(), "flex")
+        Ok((Device::flex(), "flex"))
+    }
+}
+
+/// cudarc panics on a worker thread when it cannot load the NVIDIA driver, which would leave
+/// the user a backtrace; looking for the library first gives one clear error instead.
+#[cfg(feature = "cuda")]
+fn cuda_driver_present() -> Result<()> {
+    let loads = |name: &str| {
+        let name = std::ffi::CString::new(name).expect("no NUL in a library name");
+        // SAFETY: dlopen with a valid C string; the handle is only tested, never used.
+        !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY) }.is_null()
+    };
+    if ["libcuda.so.1", "libcuda.so"].into_iter().any(loads) {
+        Ok(())
+    } else {
+        Err(Error::Invalid("this relatent was built with --features cuda, but no NVIDIA driver (libcuda.so) is installed here; build without the feature to train on the CPU".into()))
     }
 }
 
@@ -117,7 +134,7 @@ impl Trainer {
         let split = Split::new(&data.components, data.task.components(), config.tau, config.seed)?;
         let relations = RelationSet::for_task(&data.task, &config.relations)?;
         let arch = Architecture::for_task(&config.task)?;
-        let (plain, backend) = training_device();
+        let (plain, backend) = training_device()?;
         let device = plain.autodiff();
         let nets = Networks::new(&arch, relations.len(), config.seed, &device);
         let noise = PixelNoise::from_config(&config.train.augment, config.train.noise_std, config.train.dropout);

@@ -78,7 +78,7 @@ impl VaeTrainer {
         let data = Arc::new(TaskData::open(&config.task, config.data.as_deref())?);
         let split = Split::new(&data.components, data.task.components(), config.tau, config.seed)?;
         let arch = Architecture::for_task(&config.task)?;
-        let (plain, backend) = training_device();
+        let (plain, backend) = training_device()?;
         let device = plain.autodiff();
         device.seed(config.seed);
         let vae = Vae::new(&arch, &device);
