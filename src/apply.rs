@@ -6,8 +6,9 @@ use std::path::Path;
 use crate::data::ImageShape;
 use crate::data::images::{to_dynamic_image, write_atomic};
 use crate::eval::TrainedModel;
-use crate::eval::relational::apply_relations;
+use crate::eval::relational::apply_rows;
 use crate::prior::{AlphaRule, argmax};
+use crate::train::relation_row;
 use crate::viz::grid::{Cell, ImageGrid};
 use crate::{Error, Result};
 
@@ -65,18 +66,56 @@ pub fn place(model: &TrainedModel, code: &[f32], rule: AlphaRule, alpha: f64) ->
     Placement { component: k, label: model.data.task.component_label(k), log_density: max, posterior, accepted: rule.accepts(&ld, alpha) }
 }
 
-/// Encodes `pixels`, then applies the named relations in order. Relations undefined at the
-/// component the code is in are still applied (the ReL extrapolates); the caller is told
-/// through the placements.
-pub fn apply_chain(model: &TrainedModel, pixels: &[f32], relations: &[String], rule: AlphaRule, alpha: f64) -> Result<Vec<Stage>> {
+/// Images a chain's steps take besides the chain's own code, consumed in order: the further
+/// operands of relations with several inputs, and the operators' images of relations selected
+/// by an operator (when none are given, the operator component's prior mean stands in).
+#[derive(Clone, Debug, Default)]
+pub struct StepImages {
+    pub operands: Vec<Vec<f32>>,
+    pub operators: Vec<Vec<f32>>,
+}
+
+/// Encodes `pixels`, then applies the named relations in order, each output code a stage (the
+/// chain carries the last output on). Relations undefined at the component the code is in are
+/// still applied (the ReL extrapolates); the caller is told through the placements.
+pub fn apply_chain(model: &TrainedModel, pixels: &[f32], relations: &[String], images: &StepImages, rule: AlphaRule, alpha: f64) -> Result<Vec<Stage>> {
     let ids: Vec<usize> = relations.iter().map(|name| model.relations.position(name)).collect::<Result<_>>()?;
+    check_step_images(model, &ids, images)?;
+    let mut operands = images.operands.iter().map(|px| model.encode_pixels(px));
+    let mut operators = images.operators.iter().map(|px| model.encode_pixels(px));
     let mut code = model.encode_pixels(pixels);
     let mut stages = vec![Stage { relation: None, placement: place(model, &code, rule, alpha), pixels: model.decode(&code) }];
+    let d = model.mixture.dim;
     for (&id, name) in ids.iter().zip(relations) {
-        code = apply_relations(model, &code, &[id]);
-        stages.push(Stage { relation: Some(name.clone()), placement: place(model, &code, rule, alpha), pixels: model.decode(&code) });
+        let relation = &model.relations.relations[id];
+        let mut inputs = code.clone();
+        inputs.extend((1..relation.arity).flat_map(|_| operands.next().expect("counted")));
+        let operator = relation.operator.map(|op| operators.next().unwrap_or_else(|| model.mixture.means[op].iter().map(|&v| v as f32).collect()));
+        let mut row = Vec::new();
+        relation_row(&model.relations, id, &inputs, operator.as_deref(), &mut row);
+        let out = apply_rows(model, &row);
+        for (o, z) in out.chunks_exact(d).enumerate() {
+            let label = if relation.outputs == 1 { name.clone() } else { format!("{name} [{}/{}]", o + 1, relation.outputs) };
+            stages.push(Stage { relation: Some(label), placement: place(model, z, rule, alpha), pixels: model.decode(z) });
+        }
+        code = out[out.len() - d..].to_vec();
     }
     Ok(stages)
+}
+
+/// The chain of relations `ids` needs exactly as many operand images as its further inputs, and
+/// operator images for all of its operator-selected steps or for none.
+fn check_step_images(model: &TrainedModel, ids: &[usize], images: &StepImages) -> Result<()> {
+    let relations = ids.iter().map(|&id| &model.relations.relations[id]);
+    let operands: usize = relations.clone().map(|r| r.arity - 1).sum();
+    let operators = relations.filter(|r| r.operator.is_some()).count();
+    if images.operands.len() != operands {
+        return Err(Error::Invalid(format!("the relations given take {operands} further operand image(s) (--operand), got {}", images.operands.len())));
+    }
+    if !images.operators.is_empty() && images.operators.len() != operators {
+        return Err(Error::Invalid(format!("the relations given take {operators} operator image(s) (--operator) or none, got {}", images.operators.len())));
+    }
+    Ok(())
 }
 
 /// The input and every stage side by side, captioned with relation and component.

@@ -33,9 +33,9 @@ fn unknown_task_and_relation() {
     assert_user_error(&out, "unknown task 'mnist'");
     let out = relatent(&["run", "--relations", "teleport", "--out", out_dir.to_str().unwrap()]);
     assert_user_error(&out, "unknown relation 'teleport'");
-    // HWF renders, but its binary relations do not exist yet: training says so.
-    let out = relatent(&["run", "--task", "hwf", "--out", out_dir.to_str().unwrap()]);
-    assert_user_error(&out, "task 'hwf' has no relations");
+    // HWF's relations cannot mix single results with two-output variants in one ReL.
+    let out = relatent(&["run", "--task", "hwf", "--relations", "sum,sum_tens_units", "--out", out_dir.to_str().unwrap()]);
+    assert_user_error(&out, "cannot share one relational learner");
     assert!(!out_dir.exists());
     let images = tmp.path().join("hwf");
     let out = relatent(&["data", "render", "hwf", "--out", images.to_str().unwrap(), "--count", "3"]);

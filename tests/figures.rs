@@ -111,3 +111,52 @@ fn shapes3d_runs_end_to_end_in_colour() {
     let means = image::open(dir.join("figures/prior_means.png")).unwrap().to_rgb8();
     assert!(means.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "decoded prior means are in colour");
 }
+
+/// A grey 45×45 image with a bar, standing in for a handwritten symbol.
+fn bar_image(dir: &Path, name: &str, vertical: bool) -> std::path::PathBuf {
+    let path = dir.join(name);
+    image::GrayImage::from_fn(45, 45, |x, y| {
+        let (along, across) = if vertical { (y, x) } else { (x, y) };
+        image::Luma([if (10..35).contains(&along) && (20..25).contains(&across) { 255 } else { 0 }])
+    })
+    .save(&path)
+    .unwrap();
+    path
+}
+
+#[test]
+fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write(tmp.path(), "tiny.toml", TINY);
+    let dir = tmp.path().join("run");
+    let out = relatent(&["run", "--task", "hwf", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
+    assert_eq!(eval["relational_images"].as_array().unwrap().len(), 18);
+    assert!(eval.get("disentanglement").is_none(), "one kept factor: nothing to disentangle");
+    assert!(png_size(&dir.join("figures/relations.png")).1 > 9 * 128, "three examples per relation");
+
+    // `apply` with a further operand and an operator image, and without the operand.
+    let a = bar_image(tmp.path(), "a.png", true);
+    let op = bar_image(tmp.path(), "op.png", false);
+    let result = tmp.path().join("out.png");
+    let run = dir.to_str().unwrap();
+    let (a, op, res) = (a.to_str().unwrap(), op.to_str().unwrap(), result.to_str().unwrap());
+    let out = relatent(&["apply", run, "--image", a, "--relation", "sum,mul", "--operand", a, "--operand", a, "--operator", op, "--operator", op, "--out", res]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.contains("symbol=")).count(), 3, "{stdout}");
+    assert_eq!(png_size(&result), (45, 45));
+    let out = relatent(&["apply", run, "--image", a, "--relation", "sum", "--out", res]);
+    assert_user_error(&out, "1 further operand image(s)");
+
+    // The two-output variants: sign and magnitude, tens and units.
+    let dir2 = tmp.path().join("run2");
+    let out = relatent(&["train", "--task", "hwf", "--relations", "sub_sign_magnitude,sum_tens_units", "--config", config.to_str().unwrap(), "--out", dir2.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = relatent(&["apply", dir2.to_str().unwrap(), "--image", a, "--relation", "sum_tens_units", "--operand", a, "--out", res]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sum_tens_units [1/2]") && stdout.contains("sum_tens_units [2/2]"), "{stdout}");
+}

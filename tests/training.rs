@@ -7,7 +7,7 @@ use relatent::config::{Config, Overrides};
 use relatent::eval::{self, TrainedModel};
 use relatent::prior::AlphaRule;
 use relatent::run_dir::RunDir;
-use relatent::train::{Quiet, TrainOptions, Trainer, encode, relation_input, train};
+use relatent::train::{Quiet, TrainOptions, Trainer, encode, relation_input, relation_row, train};
 
 fn tiny_config(dir: &std::path::Path, extra: &str) -> Config {
     let path = common::write(dir, "tiny.toml", &format!("{extra}\n{}", common::TINY));
@@ -65,7 +65,12 @@ fn assert_same_run(a: &Trainer, whole: &RunDir, b: &Trainer, split: &RunDir) {
     let z = || Tensor::<2>::from_data(TensorData::new(codes_a.clone(), [16, 8]), &device);
     let out = |m: &relatent::model::Mlp, x: Tensor<2>| m.valid().forward(x).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(out(&a.nets.disc, z()), out(&b.nets.disc, z()));
-    let rel_in = || relation_input(&codes_a, &[0; 16], a.relations.len(), 8, &device);
+    let rows: Vec<f32> = codes_a.chunks_exact(8).flat_map(|z| {
+        let mut row = Vec::new();
+        relation_row(&a.relations, 0, z, None, &mut row);
+        row
+    }).collect();
+    let rel_in = || relation_input(&rows, a.relations.input_width(8), &device);
     assert_eq!(out(&a.nets.rel, rel_in()), out(&b.nets.rel, rel_in()));
     let dec = |t: &Trainer| t.nets.ae.valid().decoder.forward(z()).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(dec(a), dec(b));

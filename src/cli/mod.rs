@@ -170,6 +170,14 @@ struct ApplyArgs {
     /// Relations to apply in order, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     relation: Vec<String>,
+    /// Further operand images of relations with several inputs (HWF's `sum 3`: an image of a
+    /// 3), comma-separated, used in order.
+    #[arg(long, value_delimiter = ',')]
+    operand: Vec<PathBuf>,
+    /// Operator images of relations selected by an operator (HWF: a handwritten `+`, `-` or
+    /// `×`), comma-separated, one per such step; without them the operator's prior mean is used.
+    #[arg(long, value_delimiter = ',')]
+    operator: Vec<PathBuf>,
     /// Where to write the decoded result (PNG).
     #[arg(long)]
     out: PathBuf,
@@ -435,12 +443,20 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
     for name in &args.relation {
         model.relations.position(name)?;
     }
-    let (pixels, warning) = apply::load_image(&args.image, model.image_shape())?;
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
-    }
+    let load = |path: &PathBuf| -> anyhow::Result<Vec<f32>> {
+        let (pixels, warning) = apply::load_image(path, model.image_shape())?;
+        if let Some(w) = warning {
+            eprintln!("warning: {w}");
+        }
+        Ok(pixels)
+    };
+    let pixels = load(&args.image)?;
+    let images = apply::StepImages {
+        operands: args.operand.iter().map(load).collect::<anyhow::Result<_>>()?,
+        operators: args.operator.iter().map(load).collect::<anyhow::Result<_>>()?,
+    };
     let rule = AlphaRule::parse(&model.config.eval.alpha_rule)?;
-    let stages = apply::apply_chain(&model, &pixels, &args.relation, rule, args.alpha)?;
+    let stages = apply::apply_chain(&model, &pixels, &args.relation, &images, rule, args.alpha)?;
     for stage in &stages {
         let p = &stage.placement;
         let verdict = if p.accepted { "accepted" } else { "rejected" };

@@ -56,8 +56,10 @@ pub struct Task {
     pub kept: Vec<KeptFactor>,
     /// For each dataset factor, the classes an image may have to be in the task (None = all).
     pub nuisance_subset: Vec<Option<Vec<usize>>>,
-    /// The task's built-in relations.
+    /// The task's built-in relations, trained when a run names none.
     pub relations: Vec<RelationSpec>,
+    /// Relations offered by name only: they need a differently shaped ReL than the defaults.
+    pub relation_variants: Vec<RelationSpec>,
     pub augment: Option<GeometricAugment>,
 }
 
@@ -153,6 +155,7 @@ fn dsprites_task(name: &str, authors_subset: bool) -> Task {
             R::shift("move_down", 2, 1, true),
             R::shift("change_shape", 0, 1, true),
         ],
+        relation_variants: Vec::new(),
         augment: Some(GeometricAugment {
             max_rotation: if authors_subset { 0.5 } else { std::f64::consts::PI },
             scale: if authors_subset { (0.85, 1.15) } else { (0.75, 1.25) },
@@ -189,19 +192,35 @@ fn shapes3d_task() -> Task {
             R::shift("scale_down", 2, -1, false),
             R::shift("change_shape", 1, 1, true),
         ],
+        relation_variants: Vec::new(),
         augment: None,
     }
 }
 
-/// The 13 symbols, one component each; the writer's style is the nuisance. Its relations are
-/// binary (sum, sub, mul of two digits, with the operator's code as an input), which the ReL
-/// does not support yet, so the task has none: its images render, but it cannot be trained.
+/// The 13 symbols, one component each (digit d is component d, then `+`, `-`, `×`); the
+/// writer's style is the nuisance. Relations are binary arithmetic mod 10, the operator's
+/// code telling the ReL which; the two-output variants write the result in full (paper
+/// figure 10).
 fn hwf_task() -> Task {
+    use crate::relations::{Operation, ResultForm};
+    const PLUS: usize = 10;
+    const MINUS: usize = 11;
+    const TIMES: usize = 12;
+    let arithmetic = |name: &str, operation, form, operator| RelationSpec::Arithmetic { name: name.into(), operation, form, operator, signs: (PLUS, MINUS) };
     Task {
         name: "hwf".into(),
         kept: vec![KeptFactor { name: "symbol", factor: 0, class_of: (0..13).collect(), class_names: hwf::SYMBOLS.to_vec() }],
         nuisance_subset: vec![None, None],
-        relations: Vec::new(),
+        relations: vec![
+            arithmetic("sum", Operation::Add, ResultForm::Mod10, PLUS),
+            arithmetic("sub", Operation::Sub, ResultForm::Mod10, MINUS),
+            arithmetic("mul", Operation::Mul, ResultForm::Mod10, TIMES),
+        ],
+        relation_variants: vec![
+            arithmetic("sub_sign_magnitude", Operation::Sub, ResultForm::SignMagnitude, MINUS),
+            arithmetic("sum_tens_units", Operation::Add, ResultForm::TensUnits, PLUS),
+            arithmetic("mul_tens_units", Operation::Mul, ResultForm::TensUnits, TIMES),
+        ],
         augment: None,
     }
 }
@@ -302,7 +321,7 @@ mod tests {
         let relations = crate::relations::RelationSet::for_task(t, &[]).unwrap();
         let apply = |name: &str, classes: [usize; 3]| {
             let r = &relations.relations[relations.position(name).unwrap()];
-            r.apply(t.component_from_classes(&classes)).map(|c| t.component_classes(c))
+            r.apply(&[t.component_from_classes(&classes)]).map(|c| t.component_classes(c[0]))
         };
         assert_eq!(apply("hue_up", [3, 1, 1]), Some(vec![4, 1, 1]));
         assert_eq!(apply("hue_up", [9, 1, 1]), None, "hue saturates");

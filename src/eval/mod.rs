@@ -222,10 +222,13 @@ fn predicted_class_disentanglement(model: &TrainedModel) -> Option<metrics::Dise
 
 /// DCI, MIG and SAP of the representation `represent` gives (`dim` values per image) for
 /// `eval.disentanglement_points` images drawn from the whole task, against their kept-factor
-/// classes; two thirds fit the classifiers and one third tests them. None when turned off.
+/// classes; two thirds fit the classifiers and one third tests them. None when turned off or
+/// when the task keeps a single factor.
 pub(crate) fn disentanglement_of(config: &Config, data: &TaskData, dim: usize, represent: impl Fn(&[usize]) -> Vec<f64>) -> Option<metrics::Disentanglement> {
     let points = config.eval.disentanglement_points.min(data.len());
-    if points < 3 {
+    // With one kept factor (HWF) there is nothing to disentangle, and DCI's disentanglement
+    // is undefined (an entropy in base 1); the paper leaves HWF out of its table 1 for this.
+    if points < 3 || data.task.kept.len() < 2 {
         return None;
     }
     let mut rng = crate::rng::stream(config.seed, crate::rng::Stream::Eval, DISENTANGLEMENT_STREAM);

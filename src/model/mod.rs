@@ -264,9 +264,10 @@ pub fn total_correlation_discriminator(arch: &Architecture, device: &Device) -> 
     Mlp::new(arch.latent, 1000, 6, 2, device).with_activation(Activation::LeakyRelu(0.2))
 }
 
-/// The relational learner: (code, one-hot relation) → code.
-pub fn relational_learner(arch: &Architecture, relations: usize, device: &Device) -> Mlp {
-    Mlp::new(arch.latent + relations, 1024, 3, arch.latent, device)
+/// The relational learner: a row of `inputs` features (input codes, then the relation's one-hot
+/// id or its operator's code) → `outputs` codes side by side.
+pub fn relational_learner(arch: &Architecture, inputs: usize, outputs: usize, device: &Device) -> Mlp {
+    Mlp::new(inputs, 1024, 3, outputs * arch.latent, device)
 }
 
 #[cfg(test)]
@@ -285,7 +286,8 @@ mod tests {
         assert_eq!(ae.decoder.forward(z.clone()).dims(), [2, 1, 64, 64]);
         assert_eq!(discriminator(&arch, &device).forward(z.clone()).dims(), [2, 1]);
         let rel_in = Tensor::cat(vec![z, Tensor::zeros([2, 5], &device)], 1);
-        assert_eq!(relational_learner(&arch, 5, &device).forward(rel_in).dims(), [2, 8]);
+        assert_eq!(relational_learner(&arch, 13, 1, &device).forward(rel_in).dims(), [2, 8]);
+        assert_eq!(relational_learner(&arch, 24, 2, &device).forward(Tensor::zeros([3, 24], &device)).dims(), [3, 16], "two output codes");
         let vae = Vae::new(&arch, &device);
         let (mean, log_var) = vae.posterior(Tensor::<4>::zeros([3, 1, 64, 64], &device));
         assert_eq!((mean.dims(), log_var.dims()), ([3, 8], [3, 8]));

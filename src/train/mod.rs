@@ -23,7 +23,7 @@ use crate::data::augment::{PixelNoise, geometric};
 use crate::data::{Split, TaskData};
 use crate::model::{self, AbsAe, Architecture, Mlp};
 use crate::prior::{Mixture, MixtureTensors, Prior};
-use crate::relations::RelationSet;
+use crate::relations::{Application, RelationSet};
 use crate::rng::{Stream, stream};
 use crate::run_dir::RunDir;
 use crate::{Error, Result};
@@ -38,12 +38,12 @@ pub struct Networks {
 
 impl Networks {
     /// Fresh networks for `arch`, initialised from `seed`.
-    pub fn new(arch: &Architecture, relations: usize, seed: u64, device: &Device) -> Networks {
+    pub fn new(arch: &Architecture, relations: &RelationSet, seed: u64, device: &Device) -> Networks {
         device.seed(seed);
         Networks {
             ae: AbsAe::new(arch, device),
             disc: model::discriminator(arch, device),
-            rel: model::relational_learner(arch, relations, device),
+            rel: model::relational_learner(arch, relations.input_width(arch.latent), relations.outputs(), device),
         }
     }
 }
@@ -136,7 +136,7 @@ impl Trainer {
         let arch = Architecture::for_task(&config.task)?;
         let (plain, backend) = training_device()?;
         let device = plain.autodiff();
-        let nets = Networks::new(&arch, relations.len(), config.seed, &device);
+        let nets = Networks::new(&arch, &relations, config.seed, &device);
         let noise = PixelNoise::from_config(&config.train.augment, config.train.noise_std, config.train.dropout);
         let state = TrainState { step: 0, seconds: 0.0, prior: Prior::Uniform { dim: arch.latent }, backend: backend.into() };
         Ok(Trainer {
@@ -351,19 +351,21 @@ impl Trainer {
         let mut batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
         if self.state.step >= self.config.train.steps {
             let m = (n as f64 * self.config.improve.rel_labelled_fraction).round() as usize;
-            self.replace_with_labelled_codes(&mut batch, m, &mut rng);
+            self.replace_with_labelled_codes(&mut batch, &mixture, m, &mut rng);
         }
-        let input = relation_input(&batch.codes, &batch.relation_ids, self.relations.len(), mixture.dim, &self.device);
-        let out = self.nets.rel.forward(input);
+        let input = relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
+        // One row per output code, so several outputs are scored like single ones.
+        let out = self.nets.rel.forward(input).reshape([n * self.relations.outputs(), mixture.dim]);
+        let targets: Vec<usize> = batch.applications.iter().flat_map(|a| a.outputs.iter().copied()).collect();
         let mix = self.mixture_tensors.clone().expect("tensors exist with the mixture");
         let loss = match self.config.train.rel_objective.as_str() {
             "mse" => {
-                let target: Vec<f32> = batch.targets.iter().flat_map(|&t| mixture.sample(t, &mut rng)).collect();
-                let target = Tensor::<2>::from_data(TensorData::new(target, [n, mixture.dim]), &self.device);
+                let target: Vec<f32> = targets.iter().flat_map(|&t| mixture.sample(t, &mut rng)).collect();
+                let target = Tensor::<2>::from_data(TensorData::new(target, [targets.len(), mixture.dim]), &self.device);
                 (out - target).powi_scalar(2).sum_dim(1).mean()
             }
             _ => {
-                let onehot = one_hot(&batch.targets, mixture.components(), &self.device);
+                let onehot = one_hot(&targets, mixture.components(), &self.device);
                 (mix.log_densities(out) * onehot).sum_dim(1).mean().neg()
             }
         };
@@ -373,9 +375,9 @@ impl Trainer {
         value
     }
 
-    /// Replaces the first `m` rows of `batch` by encoded labelled images, each with a random
-    /// relation valid at its true component.
-    fn replace_with_labelled_codes(&mut self, batch: &mut RelationBatch, m: usize, rng: &mut impl Rng) {
+    /// Replaces the first `m` rows of `batch` by rows whose first operand is an encoded
+    /// labelled image, each with a random relation defined at its true component.
+    fn replace_with_labelled_codes(&mut self, batch: &mut RelationBatch, mixture: &Mixture, m: usize, rng: &mut impl Rng) {
         if m == 0 {
             return;
         }
@@ -384,13 +386,15 @@ impl Trainer {
             self.frozen_labelled_codes = Some(encode(&self.nets.ae, &self.data, &self.split.labelled, &self.device.clone().inner()));
         }
         let codes = self.frozen_labelled_codes.as_ref().expect("just computed");
-        for row in 0..m.min(batch.targets.len()) {
+        let width = self.relations.input_width(d);
+        for row in 0..m.min(batch.applications.len()) {
             let j = rng.random_range(0..self.split.labelled.len());
             let component = self.data.components[self.split.labelled[j]];
-            let r = *self.relations.valid_at(component).choose(rng).expect("a relation is valid");
-            batch.codes[row * d..(row + 1) * d].copy_from_slice(&codes[j * d..(j + 1) * d]);
-            batch.relation_ids[row] = r;
-            batch.targets[row] = self.relations.relations[r].apply(component).expect("valid");
+            let Some(application) = self.relations.continue_from(component, rng) else { continue };
+            let mut input = Vec::with_capacity(width);
+            draw_relation_row(&self.relations, &application, Some(&codes[j * d..(j + 1) * d]), &mut |c| mixture.sample(c, rng), &mut input);
+            batch.inputs[row * width..(row + 1) * width].copy_from_slice(&input);
+            batch.applications[row] = application;
         }
     }
 
@@ -474,32 +478,53 @@ fn read_sections(path: &Path, expected: usize) -> Result<Vec<Vec<u8>>> {
     Ok(sections)
 }
 
-/// Prior samples for ReL training: a relation and a valid input component per row.
+/// Prior samples for ReL training: one application per row and its input row.
 pub struct RelationBatch {
-    pub codes: Vec<f32>,
-    pub relation_ids: Vec<usize>,
-    pub targets: Vec<usize>,
+    /// n × [`RelationSet::input_width`] ReL inputs.
+    pub inputs: Vec<f32>,
+    pub applications: Vec<Application>,
 }
 
-/// Picks a relation and a valid input uniformly at random per row and draws the input code.
+/// Picks a relation and valid inputs uniformly at random per row and draws the input codes
+/// (and operator codes) from their components.
 pub fn sample_relation_batch(relations: &RelationSet, mixture: &Mixture, n: usize, rng: &mut impl Rng) -> RelationBatch {
-    let inputs: Vec<Vec<usize>> = relations.relations.iter().map(|r| r.valid_inputs()).collect();
-    let mut batch = RelationBatch { codes: Vec::with_capacity(n * mixture.dim), relation_ids: Vec::with_capacity(n), targets: Vec::with_capacity(n) };
+    let mut batch = RelationBatch { inputs: Vec::with_capacity(n * relations.input_width(mixture.dim)), applications: Vec::with_capacity(n) };
     for _ in 0..n {
-        let r = rng.random_range(0..relations.len());
-        let c = *inputs[r].choose(rng).expect("every relation has a valid input");
-        batch.codes.extend(mixture.sample(c, rng));
-        batch.relation_ids.push(r);
-        batch.targets.push(relations.relations[r].apply(c).expect("valid input"));
+        let application = relations.sample(rng);
+        draw_relation_row(relations, &application, None, &mut |c| mixture.sample(c, rng), &mut batch.inputs);
+        batch.applications.push(application);
     }
     batch
 }
 
-/// The ReL's input: codes [n, d] next to one-hot relation ids [n, R].
-pub fn relation_input(codes: &[f32], relation_ids: &[usize], relations: usize, dim: usize, device: &Device) -> Tensor<2> {
-    let n = relation_ids.len();
-    let z = Tensor::<2>::from_data(TensorData::new(codes.to_vec(), [n, dim]), device);
-    Tensor::cat(vec![z, one_hot(relation_ids, relations, device)], 1)
+/// Appends the ReL input row of `application` to `out`: the code of each input (the given
+/// `first` code, or one drawn by `draw` from the input's component), then the operator's
+/// code drawn likewise, or the relation's one-hot id.
+pub fn draw_relation_row(relations: &RelationSet, application: &Application, first: Option<&[f32]>, draw: &mut impl FnMut(usize) -> Vec<f32>, out: &mut Vec<f32>) {
+    let mut codes = Vec::new();
+    for (i, &c) in application.inputs.iter().enumerate() {
+        match (i, first) {
+            (0, Some(code)) => codes.extend_from_slice(code),
+            _ => codes.extend(draw(c)),
+        }
+    }
+    let operator = relations.relations[application.relation].operator.map(&mut *draw);
+    relation_row(relations, application.relation, &codes, operator.as_deref(), out);
+}
+
+/// Appends a ReL input row to `out`: the input codes side by side, then the operator's code
+/// (for relations selected by their operator) or relation `relation`'s one-hot id.
+pub fn relation_row(relations: &RelationSet, relation: usize, input_codes: &[f32], operator_code: Option<&[f32]>, out: &mut Vec<f32>) {
+    out.extend_from_slice(input_codes);
+    match operator_code {
+        Some(code) => out.extend_from_slice(code),
+        None => out.extend((0..relations.len()).map(|r| if r == relation { 1.0 } else { 0.0 })),
+    }
+}
+
+/// ReL input rows as a tensor [n, width].
+pub fn relation_input(rows: &[f32], width: usize, device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [rows.len() / width, width]), device)
 }
 
 /// One-hot rows [n, k].
@@ -651,5 +676,40 @@ pub fn phase(config: &Config, s: usize) -> &'static str {
         "mixture"
     } else {
         "rel-finetune"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Task;
+
+    /// A stand-in for drawing codes: every value of the code is the component's index.
+    fn code_of(c: usize) -> Vec<f32> {
+        vec![c as f32; 2]
+    }
+
+    #[test]
+    fn binary_rows_hold_both_operands_and_the_operator_code() {
+        let set = RelationSet::for_task(&Task::by_name("hwf").unwrap(), &[]).unwrap();
+        let sub = set.application(set.position("sub").unwrap(), vec![3, 4]);
+        let mut row = Vec::new();
+        draw_relation_row(&set, &sub, Some(&[0.5, 0.5]), &mut code_of, &mut row);
+        assert_eq!(row, [0.5, 0.5, 4.0, 4.0, 11.0, 11.0], "chain code, operand 4, the `-` component's code");
+        assert_eq!(row.len(), set.input_width(2));
+        row.clear();
+        draw_relation_row(&set, &sub, None, &mut code_of, &mut row);
+        assert_eq!(row, [3.0, 3.0, 4.0, 4.0, 11.0, 11.0]);
+    }
+
+    #[test]
+    fn unary_rows_end_in_the_relation_one_hot() {
+        let set = RelationSet::for_task(&Task::by_name("dsprites").unwrap(), &[]).unwrap();
+        let right = set.position("move_right").unwrap();
+        let mut row = Vec::new();
+        draw_relation_row(&set, &set.application(right, vec![7]), None, &mut code_of, &mut row);
+        let mut want = vec![7.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        want[2 + right] = 1.0;
+        assert_eq!(row, want);
     }
 }

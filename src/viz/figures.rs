@@ -9,7 +9,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use super::charts::{Panel, Scatter, Series, save_panels, save_scatter};
 use super::grid::{Cell, ImageGrid};
 use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow, TrainedModel, paper};
-use crate::eval::relational::apply_relations;
+use crate::eval::relational::apply_applications;
+use crate::relations::Application;
 use crate::rng::{Stream, stream};
 use crate::{Error, Result};
 
@@ -121,8 +122,18 @@ fn cell(pixels: &[f32], caption: Option<String>) -> Option<Cell> {
     Some(Cell { pixels: pixels.to_vec(), caption })
 }
 
-/// Input, reconstruction and one column per relation for a few test images.
+/// Test images, reconstructions and each relation applied once: one column per relation for
+/// unary relations, one row per example for relations with operands and operator codes.
 pub fn relation_grid(model: &TrainedModel) -> ImageGrid {
+    if model.relations.arity() == 1 && !model.relations.operator_coded() {
+        unary_relation_grid(model)
+    } else {
+        operand_relation_grid(model)
+    }
+}
+
+/// Input, reconstruction and one column per relation for a few test images.
+fn unary_relation_grid(model: &TrainedModel) -> ImageGrid {
     let items = sample_test_items(model, RELATION_GRID_ROWS);
     let d = model.mixture.dim;
     let codes = model.encode_items(&items);
@@ -131,6 +142,7 @@ pub fn relation_grid(model: &TrainedModel) -> ImageGrid {
     let len = inputs.len() / items.len().max(1);
     let mut grid = ImageGrid::new("Relations applied once", model.image_shape());
     grid.column_headers = ["input", "reconstruction"].iter().map(|s| s.to_string()).chain(model.relations.relations.iter().map(|r| r.name.clone())).collect();
+    let mut rng = stream(model.config.seed, Stream::Figures, 2);
     for (row, &item) in items.iter().enumerate() {
         let truth = model.data.components[item];
         let code = &codes[row * d..(row + 1) * d];
@@ -139,15 +151,69 @@ pub fn relation_grid(model: &TrainedModel) -> ImageGrid {
             cell(&inputs[row * len..(row + 1) * len], None),
             cell(&reconstructions[row * len..(row + 1) * len], Some(classified_caption(model, code, truth))),
         ];
-        for (r, relation) in model.relations.relations.iter().enumerate() {
-            cells.push(relation.apply(truth).map(|target| {
-                let moved = apply_relations(model, code, &[r]);
-                Cell { pixels: model.decode(&moved), caption: Some(classified_caption(model, &moved, target)) }
+        for r in 0..model.relations.len() {
+            cells.push(model.relations.continue_with(r, truth, &mut rng).map(|application| {
+                let moved = apply_applications(model, std::slice::from_ref(&application), code, &mut prior_draw(model), &mut rng);
+                Cell { pixels: model.decode(&moved), caption: Some(classified_caption(model, &moved, application.outputs[0])) }
             }));
         }
         grid.rows.push(cells);
     }
     grid
+}
+
+/// Examples per relation in the operand grid.
+const OPERAND_EXAMPLES: usize = 3;
+
+/// For each relation a few examples (paper figures 9 and 10): the encoded test images of the
+/// operands and the operator, and the decoded output code(s), classified.
+fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
+    let mut rng = stream(model.config.seed, Stream::Figures, 2);
+    let images = test_images_by_component(model);
+    let set = &model.relations;
+    let mut grid = ImageGrid::new("Relations on encoded test images", model.image_shape());
+    grid.column_headers = (0..set.arity()).map(|i| format!("operand {}", i + 1)).collect();
+    if set.operator_coded() {
+        grid.column_headers.push("operator".into());
+    }
+    grid.column_headers.extend((0..set.outputs()).map(|o| if set.outputs() == 1 { "result".to_string() } else { format!("result {}", o + 1) }));
+    for (r, relation) in set.relations.iter().enumerate() {
+        for _ in 0..OPERAND_EXAMPLES {
+            let Some(inputs) = relation.valid_inputs().choose(&mut rng).cloned() else { break };
+            let application = set.application(r, inputs);
+            let mut components = application.inputs.clone();
+            components.extend(relation.operator);
+            let Some(items) = components.iter().map(|&c| images[c].choose(&mut rng).copied()).collect::<Option<Vec<usize>>>() else { continue };
+            let d = model.mixture.dim;
+            let codes = model.encode_items(&items);
+            // The further operands' and the operator's codes, in the order the row takes them.
+            let mut further = codes[d..].chunks_exact(d);
+            let out = apply_applications(model, std::slice::from_ref(&application), &codes[..d], &mut |_, _| further.next().expect("one code per input").to_vec(), &mut rng);
+            let shown = model.data.render_batch(&items);
+            let len = shown.len() / items.len();
+            let mut cells: Vec<Option<Cell>> = shown.chunks_exact(len).zip(&components).map(|(px, &c)| cell(px, Some(short_label(model, c)))).collect();
+            for (z, &target) in out.chunks_exact(d).zip(&application.outputs) {
+                cells.push(cell(&model.decode(z), Some(classified_caption(model, z, target))));
+            }
+            grid.row_labels.push(relation.name.clone());
+            grid.rows.push(cells);
+        }
+    }
+    grid
+}
+
+/// Test images of every component (positions in the task's images).
+fn test_images_by_component(model: &TrainedModel) -> Vec<Vec<usize>> {
+    let mut by = vec![Vec::new(); model.mixture.components()];
+    for &i in &model.test {
+        by[model.data.components[i]].push(i);
+    }
+    by
+}
+
+/// Further operands and operator codes of the figures' chains: prior samples.
+fn prior_draw<R: rand::Rng>(model: &TrainedModel) -> impl FnMut(usize, &mut R) -> Vec<f32> + '_ {
+    move |c, rng| model.mixture.sample(c, rng)
 }
 
 /// One test image moved by each relation repeatedly, then random mixed chains.
@@ -157,34 +223,46 @@ pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
     let truth = model.data.components[start];
     let mut grid = ImageGrid::new(format!("Relation chains from a test image ({})", short_label(model, truth)), model.image_shape());
     grid.column_headers = (0..=CHAIN_DEPTH).map(|s| if s == 0 { "start".into() } else { format!("step {s}") }).collect();
-    for r in 0..model.relations.len() {
-        grid.row_labels.push(model.relations.relations[r].name.clone());
-        grid.rows.push(chain_cells(model, &code, truth, |_, _| Some(r), true));
-    }
     let mut rng = stream(model.config.seed, Stream::Figures, 1);
+    let set = &model.relations;
+    for r in 0..set.len() {
+        grid.row_labels.push(set.relations[r].name.clone());
+        grid.rows.push(chain_cells(model, &code, truth, |c, rng| set.continue_with(r, c, rng), true, &mut rng));
+    }
     for m in 0..MIXED_CHAINS {
         grid.row_labels.push(format!("mixed {}", m + 1));
-        grid.rows.push(chain_cells(model, &code, truth, |c, _| model.relations.valid_at(c).choose(&mut rng).copied(), false));
+        grid.rows.push(chain_cells(model, &code, truth, |c, rng| set.continue_from(c, rng), false, &mut rng));
     }
     grid
 }
 
-
-/// Decoded steps of one chain from `code`: `next(component, step)` picks the relation of
-/// each step (None ends the chain). Captions are the classified component, or with
-/// `classify == false` the relation applied.
-fn chain_cells(model: &TrainedModel, code: &[f32], truth: usize, mut next: impl FnMut(usize, usize) -> Option<usize>, classify: bool) -> Vec<Option<Cell>> {
+/// Decoded steps of one chain from `code`: `next(component)` picks each step's application
+/// (None ends the chain), whose further operands are prior samples; the chain carries the
+/// last output. Captions are the classified component (after the step, for steps with further
+/// operands), or with `classify == false` the step.
+fn chain_cells<R: rand::Rng>(model: &TrainedModel, code: &[f32], truth: usize, mut next: impl FnMut(usize, &mut R) -> Option<Application>, classify: bool, rng: &mut R) -> Vec<Option<Cell>> {
     let mut cells = vec![cell(&model.decode(code), Some(classified_caption(model, code, truth)))];
     let (mut code, mut truth) = (code.to_vec(), truth);
-    for step in 1..=CHAIN_DEPTH {
-        let Some(r) = next(truth, step) else { break };
-        let Some(target) = model.relations.relations[r].apply(truth) else { break };
-        code = apply_relations(model, &code, &[r]);
-        truth = target;
-        let caption = if classify { classified_caption(model, &code, truth) } else { model.relations.relations[r].name.clone() };
+    let d = model.mixture.dim;
+    for _ in 1..=CHAIN_DEPTH {
+        let Some(application) = next(truth, rng) else { break };
+        let out = apply_applications(model, std::slice::from_ref(&application), &code, &mut prior_draw(model), rng);
+        code = out[out.len() - d..].to_vec();
+        truth = application.carried();
+        let caption = match (classify, application.inputs.len()) {
+            (false, _) => step_caption(model, &application),
+            (true, 1) => classified_caption(model, &code, truth),
+            (true, _) => format!("{} → {}", step_caption(model, &application), classified_caption(model, &code, truth)),
+        };
         cells.push(cell(&model.decode(&code), Some(caption)));
     }
     cells
+}
+
+/// A chain step as text: the relation's name, then its further operands (e.g. `sum 3`).
+fn step_caption(model: &TrainedModel, application: &Application) -> String {
+    let name = &model.relations.relations[application.relation].name;
+    application.inputs[1..].iter().fold(name.clone(), |caption, &c| format!("{caption} {}", short_label(model, c)))
 }
 
 fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -> Series {
