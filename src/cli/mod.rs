@@ -536,6 +536,9 @@ fn data_command(cmd: DataCommand) -> anyhow::Result<()> {
                 for (name, size) in &summary.factors {
                     println!("factor {name}: {size} values");
                 }
+                if let Some(skipped) = summary.skipped_symbols {
+                    println!("symbols skipped (not among the 13 classes): {skipped}");
+                }
             }
         }
         DataCommand::Export { path, out, count } => {

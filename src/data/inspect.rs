@@ -11,6 +11,7 @@ use super::shapes3d;
 use super::shapes3d_h5::Shapes3dH5;
 use super::npz::NpzArchive;
 use super::FactorDataset;
+use super::hwf_files::HwfFiles;
 use crate::{Error, Result};
 
 /// What `data inspect` prints (its JSON keys are a contract).
@@ -21,6 +22,9 @@ pub struct FileSummary {
     pub image_shape: Vec<usize>,
     /// Factor name → number of distinct classes found in the file.
     pub factors: BTreeMap<String, usize>,
+    /// Symbols outside the task's classes, not counted in `images` (HWF only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_symbols: Option<usize>,
 }
 
 /// HDF5's signature, at the start of a file without a user block.
@@ -37,10 +41,26 @@ pub fn inspect(path: &Path) -> Result<FileSummary> {
     if !path.exists() {
         return Err(Error::file(path, "no such file"));
     }
+    if is_hwf_release(path) {
+        return inspect_hwf(path);
+    }
     if is_hdf5(path) {
         return inspect_shapes3d(path);
     }
     inspect_dsprites(path)
+}
+
+/// An HWF release is a folder (or one of its `expr_*.json` files).
+fn is_hwf_release(path: &Path) -> bool {
+    path.is_dir() || path.extension().is_some_and(|e| e == "json")
+}
+
+/// The HWF release: symbol images (skipped symbols excluded) and the symbols found.
+fn inspect_hwf(path: &Path) -> Result<FileSummary> {
+    let files = HwfFiles::open(path)?;
+    let symbols: std::collections::BTreeSet<usize> = (0..files.len()).map(|i| files.factor_classes(i)[0]).collect();
+    let factors = BTreeMap::from([("symbol".to_string(), symbols.len())]);
+    Ok(FileSummary { format: "hwf-ngs".into(), images: files.len(), image_shape: files.image_shape().to_vec(), factors, skipped_symbols: Some(files.skipped) })
 }
 
 /// The official `3dshapes.h5`: images and the distinct classes of each factor.
@@ -51,11 +71,11 @@ fn inspect_shapes3d(path: &Path) -> Result<FileSummary> {
         .enumerate()
         .map(|(k, f)| (f.name.to_string(), (0..file.len()).map(|i| file.factor_classes(i)[k]).collect::<std::collections::BTreeSet<_>>().len()))
         .collect();
-    Ok(FileSummary { format: "shapes3d-h5".into(), images: file.len(), image_shape: file.image_shape().to_vec(), factors })
+    Ok(FileSummary { format: "shapes3d-h5".into(), images: file.len(), image_shape: file.image_shape().to_vec(), factors, skipped_symbols: None })
 }
 
 fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
-    let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz or 3dshapes.h5)"))?;
+    let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz, 3dshapes.h5 or the HWF release folder)"))?;
     let names = npz.names();
     if !(names.iter().any(|n| n == "imgs") && names.iter().any(|n| n == "latents_classes")) {
         return Err(Error::file(path, "is a .npz archive but not dSprites: it needs arrays 'imgs' and 'latents_classes'"));
@@ -73,11 +93,14 @@ fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
         let distinct: std::collections::BTreeSet<i64> = classes.chunks_exact(6).map(|r| r[k + 1]).collect();
         factors.insert(factor.name.to_string(), distinct.len());
     }
-    Ok(FileSummary { format: "dsprites-npz".into(), images: shape[0], image_shape: vec![1, shape[1], shape[2]], factors })
+    Ok(FileSummary { format: "dsprites-npz".into(), images: shape[0], image_shape: vec![1, shape[1], shape[2]], factors, skipped_symbols: None })
 }
 
 /// Opens the first `count` images of an official file, in file order.
 pub fn open_first(path: &Path, count: usize) -> Result<Arc<dyn FactorDataset>> {
+    if path.exists() && is_hwf_release(path) {
+        return Ok(Arc::new(HwfFiles::open(path)?.first(count)));
+    }
     if path.exists() && is_hdf5(path) {
         return Ok(Arc::new(Shapes3dH5::open(path, |_| true, Some(count))?));
     }

@@ -8,6 +8,7 @@
 pub mod augment;
 pub mod dsprites;
 pub mod hwf;
+pub mod hwf_files;
 pub mod shapes3d;
 pub mod shapes3d_h5;
 pub mod images;

@@ -7,6 +7,7 @@ use super::dsprites::{self, DspritesNpz, DspritesRenderer};
 use super::shapes3d::{self, Shapes3dRenderer};
 use super::shapes3d_h5::Shapes3dH5;
 use super::hwf::{self, HwfRenderer};
+use super::hwf_files::HwfFiles;
 use super::{FactorDataset, ImageShape};
 use crate::relations::RelationSpec;
 use crate::{Error, Result};
@@ -117,7 +118,7 @@ impl Task {
             ("shapes3d", None) => Arc::new(Shapes3dRenderer),
             ("shapes3d", Some(path)) => Arc::new(Shapes3dH5::open(path, |classes| self.contains(classes), None)?),
             ("hwf", None) => Arc::new(HwfRenderer),
-            ("hwf", Some(path)) => return Err(Error::file(path, "reading the official HWF release is not supported yet; use the procedural renderer (no --data)")),
+            ("hwf", Some(path)) => Arc::new(HwfFiles::open(path)?),
             (_, None) => Arc::new(DspritesRenderer),
             (_, Some(path)) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
         })
