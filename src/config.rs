@@ -125,6 +125,17 @@ pub const ABSAE: &str = "absae";
 /// Names of the models `train` builds: the method and its baselines.
 pub const MODELS: [&str; 3] = [ABSAE, "beta-vae", "factor-vae"];
 
+/// Images in a task on its procedural data (the official files hold as many, HWF's about
+/// as many), for converting the paper's epochs to steps.
+fn task_images(task: &str) -> usize {
+    match task {
+        "dsprites-full" => 737_280,
+        "shapes3d" => 480_000 / 8 * 3,
+        "hwf" => 13 * crate::data::hwf::STYLES,
+        _ => 55_296,
+    }
+}
+
 /// Names of the presets.
 pub const PRESETS: [&str; 3] = ["default", "paper", "paper-gpu"];
 
@@ -188,13 +199,19 @@ impl Config {
         }
     }
 
-    /// The paper's GPU budget (section 4.2), converted from epochs to steps for dSprites'
-    /// 55 296-image subset at batch 1024: 1000 warm-up epochs, then 5000 more.
+    /// The paper's GPU budget (section 4.2), converted from epochs to steps of batch 1024 over
+    /// the task's training split: 1000 warm-up epochs then 5000 more (Shapes3D: 5000 then 10000,
+    /// at learning rate 1e-5).
     fn apply_paper_gpu(&mut self) {
-        let steps_per_epoch = 55_296 * 7 / 10 / 1024;
+        let steps_per_epoch = (task_images(&self.task) * 7 / 10).div_ceil(1024);
+        let (warmup_epochs, epochs) = if self.task == "shapes3d" { (5000, 15_000) } else { (1000, 6000) };
         self.train.batch_size = 1024;
-        self.train.warmup_steps = 1000 * steps_per_epoch;
-        self.train.steps = 6000 * steps_per_epoch;
+        self.train.warmup_steps = warmup_epochs * steps_per_epoch;
+        self.train.steps = epochs * steps_per_epoch;
+        if self.task == "shapes3d" {
+            self.train.lr = 1e-5;
+            self.train.rel_lr = 1e-5;
+        }
         self.train.checkpoint_every = 2000;
         self.train.log_every = 100;
     }
@@ -379,6 +396,17 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
         Config::resolve(Some(&path), None, None, &Overrides::default())
+    }
+
+    #[test]
+    fn paper_gpu_converts_each_tasks_epochs_to_steps() {
+        let dsprites = Config::preset("paper-gpu", "dsprites").unwrap();
+        assert_eq!((dsprites.train.batch_size, dsprites.train.warmup_steps, dsprites.train.steps), (1024, 38_000, 228_000));
+        let shapes = Config::preset("paper-gpu", "shapes3d").unwrap();
+        // 126 000 training images → 124 steps per epoch; 5000 + 10 000 epochs at lr 1e-5.
+        assert_eq!((shapes.train.warmup_steps, shapes.train.steps, shapes.train.lr), (5000 * 124, 15_000 * 124, 1e-5));
+        let hwf = Config::preset("paper-gpu", "hwf").unwrap();
+        assert_eq!((hwf.train.warmup_steps, hwf.train.lr), (1000 * 9, 1e-4));
     }
 
     #[test]

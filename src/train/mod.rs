@@ -375,8 +375,10 @@ impl Trainer {
         value
     }
 
-    /// Replaces the first `m` rows of `batch` by rows whose first operand is an encoded
-    /// labelled image, each with a random relation defined at its true component.
+    /// Replaces the first `m` rows of `batch` by rows built from encoded labelled images: the
+    /// first operand one chosen at random, with a random relation defined at its true
+    /// component, and any further operand or operator code another labelled image of its
+    /// component, so the ReL learns to take the codes real images have in every input.
     fn replace_with_labelled_codes(&mut self, batch: &mut RelationBatch, mixture: &Mixture, m: usize, rng: &mut impl Rng) {
         if m == 0 {
             return;
@@ -386,13 +388,22 @@ impl Trainer {
             self.frozen_labelled_codes = Some(encode(&self.nets.ae, &self.data, &self.split.labelled, &self.device.clone().inner()));
         }
         let codes = self.frozen_labelled_codes.as_ref().expect("just computed");
+        let labelled = &self.split.labelled;
+        let component_of = |j: usize| self.data.components[labelled[j]];
+        let mut by_component = vec![Vec::new(); mixture.components()];
+        for j in 0..labelled.len() {
+            by_component[component_of(j)].push(j);
+        }
         let width = self.relations.input_width(d);
         for row in 0..m.min(batch.applications.len()) {
-            let j = rng.random_range(0..self.split.labelled.len());
-            let component = self.data.components[self.split.labelled[j]];
-            let Some(application) = self.relations.continue_from(component, rng) else { continue };
+            let j = rng.random_range(0..labelled.len());
+            let Some(application) = self.relations.continue_from(component_of(j), rng) else { continue };
+            let mut draw = |c: usize| match by_component[c].choose(rng) {
+                Some(&k) => codes[k * d..(k + 1) * d].to_vec(),
+                None => mixture.sample(c, rng),
+            };
             let mut input = Vec::with_capacity(width);
-            draw_relation_row(&self.relations, &application, Some(&codes[j * d..(j + 1) * d]), &mut |c| mixture.sample(c, rng), &mut input);
+            draw_relation_row(&self.relations, &application, Some(&codes[j * d..(j + 1) * d]), &mut draw, &mut input);
             batch.inputs[row * width..(row + 1) * width].copy_from_slice(&input);
             batch.applications[row] = application;
         }
