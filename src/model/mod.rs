@@ -62,7 +62,7 @@ impl ConvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = kernels::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
-        leaky_relu(self.norm.forward(add_channel_bias(y, self.conv.bias.as_ref())))
+        leaky_relu(kernels::norm::batch_norm(&self.norm, add_channel_bias(y, self.conv.bias.as_ref())))
     }
 }
 
@@ -87,7 +87,7 @@ impl DeconvBlock {
         let d = &self.deconv;
         let y = add_channel_bias(kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]), d.bias.as_ref());
         match &self.norm {
-            Some(norm) => leaky_relu(norm.forward(y)),
+            Some(norm) => leaky_relu(kernels::norm::batch_norm(norm, y)),
             None => y,
         }
     }

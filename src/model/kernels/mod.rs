@@ -10,6 +10,7 @@
 //! burn's modules' ops on a device that is not Flex, so the GPU path never sees this code.
 
 pub mod cpu;
+pub mod norm;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
