@@ -1,10 +1,11 @@
 //! Augmentation: pixel noise for every training image, and component-preserving geometric
-//! transformations for labelled images (default mode).
+//! transformations (default mode) for labelled images and the consistency term's strong views.
 
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::task::GeometricAugment;
+use super::ImageShape;
+use super::task::{Augmentation, GeometricAugment};
 
 /// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +46,53 @@ impl PixelNoise {
             }
         }
     }
+}
+
+/// A view of a labelled image of kept-factor `classes` that stays in its component.
+pub fn labelled_view(image: &[f32], shape: ImageShape, aug: &Augmentation, classes: &[usize], rng: &mut impl Rng) -> Vec<f32> {
+    match aug {
+        Augmentation::Sprite(g) => geometric(image, shape[2], g, (classes[g.band_factors.0], classes[g.band_factors.1]), rng),
+        _ => strong_view(image, shape, aug, rng),
+    }
+}
+
+/// A view of an image in the same component, whatever that component is (unlabelled images).
+pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &mut impl Rng) -> Vec<f32> {
+    match aug {
+        Augmentation::Sprite(g) => rotate_scale_in_place(image, shape[2], g, rng),
+        &Augmentation::MirrorShift { max_shift } => {
+            let mirror = rng.random_bool(0.5);
+            let shift = (rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift));
+            mirror_shift(image, shape, mirror, shift)
+        }
+        &Augmentation::Handwriting { max_rotation, scale, max_shift } => {
+            let side = shape[2];
+            let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
+            let angle = rng.random_range(-max_rotation..=max_rotation);
+            let scale = rng.random_range(scale.0..=scale.1);
+            let to = (centre.0 + rng.random_range(-max_shift..=max_shift), centre.1 + rng.random_range(-max_shift..=max_shift));
+            similarity_transform(image, side, angle, scale, centre, to)
+        }
+    }
+}
+
+/// Every channel mirrored left–right (when `mirror`) and moved by `shift` = (dx, dy) pixels,
+/// pixels from outside the image taken from its nearest edge.
+pub fn mirror_shift(image: &[f32], [channels, height, width]: ImageShape, mirror: bool, (dx, dy): (i64, i64)) -> Vec<f32> {
+    let clamp = |v: i64, n: usize| v.clamp(0, n as i64 - 1) as usize;
+    let mut out = vec![0.0; image.len()];
+    for c in 0..channels {
+        let plane = &image[c * height * width..(c + 1) * height * width];
+        for (y, row) in out[c * height * width..(c + 1) * height * width].chunks_exact_mut(width).enumerate() {
+            let sy = clamp(y as i64 - dy, height);
+            for (x, o) in row.iter_mut().enumerate() {
+                let sx = clamp(x as i64 - dx, width);
+                let sx = if mirror { width - 1 - sx } else { sx };
+                *o = plane[sy * width + sx];
+            }
+        }
+    }
+    out
 }
 
 /// Rotates and scales a single-channel image about its ink centroid and moves it to a random
@@ -112,7 +160,7 @@ mod tests {
     #[test]
     fn geometric_augmentation_keeps_the_bands() {
         let task = Task::by_name("dsprites-full").unwrap();
-        let aug = task.augment.clone().unwrap();
+        let Some(Augmentation::Sprite(aug)) = task.augment.clone() else { panic!("dSprites augments sprites") };
         let mut rng = stream(1, Stream::Augment, 0);
         for (x, y) in [(0, 0), (5, 30), (15, 15), (31, 12)] {
             let mut img = vec![0.0; SIDE * SIDE];
@@ -130,8 +178,35 @@ mod tests {
     }
 
     #[test]
+    fn mirror_shift_moves_every_channel_and_repeats_edges() {
+        // 2 channels of 2×3: channel 1 is channel 0 plus 10.
+        let img = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0];
+        assert_eq!(mirror_shift(&img, [2, 2, 3], false, (0, 0)), img);
+        assert_eq!(mirror_shift(&img, [2, 2, 3], true, (0, 0))[..6], [2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+        let right = mirror_shift(&img, [2, 2, 3], false, (1, 0));
+        assert_eq!(right[..6], [0.0, 0.0, 1.0, 3.0, 3.0, 4.0], "left edge repeated");
+        assert_eq!(right[6..], [10.0, 10.0, 11.0, 13.0, 13.0, 14.0]);
+        assert_eq!(mirror_shift(&img, [2, 2, 3], false, (0, -1))[..6], [3.0, 4.0, 5.0, 3.0, 4.0, 5.0], "moved up, bottom row repeated");
+    }
+
+    #[test]
+    fn handwriting_views_keep_the_symbol_near_its_place() {
+        let aug = Task::by_name("hwf").unwrap().augment.unwrap();
+        let mut rng = stream(3, Stream::Augment, 0);
+        let mut img = vec![0.0; 45 * 45];
+        crate::data::FactorDataset::render(&crate::data::hwf::HwfRenderer, 7 * 1000 + 3, &mut img);
+        let before = ink_centroid(&img, 45).unwrap();
+        for _ in 0..10 {
+            let view = strong_view(&img, [1, 45, 45], &aug, &mut rng);
+            let after = ink_centroid(&view, 45).unwrap();
+            assert!((after.0 - before.0).abs() < 4.5 && (after.1 - before.1).abs() < 4.5, "{before:?} → {after:?}");
+            assert_ne!(view, img);
+        }
+    }
+
+    #[test]
     fn rotate_scale_keeps_the_centroid() {
-        let aug = Task::by_name("dsprites").unwrap().augment.unwrap();
+        let Some(Augmentation::Sprite(aug)) = Task::by_name("dsprites").unwrap().augment else { panic!("dSprites augments sprites") };
         let mut rng = stream(2, Stream::Augment, 0);
         let mut img = vec![0.0; SIDE * SIDE];
         render_sprite(0, 5, 0, 4, 27, &mut img);

@@ -35,7 +35,22 @@ impl KeptFactor {
     }
 }
 
-/// Component-preserving geometric augmentation of labelled images (default mode).
+/// Component-preserving augmentation of a task's images (default mode): of the labelled images
+/// of the supervised term, and the strong views of the consistency term.
+#[derive(Clone, Debug)]
+pub enum Augmentation {
+    /// dSprites: rotation and scale about the ink centroid; labelled images also move to a
+    /// random place inside their position bands.
+    Sprite(GeometricAugment),
+    /// Shapes3D: a left–right mirror (half the time) and a shift of up to `max_shift` pixels
+    /// with the edges repeated, which keep the object's hue, shape and scale.
+    MirrorShift { max_shift: i64 },
+    /// HWF: rotation by up to `max_rotation` radians and a scale in `scale` about the ink
+    /// centroid, and a shift of up to `max_shift` pixels, which keep the symbol.
+    Handwriting { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
+}
+
+/// The sprite augmentation's ranges (dSprites).
 #[derive(Clone, Debug)]
 pub struct GeometricAugment {
     /// Largest rotation either way, radians.
@@ -61,7 +76,7 @@ pub struct Task {
     pub relations: Vec<RelationSpec>,
     /// Relations offered by name only: they need a differently shaped ReL than the defaults.
     pub relation_variants: Vec<RelationSpec>,
-    pub augment: Option<GeometricAugment>,
+    pub augment: Option<Augmentation>,
 }
 
 impl Task {
@@ -157,13 +172,13 @@ fn dsprites_task(name: &str, authors_subset: bool) -> Task {
             R::shift("change_shape", 0, 1, true),
         ],
         relation_variants: Vec::new(),
-        augment: Some(GeometricAugment {
+        augment: Some(Augmentation::Sprite(GeometricAugment {
             max_rotation: if authors_subset { 0.5 } else { std::f64::consts::PI },
             scale: if authors_subset { (0.85, 1.15) } else { (0.75, 1.25) },
             x_bands: bands.clone(),
             y_bands: bands,
             band_factors: (1, 2),
-        }),
+        })),
     }
 }
 
@@ -194,7 +209,7 @@ fn shapes3d_task() -> Task {
             R::shift("change_shape", 1, 1, true),
         ],
         relation_variants: Vec::new(),
-        augment: None,
+        augment: Some(Augmentation::MirrorShift { max_shift: 4 }),
     }
 }
 
@@ -222,7 +237,7 @@ fn hwf_task() -> Task {
             arithmetic("sum_tens_units", Operation::Add, ResultForm::TensUnits, PLUS),
             arithmetic("mul_tens_units", Operation::Mul, ResultForm::TensUnits, TIMES),
         ],
-        augment: None,
+        augment: Some(Augmentation::Handwriting { max_rotation: 0.2, scale: (0.85, 1.15), max_shift: 3.0 }),
     }
 }
 

@@ -19,7 +19,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::data::augment::{PixelNoise, geometric};
+use crate::data::augment::{PixelNoise, labelled_view, strong_view};
 use crate::data::{Split, TaskData};
 use crate::model::{self, AbsAe, Architecture, Mlp};
 use crate::prior::{Mixture, MixtureTensors, Prior};
@@ -286,7 +286,7 @@ impl Trainer {
         if self.mixture_tensors.is_none() {
             return views;
         }
-        let side = self.arch.image[2];
+        let shape = self.data.image_shape();
         let aug = self.data.task.augment.as_ref().filter(|_| imp.augment_labelled);
         if imp.supervised_weight > 0.0 {
             let items: Vec<usize> = (0..imp.labelled_batch).map(|_| *self.split.labelled.choose(rng).expect("labelled set is not empty")).collect();
@@ -294,10 +294,7 @@ impl Trainer {
             for (img, &item) in pixels.chunks_exact(self.data.dataset.image_len()).zip(&items) {
                 let comp = self.data.components[item];
                 let mut view = match aug {
-                    Some(aug) => {
-                        let classes = self.data.task.component_classes(comp);
-                        geometric(img, side, aug, (classes[aug.band_factors.0], classes[aug.band_factors.1]), rng)
-                    }
+                    Some(aug) => labelled_view(img, shape, aug, &self.data.task.component_classes(comp), rng),
                     None => img.to_vec(),
                 };
                 self.noise.apply(&mut view, rng);
@@ -308,7 +305,7 @@ impl Trainer {
         if imp.consistency_weight > 0.0 {
             if let Some(aug) = &self.data.task.augment {
                 for img in clean.chunks_exact(self.data.dataset.image_len()) {
-                    let mut view = crate::data::augment::rotate_scale_in_place(img, side, aug, rng);
+                    let mut view = strong_view(img, shape, aug, rng);
                     self.noise.apply(&mut view, rng);
                     views.strong_pixels.extend(view);
                 }
