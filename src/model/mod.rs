@@ -15,9 +15,12 @@ use burn::tensor::activation::{relu, sigmoid};
 
 pub use arch::{Architecture, ConvSpec};
 
+/// The negative slope of the LeakyReLU after every batch norm (SPEC §2).
+pub const LEAKY_SLOPE: f64 = 0.1;
+
 /// LeakyReLU with slope 0.1, as a weighted sum of relu and identity.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    leaky_relu_with_slope(x, 0.1)
+    leaky_relu_with_slope(x, LEAKY_SLOPE)
 }
 
 /// LeakyReLU with any slope below 1: (1 − slope)·relu(x) + slope·x.
@@ -62,7 +65,7 @@ impl ConvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = kernels::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
-        leaky_relu(kernels::norm::batch_norm(&self.norm, add_channel_bias(y, self.conv.bias.as_ref())))
+        kernels::norm::batch_norm_leaky_relu(&self.norm, add_channel_bias(y, self.conv.bias.as_ref()), LEAKY_SLOPE)
     }
 }
 
@@ -87,7 +90,7 @@ impl DeconvBlock {
         let d = &self.deconv;
         let y = add_channel_bias(kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]), d.bias.as_ref());
         match &self.norm {
-            Some(norm) => leaky_relu(kernels::norm::batch_norm(norm, y)),
+            Some(norm) => kernels::norm::batch_norm_leaky_relu(norm, y, LEAKY_SLOPE),
             None => y,
         }
     }

@@ -1,12 +1,16 @@
-//! Batch norm in training mode with our own CPU kernel (forward and backward), as a burn
-//! backend extension.
+//! Batch norm in training mode followed by LeakyReLU, with our own CPU kernel (forward and
+//! backward), as a burn backend extension.
 //!
 //! burn's batch norm gathers each channel by swapping the batch and channel axes (a transposing
 //! copy of the activation) before every reduction, four copies per layer per step; here the
 //! per-channel sums run over the NCHW layout in place, two passes forward (moments, then the
 //! normalised output) and two backward (the two sums, then the input gradient). Statistics are
 //! accumulated in f64, one channel per task, so results do not depend on the thread count.
-//! Off Flex, and outside training, [`batch_norm`] is burn's `BatchNorm::forward`.
+//! The LeakyReLU that follows every batch norm of our networks is applied in the same pass, and
+//! its gradient in the backward passes (the sign of the normalised value is recomputed), instead
+//! of the four element-wise operations and their gradients it costs as tensor operations.
+//! Off Flex, and outside training, [`batch_norm_leaky_relu`] is burn's `BatchNorm::forward`
+//! followed by the activation.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -14,30 +18,46 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, Scalar, TensorMetadata, backend_extension, get_or_init_device_settings};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::{dims4, f32_inputs, on_flex, values};
 
-/// Training-mode batch norm of N×C×H×W tensors.
+/// Training-mode batch norm of N×C×H×W tensors followed by LeakyReLU with `slope` (1 for none).
 #[backend_extension(Flex, Autodiff)]
 pub trait NormKernels: Backend {
-    /// The normalised, scaled and shifted `x`, and the batch's per-channel mean and biased
-    /// variance (for the running statistics).
-    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-        (r.output, r.mean, r.variance)
+    /// The normalised, scaled, shifted and activated `x`, and the batch's per-channel mean and
+    /// biased variance (for the running statistics).
+    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, slope: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        burn_forward::<Self>(x, gamma, beta, epsilon, slope)
     }
 
     /// Gradients of [`Self::batch_norm_train_kernel`]'s input, gamma and beta.
-    fn batch_norm_train_grads(x: FloatTensor<Self>, gamma: FloatTensor<Self>, mean: FloatTensor<Self>, variance: FloatTensor<Self>, epsilon: f64, grad: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
-        (r.x_grad, r.gamma_grad, r.beta_grad)
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train_grads(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, mean: FloatTensor<Self>, variance: FloatTensor<Self>, epsilon: f64, slope: f64, grad: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        burn_grads::<Self>(x, gamma, beta, mean, variance, epsilon, slope, grad)
     }
+}
+
+/// The forward operation with burn's own ops.
+fn burn_forward<B: Backend>(x: FloatTensor<B>, gamma: FloatTensor<B>, beta: FloatTensor<B>, epsilon: f64, slope: f64) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let r = B::batch_norm_train(x, gamma, beta, epsilon);
+    (B::leaky_relu(r.output, Scalar::Float(slope)), r.mean, r.variance)
+}
+
+/// The gradients with burn's own ops.
+#[allow(clippy::too_many_arguments)]
+fn burn_grads<B: Backend>(x: FloatTensor<B>, gamma: FloatTensor<B>, beta: FloatTensor<B>, mean: FloatTensor<B>, variance: FloatTensor<B>, epsilon: f64, slope: f64, grad: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    // The activation passes the gradient where the normalised value is ≥ 0, `slope` of it elsewhere.
+    let normalised = B::batch_norm(x.clone(), gamma.clone(), beta, mean.clone(), variance.clone(), epsilon);
+    let bool_dtype = get_or_init_device_settings::<B>(&normalised.device()).bool_dtype;
+    let negative = B::float_lower_elem(normalised, 0f32.into(), bool_dtype);
+    let grad = B::float_mask_where(grad.clone(), negative, B::float_mul_scalar(grad, Scalar::Float(slope)));
+    let r = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+    (r.x_grad, r.gamma_grad, r.beta_grad)
 }
 
 fn vector(values: Vec<f32>) -> FlexTensor {
@@ -51,26 +71,26 @@ fn owned(t: FlexTensor) -> Vec<f32> {
 }
 
 impl NormKernels for Flex {
-    fn batch_norm_train_kernel(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn batch_norm_train_kernel(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64, slope: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
         if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &beta]) {
-            let r = Flex::batch_norm_train(x, gamma, beta, epsilon);
-            return (r.output, r.mean, r.variance);
+            return burn_forward::<Flex>(x, gamma, beta, epsilon, slope);
         }
         let x = x.to_contiguous();
         let [_, c, h, w] = dims4(&x);
         let (mean, variance) = channel_moments(values(&x), c, h * w);
-        let out = normalise(values(&x), &owned(gamma), &owned(beta), &mean, &variance, epsilon, h * w);
+        let affine = ChannelAffine::new(&owned(gamma), &owned(beta), &mean, &variance, epsilon);
+        let out = normalise(values(&x), &affine, slope as f32, h * w);
         (FlexTensor::from_data(TensorData::new(out, dims4(&x))), vector(mean), vector(variance))
     }
 
-    fn batch_norm_train_grads(x: FlexTensor, gamma: FlexTensor, mean: FlexTensor, variance: FlexTensor, epsilon: f64, grad: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
-        if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &mean, &variance, &grad]) {
-            let r = Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
-            return (r.x_grad, r.gamma_grad, r.beta_grad);
+    fn batch_norm_train_grads(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, mean: FlexTensor, variance: FlexTensor, epsilon: f64, slope: f64, grad: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
+        if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &beta, &mean, &variance, &grad]) {
+            return burn_grads::<Flex>(x, gamma, beta, mean, variance, epsilon, slope, grad);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let [_, _, h, w] = dims4(&x);
-        let g = normalisation_grads(values(&x), values(&grad), &owned(gamma), &owned(mean), &owned(variance), epsilon, h * w);
+        let affine = ChannelAffine::new(&owned(gamma), &owned(beta), &owned(mean), &owned(variance), epsilon);
+        let g = normalisation_grads(values(&x), values(&grad), &affine, slope as f32, h * w);
         (FlexTensor::from_data(TensorData::new(g.input, dims4(&x))), vector(g.gamma), vector(g.beta))
     }
 }
@@ -80,16 +100,16 @@ impl NormKernels for Flex {
 struct NormBackward;
 
 impl<B: Backend + NormKernels> Backward<B, 3> for NormBackward {
-    /// Input and gamma (checkpointed), the batch's mean and variance, epsilon.
-    type State = (NodeId, NodeId, B::FloatTensorPrimitive, B::FloatTensorPrimitive, f64);
+    /// Input, gamma and beta (checkpointed), the batch's mean and variance, epsilon, slope.
+    type State = (NodeId, NodeId, NodeId, B::FloatTensorPrimitive, B::FloatTensorPrimitive, f64, f64);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-        let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-        let gamma = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-        let (dx, dgamma, dbeta) = B::batch_norm_train_grads(x, gamma, mean, variance, epsilon, grad);
+        let (x_state, gamma_state, beta_state, mean, variance, epsilon, slope) = ops.state;
+        let mut retrieve = |id| checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(id);
+        let (x, gamma, beta) = (retrieve(x_state), retrieve(gamma_state), retrieve(beta_state));
+        let (dx, dgamma, dbeta) = B::batch_norm_train_grads(x, gamma, beta, mean, variance, epsilon, slope, grad);
         for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, g);
@@ -99,16 +119,16 @@ impl<B: Backend + NormKernels> Backward<B, 3> for NormBackward {
 }
 
 impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B, C> {
-    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, slope: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         match NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
-                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
-                let out = prep.finish((x_state, gamma_state, mean.clone(), variance.clone(), epsilon), out);
+                let (x_state, gamma_state, beta_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma), prep.checkpoint(&beta));
+                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, slope);
+                let out = prep.finish((x_state, gamma_state, beta_state, mean.clone(), variance.clone(), epsilon, slope), out);
                 (out, Self::from_inner(mean), Self::from_inner(variance))
             }
             OpsKind::UnTracked(prep) => {
-                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon);
+                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, slope);
                 (prep.finish(out), Self::from_inner(mean), Self::from_inner(variance))
             }
         }
@@ -116,14 +136,14 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
 }
 
 /// `norm` applied to `x` as `BatchNorm::forward` does (batch statistics and a running-statistics
-/// update while training, the running statistics otherwise), with our kernel when training on
-/// Flex.
-pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+/// update while training, the running statistics otherwise), then LeakyReLU with `slope`; one
+/// kernel of ours when training on Flex.
+pub fn batch_norm_leaky_relu(norm: &BatchNorm, x: Tensor<4>, slope: f64) -> Tensor<4> {
     let device = x.device();
     if !(on_flex(&device) && device.is_autodiff() && norm.training.is_enabled()) {
-        return norm.forward(x);
+        return crate::model::leaky_relu_with_slope(norm.forward(x), slope);
     }
-    let (out, mean, variance) = <Dispatch as NormKernels>::batch_norm_train_kernel(x.into_dispatch(), norm.gamma.val().into_dispatch(), norm.beta.val().into_dispatch(), norm.epsilon);
+    let (out, mean, variance) = <Dispatch as NormKernels>::batch_norm_train_kernel(x.into_dispatch(), norm.gamma.val().into_dispatch(), norm.beta.val().into_dispatch(), norm.epsilon, slope);
     let blend = |running: Tensor<1>, batch| running.mul_scalar(1.0 - norm.momentum).add(Tensor::<1>::from_dispatch(batch).detach().mul_scalar(norm.momentum)).detach();
     norm.running_mean.update(blend(norm.running_mean.value_sync().to_device(&device), mean));
     norm.running_var.update(blend(norm.running_var.value_sync().to_device(&device), variance));
@@ -143,21 +163,51 @@ pub fn channel_moments(x: &[f32], channels: usize, plane: usize) -> (Vec<f32>, V
         .unzip()
 }
 
-/// 1/√(variance + ε) per channel.
-fn inverse_std(variance: &[f32], epsilon: f64) -> Vec<f64> {
-    variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect()
+/// Per channel, the normalisation as `x·scale + shift` (in f64): scale = γ/σ, shift = β − mean·γ/σ,
+/// with σ = √(variance + ε).
+pub struct ChannelAffine {
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+    gamma: Vec<f64>,
+    scale: Vec<f64>,
+    shift: Vec<f64>,
 }
 
-/// γ·(x − mean)/√(variance + ε) + β, per channel plane.
-pub fn normalise(x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f64, plane: usize) -> Vec<f32> {
-    let channels = gamma.len();
-    let inv_std = inverse_std(variance, epsilon);
+impl ChannelAffine {
+    pub fn new(gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f64) -> ChannelAffine {
+        let wide = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+        let (gamma, mean) = (wide(gamma), wide(mean));
+        let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
+        let scale: Vec<f64> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+        let shift = beta.iter().zip(&mean).zip(&scale).map(|((&b, m), k)| f64::from(b) - m * k).collect();
+        ChannelAffine { mean, inv_std, gamma, scale, shift }
+    }
+
+    fn channels(&self) -> usize {
+        self.gamma.len()
+    }
+
+    /// (scale, shift) of channel `c` in f32.
+    fn of(&self, c: usize) -> (f32, f32) {
+        (self.scale[c] as f32, self.shift[c] as f32)
+    }
+}
+
+/// LeakyReLU's factor for a pre-activation value: 1 where it is ≥ 0, `slope` below.
+fn slope_at(pre: f32, slope: f32) -> f32 {
+    if pre < 0.0 { slope } else { 1.0 }
+}
+
+/// LeakyReLU(γ·(x − mean)/σ + β), per channel plane.
+pub fn normalise(x: &[f32], affine: &ChannelAffine, slope: f32, plane: usize) -> Vec<f32> {
+    let channels = affine.channels();
     let mut out = vec![0.0; x.len()];
     out.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane)).enumerate().for_each(|(i, (o, x))| {
-        let c = i % channels;
-        let scale = f64::from(gamma[c]) * inv_std[c];
-        let (scale, shift) = (scale as f32, (f64::from(beta[c]) - f64::from(mean[c]) * scale) as f32);
-        o.iter_mut().zip(x).for_each(|(o, &v)| *o = v * scale + shift);
+        let (scale, shift) = affine.of(i % channels);
+        o.iter_mut().zip(x).for_each(|(o, &v)| {
+            let pre = v * scale + shift;
+            *o = pre * slope_at(pre, slope);
+        });
     });
     out
 }
@@ -169,29 +219,33 @@ pub struct NormGrads {
     pub beta: Vec<f32>,
 }
 
-/// With x̂ = (x − mean)/σ and M values per channel: dβ = Σ dy, dγ = Σ dy·x̂ and
-/// dx = γ/σ · (dy − dβ/M − x̂·dγ/M), the mean and variance depending on x.
-pub fn normalisation_grads(x: &[f32], dy: &[f32], gamma: &[f32], mean: &[f32], variance: &[f32], epsilon: f64, plane: usize) -> NormGrads {
-    let channels = gamma.len();
+/// With g = dy·LeakyReLU′, x̂ = (x − mean)/σ and M values per channel: dβ = Σ g, dγ = Σ g·x̂
+/// and dx = γ/σ · (g − dβ/M − x̂·dγ/M), the mean and variance depending on x.
+pub fn normalisation_grads(x: &[f32], dy: &[f32], affine: &ChannelAffine, slope: f32, plane: usize) -> NormGrads {
+    let channels = affine.channels();
     let count = (x.len() / channels) as f64;
-    let inv_std = inverse_std(variance, epsilon);
     let (beta, gamma_grad): (Vec<f64>, Vec<f64>) = (0..channels)
         .into_par_iter()
         .map(|c| {
-            let (m, s) = (f64::from(mean[c]), inv_std[c]);
+            let (scale, shift) = affine.of(c);
+            let (m, s) = (affine.mean[c], affine.inv_std[c]);
             let planes = x.chunks_exact(plane).zip(dy.chunks_exact(plane)).skip(c).step_by(channels);
-            planes.flat_map(|(x, dy)| x.iter().zip(dy)).fold((0.0, 0.0), |(b, g), (&x, &dy)| (b + f64::from(dy), g + f64::from(dy) * (f64::from(x) - m) * s))
+            planes.flat_map(|(x, dy)| x.iter().zip(dy)).fold((0.0, 0.0), |(b, g), (&x, &dy)| {
+                let g_pre = f64::from(dy * slope_at(x * scale + shift, slope));
+                (b + g_pre, g + g_pre * (f64::from(x) - m) * s)
+            })
         })
         .unzip();
     let mut input = vec![0.0; x.len()];
     input.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane).zip(dy.par_chunks_exact(plane))).enumerate().for_each(|(i, (dx, (x, dy)))| {
         let c = i % channels;
-        let (s, k) = (inv_std[c], f64::from(gamma[c]) * inv_std[c]);
-        // dx = k·dy − q·x + r, with the per-channel terms folded in f64.
+        let (scale, shift) = affine.of(c);
+        let (s, k) = (affine.inv_std[c], affine.gamma[c] * affine.inv_std[c]);
+        // dx = k·g − q·x + r, with the per-channel terms folded in f64.
         let q = k * s * gamma_grad[c] / count;
-        let r = q * f64::from(mean[c]) - k * beta[c] / count;
+        let r = q * affine.mean[c] - k * beta[c] / count;
         let (k, q, r) = (k as f32, q as f32, r as f32);
-        dx.iter_mut().zip(x.iter().zip(dy)).for_each(|(dx, (&x, &dy))| *dx = k * dy - q * x + r);
+        dx.iter_mut().zip(x.iter().zip(dy)).for_each(|(dx, (&x, &dy))| *dx = k * dy * slope_at(x * scale + shift, slope) - q * x + r);
     });
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     NormGrads { input, gamma: narrow(gamma_grad), beta: narrow(beta) }
@@ -213,13 +267,14 @@ mod tests {
         assert!(worst < 2e-4, "{what}: worst relative difference {worst}");
     }
 
-    /// burn's BatchNorm and ours on the same input and parameters: outputs, running statistics
-    /// and the gradients of input, gamma and beta agree.
+    /// burn's BatchNorm + LeakyReLU and ours on the same input and parameters: outputs,
+    /// running statistics and the gradients of input, gamma and beta agree (with the
+    /// activation, and without it: slope 1).
     #[test]
     fn batch_norm_matches_burn_in_values_gradients_and_running_statistics() {
         let device = Device::flex().autodiff();
         device.seed(7);
-        for shape in [[4, 3, 5, 6], [2, 32, 8, 8]] {
+        for (shape, slope) in [([4, 3, 5, 6], 0.1), ([2, 32, 8, 8], 0.1), ([3, 4, 5, 5], 1.0)] {
             let reference = BatchNormConfig::new(shape[1]).init(&device);
             let mut ours = reference.clone();
             let c = shape[1];
@@ -235,8 +290,8 @@ mod tests {
                 let g = |t: Tensor<1>| vec_of(t.grad(&grads).unwrap());
                 (vec_of(y), vec_of(x.grad(&grads).unwrap()), g(norm.gamma.val()), g(norm.beta.val()))
             };
-            let want = run(&reference, &|n, x| n.forward(x));
-            let got = run(&ours, &|n, x| batch_norm(n, x));
+            let want = run(&reference, &|n, x| burn::tensor::activation::leaky_relu(n.forward(x), slope));
+            let got = run(&ours, &|n, x| batch_norm_leaky_relu(n, x, slope));
             assert_close(&got.0, &want.0, "output");
             assert_close(&got.1, &want.1, "input gradient");
             assert_close(&got.2, &want.2, "gamma gradient");
