@@ -44,7 +44,7 @@ fn add_channel_bias(y: Tensor<4>, bias: Option<&burn::module::Param<Tensor<1>>>)
     }
 }
 
-/// Convolution, batch norm, LeakyReLU.
+/// Convolution (no bias: batch norm follows), batch norm, LeakyReLU.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
@@ -59,6 +59,8 @@ impl ConvBlock {
         let conv = Conv2dConfig::new([cin, cout], [spec.kernel, spec.kernel])
             .with_stride([spec.stride, spec.stride])
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            // Batch norm subtracts each channel's mean, so a bias here would cancel out.
+            .with_bias(false)
             .init(device);
         ConvBlock { conv, norm: BatchNormConfig::new(cout).init(device), padding: p }
     }
@@ -81,6 +83,8 @@ impl DeconvBlock {
         let deconv = ConvTranspose2dConfig::new([cin, cout], [spec.kernel, spec.kernel])
             .with_stride([spec.stride, spec.stride])
             .with_padding([spec.padding, spec.padding])
+            // Only the last layer, which has no batch norm after it, needs a bias.
+            .with_bias(last)
             .init(device);
         let norm = (!last).then(|| BatchNormConfig::new(cout).init(device));
         DeconvBlock { deconv, norm }

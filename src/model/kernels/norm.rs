@@ -156,11 +156,40 @@ pub fn channel_moments(x: &[f32], channels: usize, plane: usize) -> (Vec<f32>, V
     (0..channels)
         .into_par_iter()
         .map(|c| {
-            let (sum, squares) = x.chunks_exact(plane).skip(c).step_by(channels).flatten().fold((0.0f64, 0.0f64), |(s, q), &v| (s + f64::from(v), q + f64::from(v) * f64::from(v)));
-            let mean = sum / count;
-            (mean as f32, (squares / count - mean * mean).max(0.0) as f32)
+            // Sums of x − k and (x − k)² with k one of the channel's values, so the variance is
+            // not the difference of two large numbers.
+            let k = x[c * plane];
+            let (sum, squares) = x.chunks_exact(plane).skip(c).step_by(channels).fold((0.0, 0.0), |(s, q), p| {
+                let (ps, pq) = paired_lane_sums(p, p, |v, _| (v - k, (v - k) * (v - k)));
+                (s + ps, q + pq)
+            });
+            let shifted_mean = sum / count;
+            ((f64::from(k) + shifted_mean) as f32, (squares / count - shifted_mean * shifted_mean).max(0.0) as f32)
         })
         .unzip()
+}
+
+/// Independent partial sums, so the summing loops vectorise.
+const LANES: usize = 16;
+
+/// Σ f(x, y).0 and Σ f(x, y).1 over paired values, in f32 lanes added up in f64 (one plane at
+/// a time: a few thousand values at most, so the f32 partial sums stay accurate).
+fn paired_lane_sums(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (x_rest, y_rest) = (xc.remainder(), yc.remainder());
+    for (x, y) in xc.zip(yc) {
+        for i in 0..LANES {
+            let (p, q) = f(x[i], y[i]);
+            a[i] += p;
+            b[i] += q;
+        }
+    }
+    let wide = |lanes: [f32; LANES]| lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
+    x_rest.iter().zip(y_rest).fold((wide(a), wide(b)), |(sa, sb), (&x, &y)| {
+        let (p, q) = f(x, y);
+        (sa + f64::from(p), sb + f64::from(q))
+    })
 }
 
 /// Per channel, the normalisation as `x·scale + shift` (in f64): scale = γ/σ, shift = β − mean·γ/σ,
@@ -228,12 +257,16 @@ pub fn normalisation_grads(x: &[f32], dy: &[f32], affine: &ChannelAffine, slope:
         .into_par_iter()
         .map(|c| {
             let (scale, shift) = affine.of(c);
-            let (m, s) = (affine.mean[c], affine.inv_std[c]);
+            let (m, s) = (affine.mean[c] as f32, affine.inv_std[c]);
             let planes = x.chunks_exact(plane).zip(dy.chunks_exact(plane)).skip(c).step_by(channels);
-            planes.flat_map(|(x, dy)| x.iter().zip(dy)).fold((0.0, 0.0), |(b, g), (&x, &dy)| {
-                let g_pre = f64::from(dy * slope_at(x * scale + shift, slope));
-                (b + g_pre, g + g_pre * (f64::from(x) - m) * s)
-            })
+            let (sum_g, sum_g_centred) = planes.fold((0.0, 0.0), |(b, g), (x, dy)| {
+                let (pb, pg) = paired_lane_sums(x, dy, |x, dy| {
+                    let g_pre = dy * slope_at(x * scale + shift, slope);
+                    (g_pre, g_pre * (x - m))
+                });
+                (b + pb, g + pg)
+            });
+            (sum_g, sum_g_centred * s)
         })
         .unzip();
     let mut input = vec![0.0; x.len()];
