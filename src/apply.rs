@@ -38,12 +38,7 @@ pub struct Stage {
 /// Reads an image file as `C·H·W` floats in [0, 1] in the task's layout (grey or RGB),
 /// resizing it if needed; returns a warning when it was resized.
 pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<String>)> {
-    let image = image::ImageReader::open(path)
-        .map_err(|e| Error::file(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::file(path, e))?
-        .decode()
-        .map_err(|e| Error::file(path, format!("not a readable image: {e}")))?;
+    let image = crate::data::images::decode_image_file(path)?;
     let [c, h, w] = shape;
     let warning = ((image.width(), image.height()) != (w as u32, h as u32))
         .then(|| format!("{} is {}×{}; resized to the model's {w}×{h}", path.display(), image.width(), image.height()));

@@ -115,12 +115,7 @@ fn read_formulas(file: &Path) -> Result<Vec<(String, char)>> {
 
 /// One symbol image as 45·45 bytes with ink 255 (resized if the file is another size).
 fn read_symbol_image(path: &Path) -> Result<Vec<u8>> {
-    let image = image::ImageReader::open(path)
-        .map_err(|e| Error::file(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::file(path, e))?
-        .decode()
-        .map_err(|e| Error::file(path, format!("not a readable image: {e}")))?;
+    let image = crate::data::images::decode_image_file(path)?;
     let side = SIDE as u32;
     let mut grey = image.resize_exact(side, side, image::imageops::FilterType::Triangle).to_luma8().into_raw();
     let border: Vec<u8> = (0..SIDE * SIDE).filter(|i| [0, SIDE - 1].contains(&(i / SIDE)) || [0, SIDE - 1].contains(&(i % SIDE))).map(|i| grey[i]).collect();

@@ -101,6 +101,16 @@ pub fn export_images(dataset: &dyn FactorDataset, indices: &[usize], out: &Path)
     dir.commit()
 }
 
+/// Decodes the image file at `path` (format guessed from its content); errors name the file.
+pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage> {
+    image::ImageReader::open(path)
+        .map_err(|e| Error::file(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::file(path, e))?
+        .decode()
+        .map_err(|e| Error::file(path, format!("not a readable image: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
