@@ -60,11 +60,6 @@ pub fn labelled_view(image: &[f32], shape: ImageShape, aug: &Augmentation, class
 pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &mut impl Rng) -> Vec<f32> {
     match aug {
         Augmentation::Sprite(g) => rotate_scale_in_place(image, shape[2], g, rng),
-        &Augmentation::MirrorShift { max_shift } => {
-            let mirror = rng.random_bool(0.5);
-            let shift = (rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift));
-            mirror_shift(image, shape, mirror, shift)
-        }
         &Augmentation::Handwriting { max_rotation, scale, max_shift } => {
             let side = shape[2];
             let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
@@ -74,25 +69,6 @@ pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &m
             similarity_transform(image, side, angle, scale, centre, to)
         }
     }
-}
-
-/// Every channel mirrored left–right (when `mirror`) and moved by `shift` = (dx, dy) pixels,
-/// pixels from outside the image taken from its nearest edge.
-pub fn mirror_shift(image: &[f32], [channels, height, width]: ImageShape, mirror: bool, (dx, dy): (i64, i64)) -> Vec<f32> {
-    let clamp = |v: i64, n: usize| v.clamp(0, n as i64 - 1) as usize;
-    let mut out = vec![0.0; image.len()];
-    for c in 0..channels {
-        let plane = &image[c * height * width..(c + 1) * height * width];
-        for (y, row) in out[c * height * width..(c + 1) * height * width].chunks_exact_mut(width).enumerate() {
-            let sy = clamp(y as i64 - dy, height);
-            for (x, o) in row.iter_mut().enumerate() {
-                let sx = clamp(x as i64 - dx, width);
-                let sx = if mirror { width - 1 - sx } else { sx };
-                *o = plane[sy * width + sx];
-            }
-        }
-    }
-    out
 }
 
 /// Rotates and scales a single-channel image about its ink centroid and moves it to a random
@@ -175,18 +151,6 @@ mod tests {
                 assert!(out.iter().all(|&p| p == 0.0 || p == 1.0));
             }
         }
-    }
-
-    #[test]
-    fn mirror_shift_moves_every_channel_and_repeats_edges() {
-        // 2 channels of 2×3: channel 1 is channel 0 plus 10.
-        let img = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0];
-        assert_eq!(mirror_shift(&img, [2, 2, 3], false, (0, 0)), img);
-        assert_eq!(mirror_shift(&img, [2, 2, 3], true, (0, 0))[..6], [2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
-        let right = mirror_shift(&img, [2, 2, 3], false, (1, 0));
-        assert_eq!(right[..6], [0.0, 0.0, 1.0, 3.0, 3.0, 4.0], "left edge repeated");
-        assert_eq!(right[6..], [10.0, 10.0, 11.0, 13.0, 13.0, 14.0]);
-        assert_eq!(mirror_shift(&img, [2, 2, 3], false, (0, -1))[..6], [3.0, 4.0, 5.0, 3.0, 4.0, 5.0], "moved up, bottom row repeated");
     }
 
     #[test]

@@ -42,9 +42,6 @@ pub enum Augmentation {
     /// dSprites: rotation and scale about the ink centroid; labelled images also move to a
     /// random place inside their position bands.
     Sprite(GeometricAugment),
-    /// Shapes3D: a left–right mirror (half the time) and a shift of up to `max_shift` pixels
-    /// with the edges repeated, which keep the object's hue, shape and scale.
-    MirrorShift { max_shift: i64 },
     /// HWF: rotation by up to `max_rotation` radians and a scale in `scale` about the ink
     /// centroid, and a shift of up to `max_shift` pixels, which keep the symbol.
     Handwriting { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
@@ -209,7 +206,9 @@ fn shapes3d_task() -> Task {
             R::shift("change_shape", 1, 1, true),
         ],
         relation_variants: Vec::new(),
-        augment: Some(Augmentation::MirrorShift { max_shift: 4 }),
+        // Mirrored and shifted views (which keep hue, shape and scale) were measured to hurt:
+        // 0.418 at α = 0 against 0.766 without, shape and scale falling most.
+        augment: None,
     }
 }
 
