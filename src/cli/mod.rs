@@ -53,7 +53,7 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ConfigArgs {
-    /// Task: dsprites, dsprites-full.
+    /// Task: dsprites, dsprites-full, shapes3d, hwf.
     #[arg(long)]
     task: Option<String>,
     /// Preset: default, paper, paper-gpu.
@@ -71,7 +71,8 @@ struct ConfigArgs {
     /// TOML config file (its values override the preset's).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Official dataset file to use instead of the procedural renderer.
+    /// Official dataset to use instead of the procedural renderer: the dSprites .npz,
+    /// 3dshapes.h5, or the HWF release folder.
     #[arg(long)]
     data: Option<PathBuf>,
     #[arg(long)]
@@ -254,13 +255,13 @@ enum DataCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Describe an official dataset file.
+    /// Describe an official dataset file (dSprites .npz, 3dshapes.h5) or the HWF release folder.
     Inspect {
         path: PathBuf,
         #[arg(long)]
         json: bool,
     },
-    /// Export the first images of an official file as PNG plus factors.csv.
+    /// Export the first images of an official file or the HWF release as PNG plus factors.csv.
     Export {
         path: PathBuf,
         #[arg(long)]
