@@ -67,7 +67,7 @@ impl ConvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = kernels::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
-        kernels::norm::batch_norm_leaky_relu(&self.norm, add_channel_bias(y, self.conv.bias.as_ref()), LEAKY_SLOPE)
+        kernels::norm::batch_norm_leaky_relu(&self.norm, y, LEAKY_SLOPE)
     }
 }
 
