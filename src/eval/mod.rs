@@ -84,6 +84,15 @@ impl TrainedModel {
         self.data.image_shape()
     }
 
+    /// The test images of every component, in test-split order.
+    pub fn test_items_by_component(&self) -> Vec<Vec<usize>> {
+        let mut by = vec![Vec::new(); self.mixture.components()];
+        for &i in &self.test {
+            by[self.data.components[i]].push(i);
+        }
+        by
+    }
+
     /// Codes (row-major n×d) of the task's images `items` (positions in its index list).
     pub fn encode_items(&self, items: &[usize]) -> Vec<f32> {
         items.chunks(INFERENCE_BATCH).flat_map(|chunk| self.encode_pixels(&self.data.render_batch(chunk))).collect()

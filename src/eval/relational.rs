@@ -72,16 +72,9 @@ impl<'a> CodePool<'a> {
     fn draw(&mut self, component: usize, rng: &mut impl Rng) -> Vec<f32> {
         let model = self.model;
         let codes = self.codes.get_or_insert_with(|| {
-            let k = model.mixture.components();
-            let mut items = vec![Vec::new(); k];
-            for &i in &model.test {
-                let c = model.data.components[i];
-                if items[c].len() < POOL_PER_COMPONENT {
-                    items[c].push(i);
-                }
-            }
             let d = model.mixture.dim;
-            items.iter().map(|its| model.encode_items(its).chunks_exact(d).map(<[f32]>::to_vec).collect()).collect()
+            let pool = |items: &[usize]| model.encode_items(&items[..items.len().min(POOL_PER_COMPONENT)]).chunks_exact(d).map(<[f32]>::to_vec).collect();
+            model.test_items_by_component().iter().map(|items| pool(items)).collect()
         });
         match codes[component].choose(rng) {
             Some(code) => code.clone(),

@@ -169,7 +169,7 @@ const OPERAND_EXAMPLES: usize = 3;
 /// operands and the operator, and the decoded output code(s), classified.
 fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
     let mut rng = stream(model.config.seed, Stream::Figures, 2);
-    let images = test_images_by_component(model);
+    let images = model.test_items_by_component();
     let set = &model.relations;
     let mut grid = ImageGrid::new("Relations on encoded test images", model.image_shape());
     grid.column_headers = (0..set.arity()).map(|i| format!("operand {}", i + 1)).collect();
@@ -200,15 +200,6 @@ fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
         }
     }
     grid
-}
-
-/// Test images of every component (positions in the task's images).
-fn test_images_by_component(model: &TrainedModel) -> Vec<Vec<usize>> {
-    let mut by = vec![Vec::new(); model.mixture.components()];
-    for &i in &model.test {
-        by[model.data.components[i]].push(i);
-    }
-    by
 }
 
 /// Further operands and operator codes of the figures' chains: prior samples.
