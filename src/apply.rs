@@ -7,7 +7,7 @@ use crate::data::ImageShape;
 use crate::data::images::{to_dynamic_image, write_atomic};
 use crate::eval::TrainedModel;
 use crate::eval::relational::apply_rows;
-use crate::prior::{AlphaRule, argmax};
+use crate::prior::{AlphaRule, argmax, max_posterior};
 use crate::train::relation_row;
 use crate::viz::grid::{Cell, ImageGrid};
 use crate::{Error, Result};
@@ -56,9 +56,8 @@ pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<St
 pub fn place(model: &TrainedModel, code: &[f32], rule: AlphaRule, alpha: f64) -> Placement {
     let ld = model.mixture.log_densities(code);
     let k = argmax(&ld);
-    let max = ld[k];
-    let posterior = 1.0 / ld.iter().map(|l| (l - max).exp()).sum::<f64>();
-    Placement { component: k, label: model.data.task.component_label(k), log_density: max, posterior, accepted: rule.accepts(&ld, alpha) }
+    let posterior = max_posterior(&ld, rule.temperature());
+    Placement { component: k, label: model.data.task.component_label(k), log_density: ld[k], posterior, accepted: rule.accepts(&ld, alpha) }
 }
 
 /// Images a chain's steps take besides the chain's own code, consumed in order: the further

@@ -105,7 +105,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
     let truth: Vec<usize> = items.iter().map(|&i| model.data.components[i]).collect();
     let eval = median_seconds(WARMUP, options.repeats, || {
         let codes = model.encode_items(&items);
-        std::hint::black_box(classify_codes(&model.mixture, &codes, &truth, AlphaRule::Posterior, &ALPHAS));
+        std::hint::black_box(classify_codes(&model.mixture, &codes, &truth, AlphaRule::Posterior { temperature: 1.0 }, &ALPHAS));
         Ok(())
     })?;
 

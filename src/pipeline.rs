@@ -48,7 +48,7 @@ impl Prepared {
             }
             Prepared::Method(trainer) => {
                 let model = TrainedModel::from_trainer(train::train(trainer, dir, options, progress)?)?;
-                let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
+                let report = eval::evaluate(&model, AlphaRule::from_config(&model.config.eval)?);
                 dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
                 let figures = viz::figures_and_report(dir, &model, &report)?;
                 Ok(Finished { report, figures })

@@ -58,7 +58,7 @@ fn beta_vae_loss_falls_and_its_eval_has_only_the_baseline_keys() {
     assert!(recon.last().unwrap() < &(0.7 * recon[0]), "reconstruction loss {recon:?}");
 
     let from_memory = baseline::evaluate(&TrainedVae::from_trainer(trained));
-    let from_disk = relatent::eval::evaluate_run(&dir, None, None).unwrap();
+    let from_disk = relatent::eval::evaluate_run(&dir, &Default::default(), None).unwrap();
     assert_eq!(from_memory.reconstruction.bce_per_image, from_disk.reconstruction.bce_per_image);
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
     assert_eq!(json["model"], "beta-vae");

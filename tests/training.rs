@@ -84,8 +84,9 @@ fn checkpoint_round_trips_and_evaluates() {
     let config = tiny_config(tmp.path(), "");
     let dir = RunDir::new(tmp.path().join("run"));
     let trained = run(config, &dir, TrainOptions::default());
-    let from_memory = eval::evaluate(&TrainedModel::from_trainer(trained).unwrap(), AlphaRule::Posterior);
-    let from_disk = eval::evaluate_run(&dir, None, None).unwrap();
+    let rule = AlphaRule::from_config(&trained.config.eval).unwrap();
+    let from_memory = eval::evaluate(&TrainedModel::from_trainer(trained).unwrap(), rule);
+    let from_disk = eval::evaluate_run(&dir, &Default::default(), None).unwrap();
     assert_eq!(from_memory.classification, from_disk.classification);
     assert_eq!(from_memory.relational, from_disk.relational);
     assert_eq!(from_memory.relational_images, from_disk.relational_images);
@@ -100,6 +101,7 @@ fn checkpoint_round_trips_and_evaluates() {
     assert!(image_rows.iter().all(|r| r["depth"].is_u64() && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
     assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
     assert_eq!(json["train"]["steps"], 13);
-    let density = eval::evaluate_run(&dir, Some(AlphaRule::Density), None).unwrap();
+    let density = eval::evaluate_run(&dir, &eval::RuleChoice { alpha_rule: Some("density".into()), posterior_temperature: None }, None).unwrap();
     assert_eq!(density.alpha_rule, "density");
+    assert_eq!((from_disk.posterior_temperature, density.posterior_temperature), (Some(10.0), None), "the default preset's temperature is 1 / shrink");
 }

@@ -144,6 +144,9 @@ struct EvalArgs {
     /// posterior (default) or density.
     #[arg(long)]
     alpha_rule: Option<String>,
+    /// Temperature of the posterior rule (default: the run's `eval.posterior_temperature`).
+    #[arg(long)]
+    posterior_temperature: Option<f64>,
     /// Evaluate on this official file instead of the run's data.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -387,9 +390,9 @@ Wrote {} and {}", compare::markdown(&compared), table.display(), plot.display())
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
-    let rule = args.alpha_rule.as_deref().map(AlphaRule::parse).transpose()?;
+    let rule = eval::RuleChoice { alpha_rule: args.alpha_rule, posterior_temperature: args.posterior_temperature };
     let dir = RunDir::new(&args.dir);
-    let report = eval::evaluate_run(&dir, rule, args.data.as_deref())?;
+    let report = eval::evaluate_run(&dir, &rule, args.data.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -417,7 +420,7 @@ fn figures_command(args: FiguresArgs) -> anyhow::Result<()> {
     } else {
         let model = TrainedModel::open(&dir, None)?;
         let report = if stale {
-            let report = eval::evaluate(&model, AlphaRule::parse(&model.config.eval.alpha_rule)?);
+            let report = eval::evaluate(&model, AlphaRule::from_config(&model.config.eval)?);
             dir.write_eval(&serde_json::to_value(&report)?)?;
             report
         } else {
@@ -456,7 +459,7 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
         operands: args.operand.iter().map(load).collect::<anyhow::Result<_>>()?,
         operators: args.operator.iter().map(load).collect::<anyhow::Result<_>>()?,
     };
-    let rule = AlphaRule::parse(&model.config.eval.alpha_rule)?;
+    let rule = AlphaRule::from_config(&model.config.eval)?;
     let stages = apply::apply_chain(&model, &pixels, &args.relation, &images, rule, args.alpha)?;
     for stage in &stages {
         let p = &stage.placement;

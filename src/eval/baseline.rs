@@ -93,6 +93,7 @@ pub fn evaluate(model: &TrainedVae) -> EvalReport {
         model: model.config.model.clone(),
         tau: model.config.tau,
         alpha_rule: String::new(),
+        posterior_temperature: None,
         preset: model.config.preset.clone(),
         data: model.data.dataset.describe(),
         test_images: model.test.len(),

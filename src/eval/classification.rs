@@ -73,7 +73,7 @@ mod tests {
             means: vec![vec![-5.0], vec![5.0]],
             cholesky: vec![vec![1.0], vec![1.0]],
         };
-        let rows = classify_codes(&m, &[-4.0, 4.5, 0.1], &[0, 1, 0], AlphaRule::Posterior, &[0.0, 0.9]);
+        let rows = classify_codes(&m, &[-4.0, 4.5, 0.1], &[0, 1, 0], AlphaRule::Posterior { temperature: 1.0 }, &[0.0, 0.9]);
         assert_eq!(rows[0].accuracy, Some(2.0 / 3.0), "the code at 0.1 is closer to component 1");
         assert_eq!(rows[1].accepted_ratio, 2.0 / 3.0, "the code at 0.1 is not confident");
         assert_eq!(rows[1].accuracy, Some(1.0));

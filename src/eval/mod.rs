@@ -159,6 +159,9 @@ pub struct EvalReport {
     pub tau: usize,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub alpha_rule: String,
+    /// The posterior rule's temperature (absent for the density rule and the baselines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posterior_temperature: Option<f64>,
     pub preset: String,
     pub data: String,
     pub test_images: usize,
@@ -205,6 +208,7 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
         model: model.config.model.clone(),
         tau: model.config.tau,
         alpha_rule: rule.name().into(),
+        posterior_temperature: matches!(rule, AlphaRule::Posterior { .. }).then(|| rule.temperature()),
         preset: model.config.preset.clone(),
         data: model.data.dataset.describe(),
         test_images: model.test.len(),
@@ -277,21 +281,27 @@ pub(crate) fn encode_and_reconstruct(
 }
 
 /// Evaluates the run in `dir` (the AbsAE or a baseline), writes `eval.json` and returns the
-/// report. `rule` only applies to the AbsAE.
-pub fn evaluate_run(dir: &RunDir, rule: Option<AlphaRule>, data: Option<&Path>) -> Result<EvalReport> {
+/// report. `rule` (the α rule's name and the posterior temperature, each in place of the run's
+/// own) only applies to the AbsAE.
+pub fn evaluate_run(dir: &RunDir, rule: &RuleChoice, data: Option<&Path>) -> Result<EvalReport> {
     if dir.read_config()?.is_baseline() {
         let report = baseline::evaluate(&baseline::TrainedVae::open(dir, data)?);
         dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
         return Ok(report);
     }
     let model = TrainedModel::open(dir, data)?;
-    let rule = match rule {
-        Some(r) => r,
-        None => AlphaRule::parse(&model.config.eval.alpha_rule)?,
-    };
+    let own = &model.config.eval;
+    let rule = AlphaRule::parse(rule.alpha_rule.as_deref().unwrap_or(&own.alpha_rule), rule.posterior_temperature.unwrap_or(own.posterior_temperature))?;
     let report = evaluate(&model, rule);
     dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
     Ok(report)
+}
+
+/// An α rule chosen at evaluation time; what is left out comes from the run's config.
+#[derive(Clone, Debug, Default)]
+pub struct RuleChoice {
+    pub alpha_rule: Option<String>,
+    pub posterior_temperature: Option<f64>,
 }
 
 /// Reads the run's `eval.json`.

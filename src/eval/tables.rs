@@ -12,7 +12,8 @@ fn cell(v: Option<f64>) -> String {
 /// baseline's report has only the last two).
 pub fn markdown(report: &EvalReport) -> String {
     let mut out = String::new();
-    let method = if report.alpha_rule.is_empty() { String::new() } else { format!(", τ = {}, α rule `{}`", report.tau, report.alpha_rule) };
+    let temperature = report.posterior_temperature.map(|t| format!(" at temperature {t}")).unwrap_or_default();
+    let method = if report.alpha_rule.is_empty() { String::new() } else { format!(", τ = {}, α rule `{}`{temperature}", report.tau, report.alpha_rule) };
     let _ = writeln!(
         out,
         "Task `{}`, model `{}`, preset `{}`{method}, data: {}; {} test images; trained {} steps in {:.0} s on {}.\n",

@@ -71,7 +71,7 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
         ("supervised weight (labelled batch, augmented)", format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled)),
         ("consistency weight (threshold)", format!("{} ({})", i.consistency_weight, i.consistency_threshold)),
         ("ReL updates per step, ReL-only steps after", format!("{}, {}", i.rel_updates, i.rel_finetune_steps)),
-        ("α rule", config.eval.alpha_rule.clone()),
+        ("α rule (posterior temperature)", format!("{} ({})", config.eval.alpha_rule, config.eval.posterior_temperature)),
     ];
     rows
 }
@@ -87,6 +87,7 @@ mod tests {
             model: "absae".into(),
             tau: 10,
             alpha_rule: "posterior".into(),
+            posterior_temperature: Some(10.0),
             preset: "default".into(),
             data: "dsprites (procedural)".into(),
             test_images: 100,
