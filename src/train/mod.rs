@@ -3,13 +3,14 @@
 //! warm-up the ReL updates; separate Adam optimisers; periodic atomic checkpoints; resume.
 //! The baselines' trainer lives in [`vae`]; [`train`] drives either through [`Training`].
 
+pub mod adam;
 pub mod vae;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -18,6 +19,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
+use adam::adam;
 use crate::config::Config;
 use crate::data::augment::{PixelNoise, labelled_view, strong_view};
 use crate::data::{Split, TaskData};
@@ -121,10 +123,6 @@ fn cuda_driver_present() -> Result<()> {
     } else {
         Err(Error::Invalid("this relatent was built with --features cuda, but no NVIDIA driver (libcuda.so) is installed here; build without the feature to train on the CPU".into()))
     }
-}
-
-pub(crate) fn adam() -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(1e-8).init()
 }
 
 impl Trainer {

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+
+use super::adam::AdamSettings;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -68,7 +70,7 @@ pub struct VaeTrainer {
 
 /// FactorVAE's discriminator optimiser: Adam with β1 = 0.5, β2 = 0.9 (disentanglement_lib).
 fn discriminator_adam() -> ModuleOptimizer {
-    AdamConfig::new().with_beta_1(0.5).with_beta_2(0.9).with_epsilon(1e-8).init()
+    AdamSettings { beta_1: 0.5, beta_2: 0.9, epsilon: 1e-8 }.init()
 }
 
 impl VaeTrainer {
