@@ -417,6 +417,22 @@ mod tests {
     }
 
     #[test]
+    fn default_preset_trains_dsprites_longer_and_calibrates_the_posterior() {
+        let steps = |task| {
+            let c = Config::preset("default", task).unwrap();
+            (c.train.steps, c.improve.rel_finetune_steps)
+        };
+        assert_eq!(steps("dsprites"), (2500, 2000));
+        assert_eq!(steps("dsprites-full"), (2500, 2000));
+        assert_eq!(steps("shapes3d"), (1500, 4000));
+        assert_eq!(steps("hwf"), (1500, 4000));
+        let temperature = |preset| Config::preset(preset, "dsprites").unwrap().eval.posterior_temperature;
+        assert_eq!((temperature("default"), temperature("paper")), (10.0, 1.0));
+        let err = resolve_text("[eval]\nposterior_temperature = 0.0").unwrap_err().to_string();
+        assert!(err.contains("eval.posterior_temperature"), "{err}");
+    }
+
+    #[test]
     fn paper_gpu_converts_each_tasks_epochs_to_steps() {
         let dsprites = Config::preset("paper-gpu", "dsprites").unwrap();
         assert_eq!((dsprites.train.batch_size, dsprites.train.warmup_steps, dsprites.train.steps), (1024, 38_000, 228_000));
