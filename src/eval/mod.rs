@@ -284,14 +284,15 @@ pub(crate) fn encode_and_reconstruct(
 /// report. `rule` (the α rule's name and the posterior temperature, each in place of the run's
 /// own) only applies to the AbsAE.
 pub fn evaluate_run(dir: &RunDir, rule: &RuleChoice, data: Option<&Path>) -> Result<EvalReport> {
-    if dir.read_config()?.is_baseline() {
+    let config = dir.read_config()?;
+    if config.is_baseline() {
         let report = baseline::evaluate(&baseline::TrainedVae::open(dir, data)?);
         dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
         return Ok(report);
     }
+    // A bad choice is reported before the model is loaded.
+    let rule = AlphaRule::parse(rule.alpha_rule.as_deref().unwrap_or(&config.eval.alpha_rule), rule.posterior_temperature.unwrap_or(config.eval.posterior_temperature))?;
     let model = TrainedModel::open(dir, data)?;
-    let own = &model.config.eval;
-    let rule = AlphaRule::parse(rule.alpha_rule.as_deref().unwrap_or(&own.alpha_rule), rule.posterior_temperature.unwrap_or(own.posterior_temperature))?;
     let report = evaluate(&model, rule);
     dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
     Ok(report)
