@@ -321,8 +321,7 @@ impl Config {
         )?;
         check(i.rel_updates > 0, "improve.rel_updates", "must be positive (got 0)")?;
         one_of("eval.alpha_rule", &self.eval.alpha_rule, &["posterior", "density"])?;
-        let temperature = self.eval.posterior_temperature;
-        check(temperature.is_finite() && temperature > 0.0, "eval.posterior_temperature", format!("must be positive (got {temperature})"))?;
+        positive_finite("eval.posterior_temperature", self.eval.posterior_temperature)?;
         check(self.eval.relational_samples > 0, "eval.relational_samples", "must be positive (got 0)")?;
         let fraction = self.improve.rel_labelled_fraction;
         check((0.0..=1.0).contains(&fraction), "improve.rel_labelled_fraction", format!("must be in [0, 1] (got {fraction})"))?;
