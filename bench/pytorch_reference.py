@@ -13,7 +13,9 @@ Usage (not needed by relatent's tests or CI):
     cargo run --release -- bench --batch 64 --json
 
 and compare `train_images_per_s` with this script's output, run on the same machine with the
-same thread count (`RAYON_NUM_THREADS` for relatent).
+same thread count (`RAYON_NUM_THREADS` for relatent). With `--ops` it times each layer alone
+instead (forward + backward of the output's sum, summed over the layers of one op), the
+counterpart of `relatent bench --ops`.
 """
 
 import argparse
@@ -72,6 +74,57 @@ def discriminator():
     )
 
 
+def op_cases(batch, device):
+    """(op name, inputs, function) for every layer of one step, in relatent bench --ops order."""
+    rand = lambda *shape: torch.randn(*shape, device=device)
+    cases = []
+    side, cin = 64, 1
+    for _ in range(4):
+        cases.append(("conv2d", [rand(batch, cin, side, side), rand(CHANNELS, cin, 4, 4)], lambda x, w: F.conv2d(x, w, None, 2, 1)))
+        side //= 2
+        cases.append(("batch norm + LeakyReLU", [rand(batch, CHANNELS, side, side)], batch_norm_leaky(device)))
+        cin = CHANNELS
+    for i, o in [(CHANNELS * 16, WIDTH), (WIDTH, LATENT), (LATENT, WIDTH), (WIDTH, CHANNELS * 16)]:
+        layer = nn.Linear(i, o).to(device)
+        cases.append(("linear", [rand(batch, i)], layer))
+        if o == WIDTH:
+            cases.append(("LeakyReLU", [rand(batch, WIDTH)], lambda x: F.leaky_relu(x, 0.1)))
+    side = 4
+    for i in range(4):
+        cout = 1 if i == 3 else CHANNELS
+        cases.append(("conv_transpose2d", [rand(batch, CHANNELS, side, side), rand(CHANNELS, cout, 4, 4)], lambda x, w: F.conv_transpose2d(x, w, None, 2, 1)))
+        side *= 2
+        if i < 3:
+            cases.append(("batch norm + LeakyReLU", [rand(batch, cout, side, side)], batch_norm_leaky(device)))
+    targets = torch.sigmoid(rand(batch, 1, 64, 64))
+    cases.append(("BCE with logits", [rand(batch, 1, 64, 64)], lambda l: F.binary_cross_entropy_with_logits(l, targets, reduction="sum") / batch))
+    cases += [("tanh", [rand(batch, WIDTH)], torch.tanh)] * 3
+    return cases
+
+
+def batch_norm_leaky(device):
+    norm = nn.BatchNorm2d(CHANNELS).to(device)
+    return lambda x: F.leaky_relu(norm(x), 0.1)
+
+
+def time_ops(args, device):
+    """Median forward + backward milliseconds per op, summed over its layers."""
+    table = {}
+    for op, inputs, f in op_cases(args.batch, device):
+        inputs = [t.requires_grad_() for t in inputs]
+        times = []
+        for i in range(args.warmup + args.repeats):
+            start = time.perf_counter()
+            f(*inputs).sum().backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+        layers, ms = table.get(op, (0, 0.0))
+        table[op] = (layers + 1, ms + statistics.median(times) * 1e3)
+    return [{"op": op, "layers": n, "pytorch_ms": ms} for op, (n, ms) in table.items()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
@@ -80,10 +133,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (compare with relatent built --features cuda)")
+    parser.add_argument("--ops", action="store_true", help="time each layer alone (like relatent bench --ops)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.ops:
+        ops = time_ops(args, device)
+        print(json.dumps({"framework": f"pytorch {torch.__version__}", "threads": args.threads, "batch": args.batch, "ops": ops}, indent=2))
+        return
 
     encoder, decoder, disc = Encoder().to(device), Decoder().to(device), discriminator().to(device)
     opt_ae = torch.optim.Adam(list(encoder.parameters()) + list(decoder.parameters()), lr=5e-4)

@@ -244,6 +244,9 @@ struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Time each op of the task's networks (forward + backward, ours against burn's) instead.
+    #[arg(long)]
+    ops: bool,
 }
 
 #[derive(Subcommand)]
@@ -512,11 +515,21 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
         return Err(relatent::Error::Invalid("--batch and --repeats must be positive".into()).into());
     }
     let options = bench::BenchOptions { task: args.task, batch: args.batch, repeats: args.repeats };
-    let report = bench::run(&options, &mut |what| eprintln!("measuring {what}"))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.ops {
+        let report = bench::run_ops(&options)?;
+        print_report(&report, report.table(), args.json)
     } else {
-        print!("{}", report.table());
+        let report = bench::run(&options, &mut |what| eprintln!("measuring {what}"))?;
+        print_report(&report, report.table(), args.json)
+    }
+}
+
+/// Prints `report` as JSON or as its `table`.
+fn print_report(report: &impl serde::Serialize, table: String, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{table}");
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! `relatent bench`: throughput of the parts a run spends its time in, measured on this
 //! machine (median after warm-up), so optimisations are judged by numbers.
 
+pub mod ops;
+
 use std::time::Instant;
 
 use serde::Serialize;
@@ -8,8 +10,9 @@ use serde::Serialize;
 use crate::Result;
 use crate::config::Config;
 use crate::eval::{ALPHAS, TrainedModel, classify_codes};
+use crate::model::Architecture;
 use crate::prior::AlphaRule;
-use crate::train::Trainer;
+use crate::train::{Trainer, training_device};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -128,6 +131,32 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
         metrics_seconds: metrics,
         peak_memory_mib: peak_memory_mib(),
     })
+}
+
+/// Per-op forward + backward times of a task's networks (`relatent bench --ops`).
+#[derive(Clone, Debug, Serialize)]
+pub struct OpsReport {
+    pub task: String,
+    pub batch: usize,
+    pub backend: String,
+    pub threads: usize,
+    pub ops: Vec<ops::OpTiming>,
+}
+
+/// Times every layer of `options.task`'s networks on the training device.
+pub fn run_ops(options: &BenchOptions) -> Result<OpsReport> {
+    let arch = Architecture::for_task(&options.task)?;
+    let (device, backend) = training_device()?;
+    let ops = ops::per_op(&arch, options.batch, options.repeats, &device.autodiff())?;
+    Ok(OpsReport { task: options.task.clone(), batch: options.batch, backend: backend.into(), threads: threads(), ops })
+}
+
+impl OpsReport {
+    /// The report as a short table.
+    pub fn table(&self) -> String {
+        let head = format!("relatent bench --ops: task {}, batch {}, backend {}, {} threads\n", self.task, self.batch, self.backend, self.threads);
+        head + &ops::table(&self.ops)
+    }
 }
 
 const METRICS_ROWS: usize = 15_000;
