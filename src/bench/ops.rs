@@ -162,7 +162,7 @@ fn tanh(b: usize) -> Case {
     Case {
         op: "tanh",
         inputs: vec![[b, WIDTH, 1, 1]],
-        ours: Box::new(|t| model::tanh(t[0].clone())),
+        ours: Box::new(|t| kernels::pointwise::tanh(t[0].clone())),
         burn: Some(Box::new(|t| activation::tanh(t[0].clone()))),
     }
 }

@@ -546,7 +546,7 @@ pub fn one_hot(ids: &[usize], k: usize, device: &Device) -> Tensor<2> {
 /// softplus(l) − x·l.
 pub fn bce_with_logits(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
     let b = logits.dims()[0];
-    (softplus(logits.clone(), 1.0) - logits * targets).sum().div_scalar(b as f32).reshape([1])
+    model::kernels::pointwise::bce_with_logits_sum(logits, targets).div_scalar(b as f32)
 }
 
 /// Mean cross-entropy of the mixture posterior p(k | z) against `targets`.

@@ -11,6 +11,7 @@
 
 pub mod cpu;
 pub mod norm;
+pub mod pointwise;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
