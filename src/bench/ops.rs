@@ -8,7 +8,6 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation;
 use burn::tensor::module::{conv_transpose2d, conv2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use serde::Serialize;
 
 use super::median_seconds;
@@ -25,7 +24,7 @@ const DISCRIMINATOR_TANH_LAYERS: usize = 3;
 #[derive(Clone, Debug, Serialize)]
 pub struct OpTiming {
     pub op: &'static str,
-    /// How many times one training step runs it (encoder and decoder, one pass each).
+    /// Layers that run it in one pass of each network (encoder, decoder, discriminator).
     pub layers: usize,
     /// Through the code the model runs.
     pub ours_ms: f64,
@@ -108,7 +107,7 @@ fn cases(arch: &Architecture, b: usize, device: &Device) -> Vec<Case> {
 
 fn convolution(b: usize, cin: usize, side: usize, cout: usize, spec: ConvSpec) -> Case {
     let ConvSpec { kernel, stride, padding } = spec;
-    let options = ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1);
+    let options = kernels::conv_options(stride, padding);
     Case {
         op: "conv2d",
         inputs: vec![[b, cin, side, side], [cout, cin, kernel, kernel]],
@@ -119,7 +118,7 @@ fn convolution(b: usize, cin: usize, side: usize, cout: usize, spec: ConvSpec) -
 
 fn transposed_convolution(b: usize, cin: usize, side: usize, cout: usize, spec: ConvSpec) -> Case {
     let ConvSpec { kernel, stride, padding } = spec;
-    let options = ConvTransposeOptions::new([stride, stride], [padding, padding], [0, 0], [1, 1], 1);
+    let options = kernels::transpose_options(stride, padding);
     Case {
         op: "conv_transpose2d",
         inputs: vec![[b, cin, side, side], [cin, cout, kernel, kernel]],

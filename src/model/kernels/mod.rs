@@ -28,11 +28,11 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use cpu::ConvGeometry;
 
-fn conv_options(stride: usize, padding: usize) -> ConvOptions<2> {
+pub(crate) fn conv_options(stride: usize, padding: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
 }
 
-fn transpose_options(stride: usize, padding: usize) -> ConvTransposeOptions<2> {
+pub(crate) fn transpose_options(stride: usize, padding: usize) -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([stride, stride], [padding, padding], [0, 0], [1, 1], 1)
 }
 
