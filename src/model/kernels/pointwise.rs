@@ -35,10 +35,11 @@ pub trait PointwiseKernels: Backend {
         burn_bce_sum::<Self>(logits, targets)
     }
 
-    /// Gradients of [`Self::bce_sum_kernel`]'s logits and targets for the upstream gradient
-    /// `grad` of the sum: g·(σ(l) − x) and −g·l.
-    fn bce_sum_grads(logits: FloatTensor<Self>, targets: FloatTensor<Self>, grad: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        burn_bce_sum_grads::<Self>(logits, targets, grad)
+    /// Gradients of [`Self::bce_sum_kernel`]'s logits and (when `with_targets`; training
+    /// targets are data and need none) targets for the upstream gradient `grad` of the sum:
+    /// g·(σ(l) − x) and −g·l.
+    fn bce_sum_grads(logits: FloatTensor<Self>, targets: FloatTensor<Self>, grad: FloatTensor<Self>, with_targets: bool) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        burn_bce_sum_grads::<Self>(logits, targets, grad, with_targets)
     }
 
     /// tanh of every element.
@@ -60,11 +61,11 @@ fn burn_bce_sum<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B>) -> 
 }
 
 /// The BCE sum's gradients with burn's own ops.
-fn burn_bce_sum_grads<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B>, grad: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
+fn burn_bce_sum_grads<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B>, grad: FloatTensor<B>, with_targets: bool) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
     let shape = logits.shape();
     let g = B::float_expand(B::float_reshape(grad, Shape::from(vec![1; shape.num_dims()])), shape);
     let d_logits = B::float_mul(B::float_sub(B::sigmoid(logits.clone()), targets), g.clone());
-    (d_logits, B::float_neg(B::float_mul(logits, g)))
+    (d_logits, with_targets.then(|| B::float_neg(B::float_mul(logits, g))))
 }
 
 /// tanh's gradient with burn's own ops.
@@ -114,15 +115,15 @@ impl PointwiseKernels for Flex {
         FlexTensor::from_data(TensorData::new(vec![sum], [1]))
     }
 
-    fn bce_sum_grads(logits: FlexTensor, targets: FlexTensor, grad: FlexTensor) -> (FlexTensor, FlexTensor) {
+    fn bce_sum_grads(logits: FlexTensor, targets: FlexTensor, grad: FlexTensor, with_targets: bool) -> (FlexTensor, Option<FlexTensor>) {
         if !f32_inputs(&[&logits, &targets, &grad]) || logits.shape() != targets.shape() {
-            return burn_bce_sum_grads::<Flex>(logits, targets, grad);
+            return burn_bce_sum_grads::<Flex>(logits, targets, grad, with_targets);
         }
         let (l, x) = (logits.to_contiguous(), targets.to_contiguous());
         let g = values(&grad.to_contiguous())[0];
         let d_logits = zip_map(values(&l), values(&x), |l, x| g * (sigmoid_f32(l) - x));
-        let d_targets = values(&l).par_iter().with_min_len(CHUNK).map(|&l| -g * l).collect();
-        (shaped_like(d_logits, &l), shaped_like(d_targets, &l))
+        let d_targets = with_targets.then(|| shaped_like(values(&l).par_iter().with_min_len(CHUNK).map(|&l| -g * l).collect(), &l));
+        (shaped_like(d_logits, &l), d_targets)
     }
 
     fn tanh_kernel(x: FlexTensor) -> FlexTensor {
@@ -155,11 +156,12 @@ impl<B: Backend + PointwiseKernels> Backward<B, 2> for BceBackward {
         let [node_logits, node_targets] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (logits, targets) = (checkpointer.retrieve_node_output(ops.state.0), checkpointer.retrieve_node_output(ops.state.1));
-        let (d_logits, d_targets) = B::bce_sum_grads(logits, targets, grad);
-        for (node, g) in [(node_logits, d_logits), (node_targets, d_targets)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, g);
-            }
+        let (d_logits, d_targets) = B::bce_sum_grads(logits, targets, grad, node_targets.is_some());
+        if let Some(node) = node_logits {
+            grads.register::<B>(node.id, d_logits);
+        }
+        if let (Some(node), Some(d_targets)) = (node_targets, d_targets) {
+            grads.register::<B>(node.id, d_targets);
         }
     }
 }
