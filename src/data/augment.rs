@@ -5,6 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
+use super::room_colours::recolour_room;
 use super::task::{Augmentation, GeometricAugment};
 
 /// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
@@ -68,6 +69,7 @@ pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &m
             let to = (centre.0 + rng.random_range(-max_shift..=max_shift), centre.1 + rng.random_range(-max_shift..=max_shift));
             similarity_transform(image, side, angle, scale, centre, to)
         }
+        Augmentation::RoomColours => recolour_room(image, shape[2], rng),
     }
 }
 
@@ -166,6 +168,26 @@ mod tests {
             assert!((after.0 - before.0).abs() < 4.5 && (after.1 - before.1).abs() < 4.5, "{before:?} → {after:?}");
             assert_ne!(view, img);
         }
+    }
+
+    #[test]
+    fn room_views_repaint_the_floor_and_keep_the_object() {
+        use crate::data::shapes3d::{FACTORS, SIDE as S3D_SIDE, Shapes3dRenderer};
+        let task = Task::by_name("shapes3d").unwrap();
+        let aug = task.augment.expect("Shapes3D repaints rooms");
+        let mut img = vec![0.0; 3 * S3D_SIDE * S3D_SIDE];
+        // Classes (floor, wall, object, scale, shape, orientation).
+        let index = FACTORS.iter().zip([0, 3, 6, 7, 0, 7]).fold(0, |acc, (f, c)| acc * f.size + c);
+        crate::data::FactorDataset::render(&Shapes3dRenderer, index, &mut img);
+        let (plane, centre, floor) = (S3D_SIDE * S3D_SIDE, 40 * S3D_SIDE + 32, 62 * S3D_SIDE + 32);
+        let mut rng = stream(4, Stream::Augment, 0);
+        let mut floor_changed = 0;
+        for _ in 0..10 {
+            let view = labelled_view(&img, [3, S3D_SIDE, S3D_SIDE], &aug, &[6, 0, 2], &mut rng);
+            assert!((0..3).all(|ch| (view[ch * plane + centre] - img[ch * plane + centre]).abs() < 1e-6), "object pixel changed");
+            floor_changed += usize::from((0..3).any(|ch| view[ch * plane + floor] != img[ch * plane + floor]));
+        }
+        assert!(floor_changed >= 7, "floor repainted in {floor_changed} of 10 views");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod shapes3d_h5;
 pub mod images;
 pub mod inspect;
 pub mod npz;
+pub mod room_colours;
 pub mod split;
 pub mod task;
 

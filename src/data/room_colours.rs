@@ -1,0 +1,201 @@
+//! Shapes3D's component-preserving view: the floor and the walls repainted in other hues of
+//! the official palette, the object left as it is. Object hue, shape and scale (the kept
+//! factors) keep their values while two of the three nuisances take new ones, so the ten
+//! labelled images of a component are seen with every floor and wall colour.
+//!
+//! Every surface is one palette hue at full saturation times a scalar shade (Lambert, ambient,
+//! shadow), so a pixel is a non-negative mix of at most two surface colours (two where an
+//! edge is anti-aliased). The mix is solved per pixel and re-mixed with the new colours; no
+//! image library does this, hence by hand.
+
+use rand::Rng;
+
+use super::shapes3d::hue_rgb;
+
+/// Hues of the official palette: 0, 0.1, …, 0.9.
+const HUES: usize = 10;
+/// Fewest pixels of a hue other than the floor's and the walls' for the object to count as
+/// found. An object that shares its hue with the floor or the walls cannot be told apart from
+/// them, and its image is left as it is.
+const MIN_OBJECT_PIXELS: usize = 12;
+
+type Rgb = [f64; 3];
+
+/// The image with floor and walls repainted in random palette hues (possibly their own); the
+/// image itself where the floor, walls or object cannot be found.
+pub fn recolour_room(image: &[f32], side: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let (floor, wall) = (rng.random_range(0..HUES), rng.random_range(0..HUES));
+    recolour_room_to(image, side, floor, wall).unwrap_or_else(|| image.to_vec())
+}
+
+/// The image (3 planes of `side`²) with the floor in palette hue `new_floor` and the walls in
+/// `new_wall` (in `new_floor` too when they had one hue), or None when the floor, the walls or
+/// a distinct object cannot be found.
+pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: usize) -> Option<Vec<f32>> {
+    let plane = side * side;
+    let pixel = |i: usize| [image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64];
+    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class(pixel(i))).collect();
+    // The bottom row always shows the floor and the top row the back walls.
+    let floor = most_common(classes[plane - side..].iter().flatten().copied())?.0;
+    let wall = most_common(classes[..side].iter().flatten().copied())?.0;
+    let (object, count) = most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
+    if count < MIN_OBJECT_PIXELS {
+        return None;
+    }
+    let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
+    let mut surfaces = vec![(colour(object), colour(object)), (colour(floor), colour(new_floor))];
+    if wall != floor {
+        surfaces.push((colour(wall), colour(new_wall)));
+    }
+    let mut out = vec![0.0; 3 * plane];
+    for i in 0..plane {
+        let mixed = remix(pixel(i), &surfaces);
+        for (ch, value) in mixed.iter().enumerate() {
+            out[ch * plane + i] = value.clamp(0.0, 1.0) as f32;
+        }
+    }
+    Some(out)
+}
+
+/// Palette hue of a saturated pixel, None for dark, pale or in-between (edge) pixels.
+fn hue_class(p: Rgb) -> Option<usize> {
+    let (max, min) = (p[0].max(p[1]).max(p[2]), p[0].min(p[1]).min(p[2]));
+    if max < 0.05 || (max - min) / max < 0.9 {
+        return None;
+    }
+    let d = max - min;
+    let sextant = if max == p[0] {
+        ((p[1] - p[2]) / d).rem_euclid(6.0)
+    } else if max == p[1] {
+        (p[2] - p[0]) / d + 2.0
+    } else {
+        (p[0] - p[1]) / d + 4.0
+    };
+    let position = sextant / 6.0 * HUES as f64;
+    let nearest = position.round();
+    ((position - nearest).abs() < 0.15).then_some(nearest as usize % HUES)
+}
+
+/// The most common class and its count, None when there is none.
+fn most_common(classes: impl Iterator<Item = usize>) -> Option<(usize, usize)> {
+    let mut counts = [0usize; HUES];
+    for c in classes {
+        counts[c] += 1;
+    }
+    let (class, &count) = counts.iter().enumerate().max_by_key(|&(c, n)| (*n, std::cmp::Reverse(c)))?;
+    (count > 0).then_some((class, count))
+}
+
+/// `p` written as the best non-negative mix of one or two old surface colours, re-mixed with
+/// the same weights from their new colours.
+fn remix(p: Rgb, surfaces: &[(Rgb, Rgb)]) -> Rgb {
+    let mut best = (f64::INFINITY, [0.0; 3]);
+    for (i, (a, a_new)) in surfaces.iter().enumerate() {
+        let w = (dot(p, *a) / dot(*a, *a)).max(0.0);
+        consider(&mut best, p, &[(w, *a, *a_new)]);
+        for (b, b_new) in &surfaces[i + 1..] {
+            if let Some((wa, wb)) = two_colour_weights(p, *a, *b) {
+                consider(&mut best, p, &[(wa, *a, *a_new), (wb, *b, *b_new)]);
+            }
+        }
+    }
+    best.1
+}
+
+/// Keeps the mix with the smaller residual: (weight, old colour, new colour) per surface.
+fn consider(best: &mut (f64, Rgb), p: Rgb, mix: &[(f64, Rgb, Rgb)]) {
+    let (mut old, mut new) = ([0.0; 3], [0.0; 3]);
+    for &(w, a, a_new) in mix {
+        for ch in 0..3 {
+            old[ch] += w * a[ch];
+            new[ch] += w * a_new[ch];
+        }
+    }
+    let residual = (0..3).map(|ch| (p[ch] - old[ch]).powi(2)).sum::<f64>();
+    if residual < best.0 {
+        *best = (residual, new);
+    }
+}
+
+/// Least-squares weights of `p ≈ wa·a + wb·b`, None when not both non-negative.
+fn two_colour_weights(p: Rgb, a: Rgb, b: Rgb) -> Option<(f64, f64)> {
+    let (aa, bb, ab) = (dot(a, a), dot(b, b), dot(a, b));
+    let det = aa * bb - ab * ab;
+    if det < 1e-9 {
+        return None;
+    }
+    let (pa, pb) = (dot(p, a), dot(p, b));
+    let (wa, wb) = ((pa * bb - pb * ab) / det, (pb * aa - pa * ab) / det);
+    (wa >= 0.0 && wb >= 0.0).then_some((wa, wb))
+}
+
+fn dot(a: Rgb, b: Rgb) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::shapes3d::{SIDE, Scene, render_scene};
+    use crate::rng::{Stream, stream};
+
+    fn render(classes: [usize; 6]) -> Vec<f32> {
+        let mut out = vec![0.0; 3 * SIDE * SIDE];
+        render_scene(&Scene::from_classes(&classes), &mut out);
+        out
+    }
+
+    fn mean_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs() as f64).sum::<f64>() / a.len() as f64
+    }
+
+    #[test]
+    fn repainting_matches_the_renderer_with_the_new_hues() {
+        // (floor, wall, object, scale, shape, orientation) → new floor and wall hues.
+        for (classes, floor, wall) in [([0, 3, 6, 4, 0, 7], 8, 1), ([2, 2, 9, 7, 3, 0], 5, 5), ([7, 1, 4, 0, 2, 14], 1, 7), ([5, 9, 0, 3, 1, 3], 5, 2)] {
+            let got = recolour_room_to(&render(classes), SIDE, floor, wall).expect("distinct object");
+            let mut want_classes = classes;
+            (want_classes[0], want_classes[1]) = (floor, if classes[0] == classes[1] { floor } else { wall });
+            let want = render(want_classes);
+            let diff = mean_abs_diff(&got, &want);
+            assert!(diff < 1e-3, "{classes:?} → floor {floor}, wall {wall}: mean |diff| {diff}");
+            let before = mean_abs_diff(&render(classes), &want);
+            assert!(before > 0.05, "{classes:?}: the new hues should change the image ({before})");
+        }
+    }
+
+    #[test]
+    fn keeping_the_hues_keeps_the_image() {
+        let image = render([4, 8, 1, 5, 2, 9]);
+        let same = recolour_room_to(&image, SIDE, 4, 8).unwrap();
+        assert!(mean_abs_diff(&image, &same) < 1e-4);
+    }
+
+    #[test]
+    fn an_object_in_the_floor_or_wall_hue_is_left_alone() {
+        for classes in [[3, 6, 3, 4, 0, 7], [1, 6, 6, 7, 2, 0]] {
+            let image = render(classes);
+            assert_eq!(recolour_room_to(&image, SIDE, 0, 0), None, "{classes:?}");
+            let mut rng = stream(0, Stream::Augment, 0);
+            assert_eq!(recolour_room(&image, SIDE, &mut rng), image);
+        }
+    }
+
+    #[test]
+    fn a_grey_image_has_no_room_to_repaint() {
+        let grey = vec![0.5; 3 * SIDE * SIDE];
+        assert_eq!(recolour_room_to(&grey, SIDE, 1, 2), None);
+    }
+
+    #[test]
+    fn hue_classes_of_the_palette_and_of_shaded_pixels() {
+        for k in 0..HUES {
+            let c = hue_rgb(k as f64 / 10.0);
+            assert_eq!(hue_class(c), Some(k));
+            assert_eq!(hue_class([c[0] * 0.4, c[1] * 0.4, c[2] * 0.4]), Some(k), "shaded hue {k}");
+        }
+        assert_eq!(hue_class(hue_rgb(0.05)), None, "between two palette hues");
+        assert_eq!(hue_class([0.5, 0.5, 0.5]), None);
+        assert_eq!(hue_class([0.01, 0.0, 0.0]), None, "too dark");
+    }
+}
