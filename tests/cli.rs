@@ -66,6 +66,11 @@ fn eval_of_a_directory_without_a_run() {
     let tmp = tempfile::tempdir().unwrap();
     let out = relatent(&["eval", tmp.path().join("none").to_str().unwrap()]);
     assert_user_error(&out, "none");
+    // A bad flag value is a usage error: clap's message, whose first line names the flag.
+    let out = relatent(&["eval", tmp.path().join("none").to_str().unwrap(), "--posterior-temperature", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.lines().next().is_some_and(|l| l.contains("--posterior-temperature") && l.contains("positive")), "{stderr}");
 }
 
 #[test]

@@ -137,6 +137,15 @@ struct TrainArgs {
     stop_at: Option<usize>,
 }
 
+/// A flag's value that must be a positive finite number; clap names the flag in the error.
+fn positive_number(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be positive and finite (got {v})")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Args)]
 struct EvalArgs {
     /// Run directory.
@@ -145,7 +154,7 @@ struct EvalArgs {
     #[arg(long)]
     alpha_rule: Option<String>,
     /// Temperature of the posterior rule (default: the run's `eval.posterior_temperature`).
-    #[arg(long)]
+    #[arg(long, value_parser = positive_number)]
     posterior_temperature: Option<f64>,
     /// Evaluate on this official file instead of the run's data.
     #[arg(long)]
