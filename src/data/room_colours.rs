@@ -10,7 +10,7 @@
 
 use rand::Rng;
 
-use super::shapes3d::hue_rgb;
+use super::shapes3d::{hue_of, hue_rgb};
 
 /// Hues of the official palette: 0, 0.1, …, 0.9.
 const HUES: usize = 10;
@@ -63,15 +63,7 @@ fn hue_class(p: Rgb) -> Option<usize> {
     if max < 0.05 || (max - min) / max < 0.9 {
         return None;
     }
-    let d = max - min;
-    let sextant = if max == p[0] {
-        ((p[1] - p[2]) / d).rem_euclid(6.0)
-    } else if max == p[1] {
-        (p[2] - p[0]) / d + 2.0
-    } else {
-        (p[0] - p[1]) / d + 4.0
-    };
-    let position = sextant / 6.0 * HUES as f64;
+    let position = hue_of(p)? * HUES as f64;
     let nearest = position.round();
     ((position - nearest).abs() < 0.15).then_some(nearest as usize % HUES)
 }

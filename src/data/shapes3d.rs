@@ -87,6 +87,17 @@ pub fn hue_rgb(h: f64) -> V3 {
     [f(5.0), f(3.0), f(1.0)]
 }
 
+/// Hue of an RGB colour in [0, 1), the inverse of [`hue_rgb`] up to value; None for a grey.
+pub fn hue_of(c: V3) -> Option<f64> {
+    let (max, min) = (c[0].max(c[1]).max(c[2]), c[0].min(c[1]).min(c[2]));
+    if max - min < 1e-3 {
+        return None;
+    }
+    let d = max - min;
+    let h = if max == c[0] { ((c[1] - c[2]) / d).rem_euclid(6.0) } else if max == c[1] { (c[2] - c[0]) / d + 2.0 } else { (c[0] - c[1]) / d + 4.0 };
+    Some(h / 6.0)
+}
+
 /// One scene: colours, the object, the camera angle.
 #[derive(Clone, Debug)]
 pub struct Scene {
@@ -293,17 +304,6 @@ mod tests {
     fn pixel(img: &[f32], x: usize, y: usize) -> V3 {
         let p = SIDE * SIDE;
         [img[y * SIDE + x] as f64, img[p + y * SIDE + x] as f64, img[2 * p + y * SIDE + x] as f64]
-    }
-
-    /// Hue of an RGB colour in [0, 1), or None for a grey.
-    fn hue_of(c: V3) -> Option<f64> {
-        let (max, min) = (c[0].max(c[1]).max(c[2]), c[0].min(c[1]).min(c[2]));
-        if max - min < 1e-3 {
-            return None;
-        }
-        let d = max - min;
-        let h = if max == c[0] { ((c[1] - c[2]) / d).rem_euclid(6.0) } else if max == c[1] { (c[2] - c[0]) / d + 2.0 } else { (c[0] - c[1]) / d + 4.0 };
-        Some(h / 6.0)
     }
 
     #[test]
