@@ -108,6 +108,13 @@ fn shapes3d_runs_end_to_end_in_colour() {
     let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["task"], "shapes3d");
     assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
+    // 120 components × τ = 4; images whose object shares the floor's or the walls' hue
+    // (about a fifth) cannot be repainted.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let coverage = stderr.lines().find_map(|l| l.strip_prefix("relatent: the augmentation makes views of ")).expect("the repaint's coverage is reported");
+    let numbers: Vec<usize> = coverage.split(' ').filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(numbers[1], 480, "{coverage}");
+    assert!((330..450).contains(&numbers[0]), "{coverage}");
     let means = image::open(dir.join("figures/prior_means.png")).unwrap().to_rgb8();
     assert!(means.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "decoded prior means are in colour");
 }

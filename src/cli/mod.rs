@@ -329,12 +329,22 @@ fn train_evaluate_print(config: Config, dir: &RunDir, resume: bool, quiet: bool)
         pipeline::Prepared::Baseline(t) => &t.config,
     };
     eprintln!("relatent: task {}, model {}, preset {}, {} steps; run directory {}", config.task, config.model, config.preset, config.train.steps, dir.root.display());
+    report_view_coverage(&prepared);
     let mut bar = progress::TrainingBar::new(quiet);
     let finished = prepared.finish(dir, resume, &mut bar)?;
     bar.finish();
     println!("{}", eval::tables::markdown(&finished.report));
     println!("Wrote {}, {} and {} figures in {}", dir.eval().display(), dir.report().display(), finished.figures.len(), dir.figures().display());
     Ok(())
+}
+
+/// Says on stderr how many labelled images the augmentation leaves as they are, if any.
+fn report_view_coverage(prepared: &pipeline::Prepared) {
+    if let pipeline::Prepared::Method(trainer) = prepared {
+        if let Some((viewable, total)) = trainer.labelled_view_coverage().filter(|(v, t)| v < t) {
+            eprintln!("relatent: the augmentation makes views of {viewable} of {total} labelled images; the other {} are used as they are", total - viewable);
+        }
+    }
 }
 
 fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
@@ -354,7 +364,9 @@ fn train_command(args: TrainArgs) -> anyhow::Result<()> {
         args.config.resolve()?
     };
     let options = train::TrainOptions { resume: args.resume, stop_at: args.stop_at };
-    let (steps, seconds) = match pipeline::prepare(config, &dir, args.resume)? {
+    let prepared = pipeline::prepare(config, &dir, args.resume)?;
+    report_view_coverage(&prepared);
+    let (steps, seconds) = match prepared {
         pipeline::Prepared::Baseline(trainer) => {
             let t = train_into(trainer, &dir, options, args.config.quiet)?;
             (t.state.step, t.state.seconds)

@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
-use super::room_colours::recolour_room;
+use super::room_colours::{finds_room, recolour_room};
 use super::task::{Augmentation, GeometricAugment};
 
 /// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
@@ -70,6 +70,16 @@ pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &m
             similarity_transform(image, side, angle, scale, centre, to)
         }
         Augmentation::RoomColours => recolour_room(image, shape[2], rng),
+    }
+}
+
+/// Whether the augmentation can make views of the image that differ from it: the geometric
+/// ones need ink to move, the room repaint needs floor, walls and object it can tell apart.
+/// The others are used as they are.
+pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> bool {
+    match aug {
+        Augmentation::Sprite(_) | Augmentation::Handwriting { .. } => ink_centroid(image, shape[2]).is_some(),
+        Augmentation::RoomColours => finds_room(image, shape[2]),
     }
 }
 
@@ -188,6 +198,8 @@ mod tests {
             floor_changed += usize::from((0..3).any(|ch| view[ch * plane + floor] != img[ch * plane + floor]));
         }
         assert!(floor_changed >= 7, "floor repainted in {floor_changed} of 10 views");
+        assert!(makes_views_of(&img, [3, S3D_SIDE, S3D_SIDE], &aug));
+        assert!(!makes_views_of(&vec![0.5; img.len()], [3, S3D_SIDE, S3D_SIDE], &aug), "a grey image has no room");
     }
 
     #[test]

@@ -34,14 +34,7 @@ pub fn recolour_room(image: &[f32], side: usize, rng: &mut impl Rng) -> Vec<f32>
 pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: usize) -> Option<Vec<f32>> {
     let plane = side * side;
     let pixel = |i: usize| [image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64];
-    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class(pixel(i))).collect();
-    // The bottom row always shows the floor and the top row the back walls.
-    let floor = most_common(classes[plane - side..].iter().flatten().copied())?.0;
-    let wall = most_common(classes[..side].iter().flatten().copied())?.0;
-    let (object, count) = most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
-    if count < MIN_OBJECT_PIXELS {
-        return None;
-    }
+    let RoomHues { floor, wall, object } = room_hues(image, side)?;
     let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
     let mut surfaces = vec![(colour(object), colour(object)), (colour(floor), colour(new_floor))];
     if wall != floor {
@@ -55,6 +48,30 @@ pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: 
         }
     }
     Some(out)
+}
+
+/// Palette hues of the floor, the walls and the object of a room image.
+struct RoomHues {
+    floor: usize,
+    wall: usize,
+    object: usize,
+}
+
+/// Whether the floor, the walls and an object of another hue can be found in the image, that
+/// is whether [`recolour_room`] can repaint it.
+pub fn finds_room(image: &[f32], side: usize) -> bool {
+    room_hues(image, side).is_some()
+}
+
+/// The room's palette hues, None when the floor, the walls or a distinct object are not found.
+fn room_hues(image: &[f32], side: usize) -> Option<RoomHues> {
+    let plane = side * side;
+    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class([image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64])).collect();
+    // The bottom row always shows the floor and the top row the back walls.
+    let floor = most_common(classes[plane - side..].iter().flatten().copied())?.0;
+    let wall = most_common(classes[..side].iter().flatten().copied())?.0;
+    let (object, count) = most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
+    (count >= MIN_OBJECT_PIXELS).then_some(RoomHues { floor, wall, object })
 }
 
 /// Palette hue of a saturated pixel, None for dark, pale or in-between (edge) pixels.
@@ -145,6 +162,7 @@ mod tests {
     fn repainting_matches_the_renderer_with_the_new_hues() {
         // (floor, wall, object, scale, shape, orientation) → new floor and wall hues.
         for (classes, floor, wall) in [([0, 3, 6, 4, 0, 7], 8, 1), ([2, 2, 9, 7, 3, 0], 5, 5), ([7, 1, 4, 0, 2, 14], 1, 7), ([5, 9, 0, 3, 1, 3], 5, 2)] {
+            assert!(finds_room(&render(classes), SIDE), "{classes:?}");
             let got = recolour_room_to(&render(classes), SIDE, floor, wall).expect("distinct object");
             let mut want_classes = classes;
             (want_classes[0], want_classes[1]) = (floor, if classes[0] == classes[1] { floor } else { wall });
@@ -167,6 +185,7 @@ mod tests {
     fn an_object_in_the_floor_or_wall_hue_is_left_alone() {
         for classes in [[3, 6, 3, 4, 0, 7], [1, 6, 6, 7, 2, 0]] {
             let image = render(classes);
+            assert!(!finds_room(&image, SIDE), "{classes:?}");
             assert_eq!(recolour_room_to(&image, SIDE, 0, 0), None, "{classes:?}");
             let mut rng = stream(0, Stream::Augment, 0);
             assert_eq!(recolour_room(&image, SIDE, &mut rng), image);
@@ -176,6 +195,7 @@ mod tests {
     #[test]
     fn a_grey_image_has_no_room_to_repaint() {
         let grey = vec![0.5; 3 * SIDE * SIDE];
+        assert!(!finds_room(&grey, SIDE));
         assert_eq!(recolour_room_to(&grey, SIDE, 1, 2), None);
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use adam::adam;
 use crate::config::Config;
-use crate::data::augment::{PixelNoise, labelled_view, strong_view};
+use crate::data::augment::{PixelNoise, labelled_view, makes_views_of, strong_view};
 use crate::data::{ImageShape, Split, TaskData};
 use crate::model::{self, AbsAe, Architecture, Encoder, Mlp};
 use crate::prior::{Mixture, MixtureTensors, Prior};
@@ -164,6 +164,19 @@ impl Trainer {
     /// Steps of the whole schedule: autoencoder steps, then ReL-only fine-tuning steps.
     pub fn total_steps(&self) -> usize {
         self.config.train.steps + self.config.improve.rel_finetune_steps
+    }
+
+    /// How many of the labelled images the task's augmentation makes views of, and of how
+    /// many; None when labelled images are not augmented (the paper mode, or no augmentation).
+    /// Shapes3D's repaint has to find the room's palette hues, so on an official file whose
+    /// colours it does not recognise this is how a user learns that the views do nothing.
+    pub fn labelled_view_coverage(&self) -> Option<(usize, usize)> {
+        use rayon::prelude::*;
+        let imp = &self.config.improve;
+        let aug = self.data.task.augment.as_ref().filter(|_| imp.augment_labelled && imp.supervised_weight > 0.0)?;
+        let shape = self.data.image_shape();
+        let viewable = self.labelled_pixels.par_chunks_exact(self.data.dataset.image_len()).filter(|image| makes_views_of(image, shape, aug)).count();
+        Some((viewable, self.split.labelled.len()))
     }
 
     /// The mixture, once the prior has switched.
