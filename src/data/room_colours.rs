@@ -33,7 +33,6 @@ pub fn recolour_room(image: &[f32], side: usize, rng: &mut impl Rng) -> Vec<f32>
 /// a distinct object cannot be found.
 pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: usize) -> Option<Vec<f32>> {
     let plane = side * side;
-    let pixel = |i: usize| [image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64];
     let RoomHues { floor, wall, object } = room_hues(image, side)?;
     let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
     let mut surfaces = vec![(colour(object), colour(object)), (colour(floor), colour(new_floor))];
@@ -42,7 +41,7 @@ pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: 
     }
     let mut out = vec![0.0; 3 * plane];
     for i in 0..plane {
-        let mixed = remix(pixel(i), &surfaces);
+        let mixed = remix(pixel(image, plane, i), &surfaces);
         for (ch, value) in mixed.iter().enumerate() {
             out[ch * plane + i] = value.clamp(0.0, 1.0) as f32;
         }
@@ -66,12 +65,17 @@ pub fn finds_room(image: &[f32], side: usize) -> bool {
 /// The room's palette hues, None when the floor, the walls or a distinct object are not found.
 fn room_hues(image: &[f32], side: usize) -> Option<RoomHues> {
     let plane = side * side;
-    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class([image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64])).collect();
+    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class(pixel(image, plane, i))).collect();
     // The bottom row always shows the floor and the top row the back walls.
     let floor = most_common(classes[plane - side..].iter().flatten().copied())?.0;
     let wall = most_common(classes[..side].iter().flatten().copied())?.0;
     let (object, count) = most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
     (count >= MIN_OBJECT_PIXELS).then_some(RoomHues { floor, wall, object })
+}
+
+/// Pixel `i` of a channel-major RGB image with `plane` pixels per channel.
+fn pixel(image: &[f32], plane: usize, i: usize) -> Rgb {
+    [image[i] as f64, image[plane + i] as f64, image[2 * plane + i] as f64]
 }
 
 /// Palette hue of a saturated pixel, None for dark, pale or in-between (edge) pixels.

@@ -172,11 +172,15 @@ impl Trainer {
     /// colours it does not recognise this is how a user learns that the views do nothing.
     pub fn labelled_view_coverage(&self) -> Option<(usize, usize)> {
         use rayon::prelude::*;
-        let imp = &self.config.improve;
-        let aug = self.data.task.augment.as_ref().filter(|_| imp.augment_labelled && imp.supervised_weight > 0.0)?;
+        let aug = self.labelled_augmentation().filter(|_| self.config.improve.supervised_weight > 0.0)?;
         let shape = self.data.image_shape();
         let viewable = self.labelled_pixels.par_chunks_exact(self.data.dataset.image_len()).filter(|image| makes_views_of(image, shape, aug)).count();
         Some((viewable, self.split.labelled.len()))
+    }
+
+    /// The task's augmentation when the config applies it to the labelled images.
+    fn labelled_augmentation(&self) -> Option<&crate::data::task::Augmentation> {
+        self.data.task.augment.as_ref().filter(|_| self.config.improve.augment_labelled)
     }
 
     /// The mixture, once the prior has switched.
@@ -308,7 +312,7 @@ impl Trainer {
             return views;
         }
         let shape = self.data.image_shape();
-        let aug = self.data.task.augment.as_ref().filter(|_| imp.augment_labelled);
+        let aug = self.labelled_augmentation();
         if imp.supervised_weight > 0.0 {
             let rows: Vec<usize> = (0..imp.labelled_batch).map(|_| rng.random_range(..self.split.labelled.len())).collect();
             let len = self.data.dataset.image_len();
