@@ -263,7 +263,7 @@ impl Trainer {
         inputs.extend_from_slice(&extra.labelled_pixels);
         inputs.extend_from_slice(&extra.strong_pixels);
         let n_lab = extra.labelled_targets.len();
-        let n_strong = if extra.strong_pixels.is_empty() { 0 } else { b };
+        let n_strong = extra.strong_pixels.len() / self.data.dataset.image_len();
         let z_all = self.nets.ae.encoder.forward(self.image_tensor(inputs, b + n_lab + n_strong));
         let z = z_all.clone().slice([0..b]);
         let logits = self.nets.ae.decoder.forward(z.clone());
@@ -283,8 +283,8 @@ impl Trainer {
                 loss = loss + sup.mul_scalar(imp.supervised_weight);
             }
             if n_strong > 0 {
-                let z_strong = z_all.slice([b + n_lab..b + n_lab + b]);
-                if let Some(cons) = self.consistency_loss(&mix, z.clone(), z_strong) {
+                let z_strong = z_all.slice([b + n_lab..b + n_lab + n_strong]);
+                if let Some(cons) = self.consistency_loss(&mix, z.clone().slice([0..n_strong]), z_strong) {
                     losses.consistency = Some(scalar(&cons));
                     loss = loss + cons.mul_scalar(imp.consistency_weight);
                 }
@@ -330,7 +330,9 @@ impl Trainer {
         }
         if imp.consistency_weight > 0.0 {
             if let Some(aug) = &self.data.task.augment {
-                for img in clean.chunks_exact(self.data.dataset.image_len()) {
+                let len = self.data.dataset.image_len();
+                let strong = (imp.consistency_share * (clean.len() / len) as f64).round() as usize;
+                for img in clean.chunks_exact(len).take(strong) {
                     let mut view = strong_view(img, shape, aug, rng);
                     self.noise.apply(&mut view, rng);
                     views.strong_pixels.extend(view);
@@ -734,6 +736,21 @@ mod tests {
     /// A stand-in for drawing codes: every value of the code is the component's index.
     fn code_of(c: usize) -> Vec<f32> {
         vec![c as f32; 2]
+    }
+
+    #[test]
+    fn consistency_share_decides_how_many_batch_images_get_a_strong_view() {
+        for (share, strong) in [(0.0, 0), (0.25, 2), (0.5, 4), (1.0, 8)] {
+            let mut config = Config::preset("default", "dsprites").unwrap();
+            (config.tau, config.improve.labelled_batch, config.improve.consistency_share) = (2, 3, share);
+            let mut trainer = Trainer::new(config).unwrap();
+            trainer.fit_mixture(false).unwrap();
+            let clean = trainer.data.render_batch(&trainer.split.train[..8]);
+            let views = trainer.extra_views(&clean, &mut stream(0, Stream::Augment, 0));
+            let len = trainer.data.dataset.image_len();
+            assert_eq!((views.labelled_targets.len(), views.labelled_pixels.len()), (3, 3 * len), "share {share}");
+            assert_eq!(views.strong_pixels.len(), strong * len, "share {share}");
+        }
     }
 
     #[test]

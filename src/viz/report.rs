@@ -69,7 +69,7 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
         ("ReL objective, input augmentation", format!("{}, {}", t.rel_objective, t.augment)),
         ("prior covariance, shrink, ε, refresh every", format!("{}, {}, {}, {}", p.covariance.name(), p.shrink, p.epsilon, p.refresh_every)),
         ("supervised weight (labelled batch, augmented)", format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled)),
-        ("consistency weight (threshold)", format!("{} ({})", i.consistency_weight, i.consistency_threshold)),
+        ("consistency weight (threshold, share of the batch)", format!("{} ({}, {})", i.consistency_weight, i.consistency_threshold, i.consistency_share)),
         ("ReL updates per step, ReL-only steps after", format!("{}, {}", i.rel_updates, i.rel_finetune_steps)),
         ("α rule (posterior temperature)", format!("{} ({})", config.eval.alpha_rule, config.eval.posterior_temperature)),
     ];
