@@ -97,8 +97,7 @@ pub struct ImproveConfig {
     pub consistency_threshold: f64,
     /// Share of each batch's images that also get a strongly augmented view for the
     /// consistency term (the first ones: the batch is drawn at random). Each view costs an
-    /// encoder pass forward and back; runs written before this key existed read as 1.
-    #[serde(default = "whole_batch")]
+    /// encoder pass forward and back.
     pub consistency_share: f64,
     /// ReL updates per training step after the switch.
     pub rel_updates: usize,
@@ -120,8 +119,7 @@ pub struct EvalConfig {
     /// the default preset's is 1 / `prior.shrink`: the posterior under the covariance the
     /// labelled codes actually have, not the shrunk one the prior samples from (with one
     /// pooled covariance the predicted component is the same at every T; only confidence
-    /// changes). Runs written before this key existed read as 1.
-    #[serde(default = "unit_temperature")]
+    /// changes).
     pub posterior_temperature: f64,
     /// Chains per depth for relational accuracy.
     pub relational_samples: usize,
@@ -130,14 +128,6 @@ pub struct EvalConfig {
     /// Images for the disentanglement metrics, two thirds fitting the classifiers and one third
     /// testing them (0 = skip the metrics).
     pub disentanglement_points: usize,
-}
-
-fn unit_temperature() -> f64 {
-    1.0
-}
-
-fn whole_batch() -> f64 {
-    1.0
 }
 
 /// The method's model name.

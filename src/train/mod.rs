@@ -311,11 +311,10 @@ impl Trainer {
         if self.mixture_tensors.is_none() {
             return views;
         }
-        let shape = self.data.image_shape();
+        let (shape, len) = (self.data.image_shape(), self.data.dataset.image_len());
         let aug = self.labelled_augmentation();
         if imp.supervised_weight > 0.0 {
             let rows: Vec<usize> = (0..imp.labelled_batch).map(|_| rng.random_range(..self.split.labelled.len())).collect();
-            let len = self.data.dataset.image_len();
             for &row in &rows {
                 let img = &self.labelled_pixels[row * len..(row + 1) * len];
                 let comp = self.data.components[self.split.labelled[row]];
@@ -330,7 +329,6 @@ impl Trainer {
         }
         if imp.consistency_weight > 0.0 {
             if let Some(aug) = &self.data.task.augment {
-                let len = self.data.dataset.image_len();
                 let strong = (imp.consistency_share * (clean.len() / len) as f64).round() as usize;
                 for img in clean.chunks_exact(len).take(strong) {
                     let mut view = strong_view(img, shape, aug, rng);
