@@ -200,7 +200,10 @@ mod tests {
             assert_eq!(ours.len(), 300 * 200 + 200);
             let worst = ours.iter().zip(&burns).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(worst <= 1e-6, "{settings:?}: largest difference {worst}");
-            assert!(ours.iter().zip(weights(&start)).all(|(x, y)| *x != y), "every weight moved");
+            // A weight whose updates cancel to within an ulp can end where it began, so the
+            // check that the comparison is not trivial asks for nearly all of them to move.
+            let moved = ours.iter().zip(weights(&start)).filter(|(x, y)| **x != *y).count();
+            assert!(moved * 100 >= ours.len() * 99, "{settings:?}: only {moved} of {} weights moved", ours.len());
         }
     }
 
