@@ -17,7 +17,7 @@ use crate::{Error, Result};
 pub struct Config {
     /// Preset the values started from: `default`, `paper` or `paper-gpu`.
     pub preset: String,
-    /// Task name (`dsprites`, `dsprites-full`).
+    /// Task name: `dsprites`, `dsprites-full`, `shapes3d` or `hwf`.
     pub task: String,
     /// `absae` (the method), or a baseline: `beta-vae`, `factor-vae` (SPEC §7).
     pub model: String,
@@ -40,6 +40,7 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Images in each autoencoder step's batch.
     pub batch_size: usize,
     /// Batch of prior samples for one ReL update.
     pub rel_batch_size: usize,

@@ -75,6 +75,7 @@ struct ConfigArgs {
     /// 3dshapes.h5, or the HWF release folder.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Seed of every random choice (the presets' is 0).
     #[arg(long)]
     seed: Option<u64>,
     /// Labelled images per component.
@@ -83,8 +84,10 @@ struct ConfigArgs {
     /// Total autoencoder steps (warm-up included).
     #[arg(long)]
     steps: Option<usize>,
+    /// Steps with the uniform prior before the switch to the mixture.
     #[arg(long)]
     warmup_steps: Option<usize>,
+    /// Images in each autoencoder step's batch.
     #[arg(long)]
     batch_size: Option<usize>,
     /// Relations to learn, comma-separated (default: all of the task's).
