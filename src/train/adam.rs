@@ -165,6 +165,7 @@ impl Optimizer for FusedAdam {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Param;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::GradientsParams;
 
@@ -190,20 +191,28 @@ mod tests {
         weights(&linear)
     }
 
+    /// A layer whose weights come from a formula, not from the global generator other tests
+    /// draw from at the same time: with random weights, one whose updates cancel within an
+    /// ulp now and then stayed where it began and failed the "every weight moved" check.
+    fn fixed_linear(inputs: usize, outputs: usize, device: &Device) -> Linear {
+        let values = |n: usize, phase: f32| (0..n).map(|i| (i as f32 * 0.61 + phase).sin() * 0.05).collect::<Vec<f32>>();
+        let mut linear = LinearConfig::new(inputs, outputs).init(device);
+        linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values(inputs * outputs, 0.0), [inputs, outputs]), device));
+        linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values(outputs, 1.0), [outputs]), device)));
+        linear
+    }
+
     #[test]
     fn fused_adam_matches_burns_adam() {
         let device = Device::flex().autodiff();
         assert!(on_flex(&device), "the comparison must exercise the fused kernel");
-        let start = LinearConfig::new(300, 200).init(&device);
+        let start = fixed_linear(300, 200, &device);
         for settings in [AdamSettings::DEFAULT, AdamSettings { beta_1: 0.5, beta_2: 0.9, epsilon: 1e-8 }] {
             let (ours, burns) = (train(settings.init(), &start, 5), train(settings.burn_config().init(), &start, 5));
             assert_eq!(ours.len(), 300 * 200 + 200);
             let worst = ours.iter().zip(&burns).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(worst <= 1e-6, "{settings:?}: largest difference {worst}");
-            // A weight whose updates cancel to within an ulp can end where it began, so the
-            // check that the comparison is not trivial asks for nearly all of them to move.
-            let moved = ours.iter().zip(weights(&start)).filter(|(x, y)| **x != *y).count();
-            assert!(moved * 100 >= ours.len() * 99, "{settings:?}: only {moved} of {} weights moved", ours.len());
+            assert!(ours.iter().zip(weights(&start)).all(|(x, y)| *x != y), "every weight moved");
         }
     }
 
