@@ -40,8 +40,14 @@ pub struct Stage {
 pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<String>)> {
     let image = crate::data::images::decode_image_file(path)?;
     let [c, h, w] = shape;
-    let warning = ((image.width(), image.height()) != (w as u32, h as u32))
-        .then(|| format!("{} is {}×{}; resized to the model's {w}×{h}", path.display(), image.width(), image.height()));
+    let warning = ((image.width(), image.height()) != (w as u32, h as u32)).then(|| {
+        format!(
+            "{} is {}×{}; resized to the model's {w}×{h}",
+            path.display(),
+            image.width(),
+            image.height()
+        )
+    });
     let image = image.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
     let pixels = if c == 1 {
         image.to_luma32f().into_raw()
@@ -57,7 +63,13 @@ pub fn place(model: &TrainedModel, code: &[f32], rule: AlphaRule, alpha: f64) ->
     let ld = model.mixture.log_densities(code);
     let k = argmax(&ld);
     let posterior = max_posterior(&ld, rule.temperature());
-    Placement { component: k, label: model.data.task.component_label(k), log_density: ld[k], posterior, accepted: rule.accepts(&ld, alpha) }
+    Placement {
+        component: k,
+        label: model.data.task.component_label(k),
+        log_density: ld[k],
+        posterior,
+        accepted: rule.accepts(&ld, alpha),
+    }
 }
 
 /// Images a chain's steps take besides the chain's own code, consumed in order: the further
@@ -72,25 +84,49 @@ pub struct StepImages {
 /// Encodes `pixels`, then applies the named relations in order, each output code a stage (the
 /// chain carries the last output on). Relations undefined at the component the code is in are
 /// still applied (the ReL extrapolates); the caller is told through the placements.
-pub fn apply_chain(model: &TrainedModel, pixels: &[f32], relations: &[String], images: &StepImages, rule: AlphaRule, alpha: f64) -> Result<Vec<Stage>> {
-    let ids: Vec<usize> = relations.iter().map(|name| model.relations.position(name)).collect::<Result<_>>()?;
+pub fn apply_chain(
+    model: &TrainedModel,
+    pixels: &[f32],
+    relations: &[String],
+    images: &StepImages,
+    rule: AlphaRule,
+    alpha: f64,
+) -> Result<Vec<Stage>> {
+    let ids: Vec<usize> =
+        relations.iter().map(|name| model.relations.position(name)).collect::<Result<_>>()?;
     check_step_images(model, &ids, images)?;
     let mut operands = images.operands.iter().map(|px| model.encode_pixels(px));
     let mut operators = images.operators.iter().map(|px| model.encode_pixels(px));
     let mut code = model.encode_pixels(pixels);
-    let mut stages = vec![Stage { relation: None, placement: place(model, &code, rule, alpha), pixels: model.decode(&code) }];
+    let mut stages = vec![Stage {
+        relation: None,
+        placement: place(model, &code, rule, alpha),
+        pixels: model.decode(&code),
+    }];
     let d = model.mixture.dim;
     for (&id, name) in ids.iter().zip(relations) {
         let relation = &model.relations.relations[id];
         let mut inputs = code.clone();
         inputs.extend((1..relation.arity).flat_map(|_| operands.next().expect("counted")));
-        let operator = relation.operator.map(|op| operators.next().unwrap_or_else(|| model.mixture.means[op].iter().map(|&v| v as f32).collect()));
+        let operator = relation.operator.map(|op| {
+            operators
+                .next()
+                .unwrap_or_else(|| model.mixture.means[op].iter().map(|&v| v as f32).collect())
+        });
         let mut row = Vec::new();
         relation_row(&model.relations, id, &inputs, operator.as_deref(), &mut row);
         let out = apply_rows(model, &row);
         for (o, z) in out.chunks_exact(d).enumerate() {
-            let label = if relation.outputs == 1 { name.clone() } else { format!("{name} [{}/{}]", o + 1, relation.outputs) };
-            stages.push(Stage { relation: Some(label), placement: place(model, z, rule, alpha), pixels: model.decode(z) });
+            let label = if relation.outputs == 1 {
+                name.clone()
+            } else {
+                format!("{name} [{}/{}]", o + 1, relation.outputs)
+            };
+            stages.push(Stage {
+                relation: Some(label),
+                placement: place(model, z, rule, alpha),
+                pixels: model.decode(z),
+            });
         }
         code = out[out.len() - d..].to_vec();
     }
@@ -104,10 +140,16 @@ fn check_step_images(model: &TrainedModel, ids: &[usize], images: &StepImages) -
     let operands: usize = relations.clone().map(|r| r.arity - 1).sum();
     let operators = relations.filter(|r| r.operator.is_some()).count();
     if images.operands.len() != operands {
-        return Err(Error::Invalid(format!("the relations given take {operands} further operand image(s) (--operand), got {}", images.operands.len())));
+        return Err(Error::Invalid(format!(
+            "the relations given take {operands} further operand image(s) (--operand), got {}",
+            images.operands.len()
+        )));
     }
     if !images.operators.is_empty() && images.operators.len() != operators {
-        return Err(Error::Invalid(format!("the relations given take {operators} operator image(s) (--operator) or none, got {}", images.operators.len())));
+        return Err(Error::Invalid(format!(
+            "the relations given take {operators} operator image(s) (--operator) or none, got {}",
+            images.operators.len()
+        )));
     }
     Ok(())
 }
@@ -120,7 +162,8 @@ pub fn strip(model: &TrainedModel, input: &[f32], stages: &[Stage]) -> ImageGrid
     for stage in stages {
         grid.column_headers.push(stage.relation.clone().unwrap_or_else(|| "reconstruction".into()));
         let classes = model.data.task.component_classes(stage.placement.component);
-        let short: Vec<&str> = model.data.task.kept.iter().zip(classes).map(|(k, c)| k.class_names[c]).collect();
+        let short: Vec<&str> =
+            model.data.task.kept.iter().zip(classes).map(|(k, c)| k.class_names[c]).collect();
         row.push(Some(Cell { pixels: stage.pixels.clone(), caption: Some(short.join("/")) }));
     }
     grid.rows.push(row);

@@ -33,10 +33,17 @@ impl ComparedRun {
         let run = RunDir::new(dir);
         let config = run.read_config()?;
         let eval: EvalReport = read_eval(&run)?;
-        let disentanglement = eval
-            .disentanglement
-            .ok_or_else(|| Error::file(run.eval(), "has no disentanglement metrics (eval.disentanglement_points was 0)"))?;
-        let weight = if weight_name(&config.model) == "gamma" { config.train.gamma } else { config.train.beta };
+        let disentanglement = eval.disentanglement.ok_or_else(|| {
+            Error::file(
+                run.eval(),
+                "has no disentanglement metrics (eval.disentanglement_points was 0)",
+            )
+        })?;
+        let weight = if weight_name(&config.model) == "gamma" {
+            config.train.gamma
+        } else {
+            config.train.beta
+        };
         Ok(ComparedRun {
             dir: dir.to_path_buf(),
             task: config.task,
@@ -58,10 +65,14 @@ impl ComparedRun {
 
 /// Reads every run; they must all be of one task.
 pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
-    let runs: Vec<ComparedRun> = dirs.iter().map(|d| ComparedRun::read(d)).collect::<Result<_>>()?;
+    let runs: Vec<ComparedRun> =
+        dirs.iter().map(|d| ComparedRun::read(d)).collect::<Result<_>>()?;
     if let Some(first) = runs.first() {
         if let Some(other) = runs.iter().find(|r| r.task != first.task) {
-            return Err(Error::file(&other.dir, format!("is a {} run; the others are {}", other.task, first.task)));
+            return Err(Error::file(
+                &other.dir,
+                format!("is a {} run; the others are {}", other.task, first.task),
+            ));
         }
     }
     Ok(runs)
@@ -69,33 +80,67 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
 
 /// The models present, in a fixed order (the method first).
 fn models(runs: &[ComparedRun]) -> Vec<String> {
-    crate::config::MODELS.iter().map(|m| m.to_string()).filter(|m| runs.iter().any(|r| &r.model == m)).collect()
+    crate::config::MODELS
+        .iter()
+        .map(|m| m.to_string())
+        .filter(|m| runs.iter().any(|r| &r.model == m))
+        .collect()
 }
 
 /// Every run, then the best run of each model (highest DCI mean) beside the paper's Table 1.
 pub fn markdown(runs: &[ComparedRun]) -> String {
-    let mut out = String::from("## Every run\n\n| run | model | weight | DCI D | DCI C | DCI I | DCI mean | MIG | SAP | BCE / image | MSE / pixel | steps | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "## Every run\n\n| run | model | weight | DCI D | DCI C | DCI I | DCI mean | MIG | SAP | BCE / image | MSE / pixel | steps | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in runs {
         let (d, dci) = (&r.disentanglement, &r.disentanglement.dci);
         let name = r.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
             "| {name} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.5} | {} | {:.0} |",
-            r.model, r.weight_label(), dci.disentanglement, dci.completeness, dci.informativeness, dci.mean, d.mig, d.sap, r.bce_per_image, r.mse_per_pixel, r.steps, r.seconds
+            r.model,
+            r.weight_label(),
+            dci.disentanglement,
+            dci.completeness,
+            dci.informativeness,
+            dci.mean,
+            d.mig,
+            d.sap,
+            r.bce_per_image,
+            r.mse_per_pixel,
+            r.steps,
+            r.seconds
         );
     }
     let task = runs.first().map(|r| r.task.as_str()).unwrap_or("");
-    let _ = writeln!(out, "\n## Best run of each model (highest DCI mean), beside the paper's Table 1\n");
-    let _ = writeln!(out, "| model | weight | DCI | MIG | SAP | BCE / image | paper DCI | paper MIG | paper SAP |\n|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "\n## Best run of each model (highest DCI mean), beside the paper's Table 1\n"
+    );
+    let _ = writeln!(
+        out,
+        "| model | weight | DCI | MIG | SAP | BCE / image | paper DCI | paper MIG | paper SAP |\n|---|---|---|---|---|---|---|---|---|"
+    );
     for model in models(runs) {
-        let best = runs.iter().filter(|r| r.model == model).max_by(|a, b| a.disentanglement.dci.mean.total_cmp(&b.disentanglement.dci.mean)).expect("model has a run");
+        let best = runs
+            .iter()
+            .filter(|r| r.model == model)
+            .max_by(|a, b| a.disentanglement.dci.mean.total_cmp(&b.disentanglement.dci.mean))
+            .expect("model has a run");
         let d = &best.disentanglement;
         let paper = paper::model_disentanglement(task, &model);
         let cell = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             out,
             "| {model} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} |",
-            best.weight_label(), d.dci.mean, d.mig, d.sap, best.bce_per_image, cell(paper.map(|p| p.0)), cell(paper.map(|p| p.1)), cell(paper.map(|p| p.2))
+            best.weight_label(),
+            d.dci.mean,
+            d.mig,
+            d.sap,
+            best.bce_per_image,
+            cell(paper.map(|p| p.0)),
+            cell(paper.map(|p| p.1)),
+            cell(paper.map(|p| p.2))
         );
     }
     out
@@ -104,7 +149,8 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
 /// One panel per metric (DCI mean, MIG, SAP) against BCE per image; one line per model,
 /// its runs in the order of their weight.
 pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
-    let metrics: [(&str, fn(&Disentanglement) -> f64); 3] = [("DCI (mean of D, C, I)", |d| d.dci.mean), ("MIG", |d| d.mig), ("SAP", |d| d.sap)];
+    let metrics: [(&str, fn(&Disentanglement) -> f64); 3] =
+        [("DCI (mean of D, C, I)", |d| d.dci.mean), ("MIG", |d| d.mig), ("SAP", |d| d.sap)];
     metrics
         .iter()
         .map(|(name, metric)| Panel {
@@ -114,9 +160,16 @@ pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
             series: models(runs)
                 .into_iter()
                 .map(|model| {
-                    let mut of_model: Vec<&ComparedRun> = runs.iter().filter(|r| r.model == model).collect();
+                    let mut of_model: Vec<&ComparedRun> =
+                        runs.iter().filter(|r| r.model == model).collect();
                     of_model.sort_by(|a, b| a.weight.total_cmp(&b.weight));
-                    Series { points: of_model.iter().map(|r| (r.bce_per_image, metric(&r.disentanglement))).collect(), label: model }
+                    Series {
+                        points: of_model
+                            .iter()
+                            .map(|r| (r.bce_per_image, metric(&r.disentanglement)))
+                            .collect(),
+                        label: model,
+                    }
                 })
                 .collect(),
             y_range: Some((0.0, 1.0)),
@@ -129,8 +182,17 @@ pub fn write_comparison(runs: &[ComparedRun], out: &Path) -> Result<(PathBuf, Pa
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, e))?;
     let (table, plot) = (out.join("comparison.md"), out.join("tradeoff.png"));
     let task = runs.first().map(|r| r.task.as_str()).unwrap_or("");
-    let text = format!("# Disentanglement against reconstruction: {} runs on {task}\n\n{}\n![trade-off](tradeoff.png)\n", runs.len(), markdown(runs));
+    let text = format!(
+        "# Disentanglement against reconstruction: {} runs on {task}\n\n{}\n![trade-off](tradeoff.png)\n",
+        runs.len(),
+        markdown(runs)
+    );
     crate::data::images::write_atomic(&table, text.as_bytes())?;
-    save_panels(&plot, "Disentanglement / reconstruction trade-off (paper figure 5)", &tradeoff_panels(runs), 3)?;
+    save_panels(
+        &plot,
+        "Disentanglement / reconstruction trade-off (paper figure 5)",
+        &tradeoff_panels(runs),
+        3,
+    )?;
     Ok((table, plot))
 }

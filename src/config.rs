@@ -195,7 +195,13 @@ impl Config {
                 log_every: 20,
                 checkpoint_every: 500,
             },
-            prior: PriorConfig { shrink: 0.1, epsilon: 1e-4, refresh_every: 0, refresh_shrink: 1.0, covariance: Covariance::PerComponent },
+            prior: PriorConfig {
+                shrink: 0.1,
+                epsilon: 1e-4,
+                refresh_every: 0,
+                refresh_shrink: 1.0,
+                covariance: Covariance::PerComponent,
+            },
             improve: ImproveConfig {
                 supervised_weight: 0.0,
                 labelled_batch: 0,
@@ -207,7 +213,13 @@ impl Config {
                 rel_finetune_steps: 0,
                 rel_labelled_fraction: 0.0,
             },
-            eval: EvalConfig { alpha_rule: "posterior".into(), posterior_temperature: 1.0, relational_samples: 2000, max_test_images: 0, disentanglement_points: 15_000 },
+            eval: EvalConfig {
+                alpha_rule: "posterior".into(),
+                posterior_temperature: 1.0,
+                relational_samples: 2000,
+                max_test_images: 0,
+                disentanglement_points: 15_000,
+            },
         }
     }
 
@@ -216,7 +228,8 @@ impl Config {
     /// at learning rate 1e-5).
     fn apply_paper_gpu(&mut self) {
         let steps_per_epoch = (task_images(&self.task) * 7 / 10).div_ceil(1024);
-        let (warmup_epochs, epochs) = if self.task == "shapes3d" { (5000, 15_000) } else { (1000, 6000) };
+        let (warmup_epochs, epochs) =
+            if self.task == "shapes3d" { (5000, 15_000) } else { (1000, 6000) };
         self.train.batch_size = 1024;
         self.train.warmup_steps = warmup_epochs * steps_per_epoch;
         self.train.steps = epochs * steps_per_epoch;
@@ -277,17 +290,20 @@ impl Config {
             None => toml::Table::new(),
         };
         let from_file = |key: &str| file_table.get(key).and_then(|v| v.as_str()).map(String::from);
-        let preset = preset.map(String::from).or_else(|| from_file("preset")).unwrap_or("default".into());
-        let task = task.map(String::from).or_else(|| from_file("task")).unwrap_or("dsprites".into());
+        let preset =
+            preset.map(String::from).or_else(|| from_file("preset")).unwrap_or("default".into());
+        let task =
+            task.map(String::from).or_else(|| from_file("task")).unwrap_or("dsprites".into());
         let base = Config::preset(&preset, &task)?;
         let mut table = toml::Table::try_from(&base).expect("a config always serialises to TOML");
         merge(&mut table, file_table);
         let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
         // serde_path_to_error names the key whose value has the wrong type or is unknown.
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let key = e.path().to_string();
-            Error::Invalid(format!("{origin}: {key}: {}", e.into_inner().message().trim()))
-        })?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                Error::Invalid(format!("{origin}: {key}: {}", e.into_inner().message().trim()))
+            })?;
         config.preset = preset;
         config.task = task;
         overrides.apply(&mut config);
@@ -315,7 +331,11 @@ impl Config {
         one_of("train.rel_objective", &t.rel_objective, &["nll", "mse"])?;
         one_of("train.augment", &t.augment, &["none", "noise", "dropout"])?;
         non_negative_finite("train.noise_std", t.noise_std)?;
-        check((0.0..1.0).contains(&t.dropout), "train.dropout", format!("must be in [0, 1) (got {})", t.dropout))?;
+        check(
+            (0.0..1.0).contains(&t.dropout),
+            "train.dropout",
+            format!("must be in [0, 1) (got {})", t.dropout),
+        )?;
         check(t.log_every > 0, "train.log_every", "must be positive (got 0)")?;
         check(t.checkpoint_every > 0, "train.checkpoint_every", "must be positive (got 0)")?;
         positive_finite("prior.shrink", self.prior.shrink)?;
@@ -342,11 +362,23 @@ impl Config {
         check(i.rel_updates > 0, "improve.rel_updates", "must be positive (got 0)")?;
         one_of("eval.alpha_rule", &self.eval.alpha_rule, &["posterior", "density"])?;
         positive_finite("eval.posterior_temperature", self.eval.posterior_temperature)?;
-        check(self.eval.relational_samples > 0, "eval.relational_samples", "must be positive (got 0)")?;
+        check(
+            self.eval.relational_samples > 0,
+            "eval.relational_samples",
+            "must be positive (got 0)",
+        )?;
         let fraction = self.improve.rel_labelled_fraction;
-        check((0.0..=1.0).contains(&fraction), "improve.rel_labelled_fraction", format!("must be in [0, 1] (got {fraction})"))?;
+        check(
+            (0.0..=1.0).contains(&fraction),
+            "improve.rel_labelled_fraction",
+            format!("must be in [0, 1] (got {fraction})"),
+        )?;
         let points = self.eval.disentanglement_points;
-        check(points == 0 || points >= 3, "eval.disentanglement_points", format!("must be 0 (off) or at least 3 (got {points})"))?;
+        check(
+            points == 0 || points >= 3,
+            "eval.disentanglement_points",
+            format!("must be 0 (off) or at least 3 (got {points})"),
+        )?;
         Ok(())
     }
 
@@ -378,22 +410,43 @@ pub struct Overrides {
 
 impl Overrides {
     fn apply(&self, c: &mut Config) {
-        if let Some(v) = self.seed { c.seed = v }
-        if let Some(v) = self.tau { c.tau = v }
-        if let Some(v) = self.steps { c.train.steps = v }
-        if let Some(v) = self.warmup_steps { c.train.warmup_steps = v }
-        if let Some(v) = self.batch_size { c.train.batch_size = v }
-        if let Some(v) = &self.relations { c.relations = v.clone() }
-        if let Some(v) = &self.data { c.data = Some(v.clone()) }
-        if let Some(v) = &self.model { c.model = v.clone() }
-        if let Some(v) = self.beta { c.train.beta = v }
-        if let Some(v) = self.gamma { c.train.gamma = v }
+        if let Some(v) = self.seed {
+            c.seed = v
+        }
+        if let Some(v) = self.tau {
+            c.tau = v
+        }
+        if let Some(v) = self.steps {
+            c.train.steps = v
+        }
+        if let Some(v) = self.warmup_steps {
+            c.train.warmup_steps = v
+        }
+        if let Some(v) = self.batch_size {
+            c.train.batch_size = v
+        }
+        if let Some(v) = &self.relations {
+            c.relations = v.clone()
+        }
+        if let Some(v) = &self.data {
+            c.data = Some(v.clone())
+        }
+        if let Some(v) = &self.model {
+            c.model = v.clone()
+        }
+        if let Some(v) = self.beta {
+            c.train.beta = v
+        }
+        if let Some(v) = self.gamma {
+            c.train.gamma = v
+        }
     }
 }
 
 fn read_toml_table(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
-    text.parse::<toml::Table>().map_err(|e| Error::file(path, format!("invalid TOML: {}", e.message().trim())))
+    text.parse::<toml::Table>()
+        .map_err(|e| Error::file(path, format!("invalid TOML: {}", e.message().trim())))
 }
 
 /// Overlay `top` onto `base`, recursing into tables so a file may set single keys of one.
@@ -445,7 +498,8 @@ mod tests {
         assert_eq!(steps("dsprites-full"), (2500, 2000));
         assert_eq!(steps("shapes3d"), (2000, 4000));
         assert_eq!(steps("hwf"), (1500, 4000));
-        let temperature = |preset| Config::preset(preset, "dsprites").unwrap().eval.posterior_temperature;
+        let temperature =
+            |preset| Config::preset(preset, "dsprites").unwrap().eval.posterior_temperature;
         assert_eq!((temperature("default"), temperature("paper")), (10.0, 1.0));
         let err = resolve_text("[eval]\nposterior_temperature = 0.0").unwrap_err().to_string();
         assert!(err.contains("eval.posterior_temperature"), "{err}");
@@ -454,10 +508,16 @@ mod tests {
     #[test]
     fn paper_gpu_converts_each_tasks_epochs_to_steps() {
         let dsprites = Config::preset("paper-gpu", "dsprites").unwrap();
-        assert_eq!((dsprites.train.batch_size, dsprites.train.warmup_steps, dsprites.train.steps), (1024, 38_000, 228_000));
+        assert_eq!(
+            (dsprites.train.batch_size, dsprites.train.warmup_steps, dsprites.train.steps),
+            (1024, 38_000, 228_000)
+        );
         let shapes = Config::preset("paper-gpu", "shapes3d").unwrap();
         // 126 000 training images → 124 steps per epoch; 5000 + 10 000 epochs at lr 1e-5.
-        assert_eq!((shapes.train.warmup_steps, shapes.train.steps, shapes.train.lr), (5000 * 124, 15_000 * 124, 1e-5));
+        assert_eq!(
+            (shapes.train.warmup_steps, shapes.train.steps, shapes.train.lr),
+            (5000 * 124, 15_000 * 124, 1e-5)
+        );
         let hwf = Config::preset("paper-gpu", "hwf").unwrap();
         assert_eq!((hwf.train.warmup_steps, hwf.train.lr), (1000 * 9, 1e-4));
     }
@@ -473,7 +533,10 @@ mod tests {
         let c = resolve_text("seed = 5\n[train]\nlr = 0.001\n").unwrap();
         assert_eq!(c.seed, 5);
         assert_eq!(c.train.lr, 0.001);
-        assert_eq!(c.train.batch_size, Config::preset("default", "dsprites").unwrap().train.batch_size);
+        assert_eq!(
+            c.train.batch_size,
+            Config::preset("default", "dsprites").unwrap().train.batch_size
+        );
     }
 
     #[test]

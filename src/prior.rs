@@ -36,8 +36,12 @@ impl Prior {
     /// `n` samples, row-major n×d.
     pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Vec<f32> {
         match self {
-            Prior::Uniform { dim } => (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
-            Prior::Mixture(m) => (0..n).flat_map(|_| m.sample(rng.random_range(0..m.components()), rng)).collect(),
+            Prior::Uniform { dim } => {
+                (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+            }
+            Prior::Mixture(m) => {
+                (0..n).flat_map(|_| m.sample(rng.random_range(0..m.components()), rng)).collect()
+            }
         }
     }
 }
@@ -57,10 +61,16 @@ impl AlphaRule {
     /// Parses `posterior` (at `temperature`) or `density`.
     pub fn parse(name: &str, temperature: f64) -> Result<AlphaRule> {
         match name {
-            "posterior" if temperature.is_finite() && temperature > 0.0 => Ok(AlphaRule::Posterior { temperature }),
-            "posterior" => Err(Error::Invalid(format!("posterior temperature must be positive (got {temperature})"))),
+            "posterior" if temperature.is_finite() && temperature > 0.0 => {
+                Ok(AlphaRule::Posterior { temperature })
+            }
+            "posterior" => Err(Error::Invalid(format!(
+                "posterior temperature must be positive (got {temperature})"
+            ))),
             "density" => Ok(AlphaRule::Density),
-            other => Err(Error::Unknown(format!("unknown alpha rule '{other}' (known: posterior, density)"))),
+            other => Err(Error::Unknown(format!(
+                "unknown alpha rule '{other}' (known: posterior, density)"
+            ))),
         }
     }
 
@@ -88,7 +98,9 @@ impl AlphaRule {
     /// The score the threshold is compared with, from all components' log-densities.
     pub fn score(self, log_densities: &[f64]) -> f64 {
         match self {
-            AlphaRule::Density => log_densities.iter().cloned().fold(f64::NEG_INFINITY, f64::max).exp(),
+            AlphaRule::Density => {
+                log_densities.iter().cloned().fold(f64::NEG_INFINITY, f64::max).exp()
+            }
             AlphaRule::Posterior { temperature } => max_posterior(log_densities, temperature),
         }
     }
@@ -109,17 +121,40 @@ impl Mixture {
     /// Fits one component per class from `codes` (n×d, row-major) and their `components`:
     /// mean, covariance × `shrink` + `epsilon`·I, Cholesky-factored. With
     /// [`Covariance::Pooled`] every component gets the pooled within-class covariance.
-    pub fn fit(codes: &[f32], dim: usize, components: &[usize], k: usize, covariance: Covariance, shrink: f64, epsilon: f64) -> Result<Mixture> {
+    pub fn fit(
+        codes: &[f32],
+        dim: usize,
+        components: &[usize],
+        k: usize,
+        covariance: Covariance,
+        shrink: f64,
+        epsilon: f64,
+    ) -> Result<Mixture> {
         let groups: Vec<Vec<&[f32]>> = (0..k)
-            .map(|c| codes.chunks_exact(dim).zip(components).filter(|(_, cc)| **cc == c).map(|(r, _)| r).collect())
+            .map(|c| {
+                codes
+                    .chunks_exact(dim)
+                    .zip(components)
+                    .filter(|(_, cc)| **cc == c)
+                    .map(|(r, _)| r)
+                    .collect()
+            })
             .collect();
         if let Some((c, rows)) = groups.iter().enumerate().find(|(_, rows)| rows.len() < 2) {
-            return Err(Error::Invalid(format!("component {c} has {} labelled images; the mixture needs at least 2", rows.len())));
+            return Err(Error::Invalid(format!(
+                "component {c} has {} labelled images; the mixture needs at least 2",
+                rows.len()
+            )));
         }
         let means: Vec<Vec<f64>> = groups.iter().map(|rows| mean(rows, dim)).collect();
-        let scatters: Vec<DMatrix<f64>> = groups.iter().zip(&means).map(|(rows, m)| scatter(rows, m)).collect();
+        let scatters: Vec<DMatrix<f64>> =
+            groups.iter().zip(&means).map(|(rows, m)| scatter(rows, m)).collect();
         let covariances: Vec<DMatrix<f64>> = match covariance {
-            Covariance::PerComponent => scatters.iter().zip(&groups).map(|(s, rows)| s / (rows.len() as f64 - 1.0)).collect(),
+            Covariance::PerComponent => scatters
+                .iter()
+                .zip(&groups)
+                .map(|(s, rows)| s / (rows.len() as f64 - 1.0))
+                .collect(),
             Covariance::Pooled => {
                 let dof = (codes.len() / dim - k) as f64;
                 let pooled = scatters.iter().fold(DMatrix::zeros(dim, dim), |acc, s| acc + s) / dof;
@@ -131,9 +166,9 @@ impl Mixture {
             .enumerate()
             .map(|(c, cov)| {
                 let cov = cov * shrink + DMatrix::identity(dim, dim) * epsilon;
-                nalgebra::Cholesky::new(cov)
-                    .map(|ch| row_major(&ch.l()))
-                    .ok_or_else(|| Error::Invalid(format!("component {c}: covariance is not positive definite")))
+                nalgebra::Cholesky::new(cov).map(|ch| row_major(&ch.l())).ok_or_else(|| {
+                    Error::Invalid(format!("component {c}: covariance is not positive definite"))
+                })
             })
             .collect::<Result<_>>()?;
         Ok(Mixture { dim, means, cholesky })
@@ -149,7 +184,11 @@ impl Mixture {
         let d = self.dim;
         let eps: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
         let l = &self.cholesky[k];
-        (0..d).map(|i| (self.means[k][i] + (0..=i).map(|j| l[i * d + j] * eps[j]).sum::<f64>()) as f32).collect()
+        (0..d)
+            .map(|i| {
+                (self.means[k][i] + (0..=i).map(|j| l[i * d + j] * eps[j]).sum::<f64>()) as f32
+            })
+            .collect()
     }
 
     /// Squared Mahalanobis distance of `z` to component `k` (forward substitution L w = z − μ).
@@ -172,7 +211,9 @@ impl Mixture {
     /// log N(z; μ_k, Σ_k) for every component.
     pub fn log_densities(&self, z: &[f32]) -> Vec<f64> {
         let c = 0.5 * self.dim as f64 * LN_2PI;
-        (0..self.components()).map(|k| -0.5 * self.mahalanobis_sq(z, k) - self.half_log_det(k) - c).collect()
+        (0..self.components())
+            .map(|k| -0.5 * self.mahalanobis_sq(z, k) - self.half_log_det(k) - c)
+            .collect()
     }
 
     /// The most likely component of `z` and its log-densities.
@@ -184,7 +225,8 @@ impl Mixture {
     /// Typicality: the χ²_d tail probability of the squared Mahalanobis distance to the
     /// nearest component (small = atypical, e.g. out of distribution).
     pub fn typicality(&self, z: &[f32]) -> f64 {
-        let nearest = (0..self.components()).map(|k| self.mahalanobis_sq(z, k)).fold(f64::INFINITY, f64::min);
+        let nearest =
+            (0..self.components()).map(|k| self.mahalanobis_sq(z, k)).fold(f64::INFINITY, f64::min);
         let chi = ChiSquared::new(self.dim as f64).expect("dimension is positive");
         1.0 - chi.cdf(nearest)
     }
@@ -211,7 +253,8 @@ impl Mixture {
                 offsets[c * d + j] = off[j] as f32;
             }
         }
-        let log_norm: Vec<f32> = (0..k).map(|c| (-self.half_log_det(c) - 0.5 * d as f64 * LN_2PI) as f32).collect();
+        let log_norm: Vec<f32> =
+            (0..k).map(|c| (-self.half_log_det(c) - 0.5 * d as f64 * LN_2PI) as f32).collect();
         MixtureTensors {
             dim: d,
             components: k,
@@ -242,7 +285,11 @@ impl MixtureTensors {
     pub fn log_densities(&self, z: Tensor<2>) -> Tensor<2> {
         let b = z.dims()[0];
         let w = z.matmul(self.whiten.clone()) - self.offsets.clone();
-        let maha = w.powi_scalar(2).reshape([b, self.components, self.dim]).sum_dim(2).reshape([b, self.components]);
+        let maha = w
+            .powi_scalar(2)
+            .reshape([b, self.components, self.dim])
+            .sum_dim(2)
+            .reshape([b, self.components]);
         maha.mul_scalar(-0.5) + self.log_norm.clone()
     }
 }
@@ -302,7 +349,9 @@ mod tests {
         let diff = DVector::from_iterator(d, z.iter().zip(mu).map(|(a, b)| a - b));
         let inv = sigma.clone().try_inverse().unwrap();
         let maha = (diff.transpose() * inv * &diff)[(0, 0)];
-        -0.5 * maha - 0.5 * sigma.determinant().ln() - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
+        -0.5 * maha
+            - 0.5 * sigma.determinant().ln()
+            - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln()
     }
 
     fn fitted() -> (Mixture, Vec<f32>, Vec<usize>) {
@@ -319,16 +368,22 @@ mod tests {
                 comps.push(c);
             }
         }
-        (Mixture::fit(&codes, d, &comps, 2, Covariance::PerComponent, 0.5, 1e-3).unwrap(), codes, comps)
+        (
+            Mixture::fit(&codes, d, &comps, 2, Covariance::PerComponent, 0.5, 1e-3).unwrap(),
+            codes,
+            comps,
+        )
     }
 
     #[test]
     fn fit_matches_mean_and_shrunk_covariance() {
         let (m, codes, comps) = fitted();
-        let rows: Vec<&[f32]> = codes.chunks(3).zip(&comps).filter(|(_, c)| **c == 1).map(|(r, _)| r).collect();
+        let rows: Vec<&[f32]> =
+            codes.chunks(3).zip(&comps).filter(|(_, c)| **c == 1).map(|(r, _)| r).collect();
         let mean0: f64 = rows.iter().map(|r| r[0] as f64).sum::<f64>() / rows.len() as f64;
         assert!((m.means[1][0] - mean0).abs() < 1e-9);
-        let var0: f64 = rows.iter().map(|r| (r[0] as f64 - mean0).powi(2)).sum::<f64>() / (rows.len() - 1) as f64;
+        let var0: f64 = rows.iter().map(|r| (r[0] as f64 - mean0).powi(2)).sum::<f64>()
+            / (rows.len() - 1) as f64;
         let l = DMatrix::from_row_slice(3, 3, &m.cholesky[1]);
         let sigma = &l * l.transpose();
         assert!((sigma[(0, 0)] - (0.5 * var0 + 1e-3)).abs() < 1e-9);
@@ -369,7 +424,10 @@ mod tests {
         for (row, got) in codes.chunks(3).zip(out.chunks(2)) {
             let want = m.log_densities(row);
             for k in 0..2 {
-                assert!((got[k] as f64 - want[k]).abs() < 1e-3 * want[k].abs().max(1.0), "{got:?} vs {want:?}");
+                assert!(
+                    (got[k] as f64 - want[k]).abs() < 1e-3 * want[k].abs().max(1.0),
+                    "{got:?} vs {want:?}"
+                );
             }
         }
     }
@@ -392,19 +450,28 @@ mod tests {
     fn a_posterior_temperature_is_the_posterior_of_the_widened_gaussians() {
         // Two 1-D unit Gaussians at ±1; T = 4 must equal the posterior with variance 4.
         let z = 0.7;
-        let log_density = |mu: f64, var: f64| -0.5 * ((z - mu) * (z - mu) / var + (2.0 * std::f64::consts::PI * var).ln());
+        let log_density = |mu: f64, var: f64| {
+            -0.5 * ((z - mu) * (z - mu) / var + (2.0 * std::f64::consts::PI * var).ln())
+        };
         let widened = [log_density(1.0, 4.0), log_density(-1.0, 4.0)];
         let expected = 1.0 / (1.0 + (widened[1] - widened[0]).exp());
         let unit = [log_density(1.0, 1.0), log_density(-1.0, 1.0)];
         let warm = AlphaRule::parse("posterior", 4.0).unwrap().score(&unit);
         assert!((warm - expected).abs() < 1e-12);
-        assert!(warm < AlphaRule::parse("posterior", 1.0).unwrap().score(&unit), "a higher temperature is less confident");
+        assert!(
+            warm < AlphaRule::parse("posterior", 1.0).unwrap().score(&unit),
+            "a higher temperature is less confident"
+        );
         assert!(AlphaRule::parse("posterior", 0.0).is_err());
     }
 
     #[test]
     fn typicality_is_the_chi_square_tail() {
-        let m = Mixture { dim: 2, means: vec![vec![0.0, 0.0]], cholesky: vec![vec![1.0, 0.0, 0.0, 1.0]] };
+        let m = Mixture {
+            dim: 2,
+            means: vec![vec![0.0, 0.0]],
+            cholesky: vec![vec![1.0, 0.0, 0.0, 1.0]],
+        };
         // For d = 2 the χ² tail is exp(−r²/2).
         for r2 in [0.5f64, 2.0, 6.0] {
             let z = [r2.sqrt() as f32, 0.0];
@@ -426,7 +493,9 @@ mod tests {
 
     #[test]
     fn too_few_codes_is_an_error() {
-        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, Covariance::Pooled, 0.1, 1e-4).unwrap_err().to_string();
+        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, Covariance::Pooled, 0.1, 1e-4)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("component 1"), "{err}");
     }
 }

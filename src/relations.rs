@@ -48,7 +48,13 @@ pub enum RelationSpec {
     /// A binary operation on two digits, whose components are 0–9 (digit d is component d).
     /// `operator` is the component whose codes tell the ReL to apply it; `signs` the
     /// components of the `+` and `-` symbols, for results written with a sign.
-    Arithmetic { name: String, operation: Operation, form: ResultForm, operator: usize, signs: (usize, usize) },
+    Arithmetic {
+        name: String,
+        operation: Operation,
+        form: ResultForm,
+        operator: usize,
+        signs: (usize, usize),
+    },
 }
 
 impl RelationSpec {
@@ -74,7 +80,13 @@ impl RelationSpec {
                     .map(|c| {
                         let mut classes = task.component_classes(c);
                         let moved = classes[*factor] as i64 + delta;
-                        let moved = if *wrap { moved.rem_euclid(n) } else if (0..n).contains(&moved) { moved } else { return None };
+                        let moved = if *wrap {
+                            moved.rem_euclid(n)
+                        } else if (0..n).contains(&moved) {
+                            moved
+                        } else {
+                            return None;
+                        };
                         classes[*factor] = moved as usize;
                         Some(vec![task.component_from_classes(&classes)])
                     })
@@ -86,7 +98,8 @@ impl RelationSpec {
                 let table = (0..k * k)
                     .map(|i| {
                         let (a, b) = (i / k, i % k);
-                        (a < 10 && b < 10).then(|| written(operation.of(a as i64, b as i64), *form, *signs))
+                        (a < 10 && b < 10)
+                            .then(|| written(operation.of(a as i64, b as i64), *form, *signs))
                     })
                     .collect();
                 Relation::new(name, 2, outputs, Some(*operator), k, table)
@@ -100,7 +113,9 @@ fn written(result: i64, form: ResultForm, (plus, minus): (usize, usize)) -> Vec<
     let digit = |v: i64| v.rem_euclid(10) as usize;
     match form {
         ResultForm::Mod10 => vec![digit(result)],
-        ResultForm::SignMagnitude => vec![if result >= 0 { plus } else { minus }, digit(result.abs())],
+        ResultForm::SignMagnitude => {
+            vec![if result >= 0 { plus } else { minus }, digit(result.abs())]
+        }
         ResultForm::TensUnits => vec![digit(result / 10), digit(result)],
     }
 }
@@ -123,7 +138,14 @@ pub struct Relation {
 }
 
 impl Relation {
-    fn new(name: &str, arity: usize, outputs: usize, operator: Option<usize>, components: usize, table: Vec<Option<Vec<usize>>>) -> Relation {
+    fn new(
+        name: &str,
+        arity: usize,
+        outputs: usize,
+        operator: Option<usize>,
+        components: usize,
+        table: Vec<Option<Vec<usize>>>,
+    ) -> Relation {
         let tuple = |mut i: usize| {
             let mut t = vec![0; arity];
             for slot in t.iter_mut().rev() {
@@ -187,13 +209,18 @@ impl RelationSet {
         let specs: Vec<&RelationSpec> = if names.is_empty() {
             task.relations.iter().collect()
         } else {
-            let offered: Vec<&RelationSpec> = task.relations.iter().chain(&task.relation_variants).collect();
+            let offered: Vec<&RelationSpec> =
+                task.relations.iter().chain(&task.relation_variants).collect();
             names
                 .iter()
                 .map(|n| {
                     offered.iter().copied().find(|r| r.name() == n).ok_or_else(|| {
                         let known: Vec<&str> = offered.iter().map(|r| r.name()).collect();
-                        Error::Unknown(format!("unknown relation '{n}' for task '{}' (known: {})", task.name, known.join(", ")))
+                        Error::Unknown(format!(
+                            "unknown relation '{n}' for task '{}' (known: {})",
+                            task.name,
+                            known.join(", ")
+                        ))
                     })
                 })
                 .collect::<Result<_>>()?
@@ -203,7 +230,10 @@ impl RelationSet {
         }
         let relations: Vec<Relation> = specs.iter().map(|s| s.relation(task)).collect();
         let first = &relations[0];
-        if let Some(odd) = relations.iter().find(|r| (r.arity, r.outputs, r.operator.is_some()) != (first.arity, first.outputs, first.operator.is_some())) {
+        if let Some(odd) = relations.iter().find(|r| {
+            (r.arity, r.outputs, r.operator.is_some())
+                != (first.arity, first.outputs, first.operator.is_some())
+        }) {
             return Err(Error::Invalid(format!(
                 "relations '{}' and '{}' cannot share one relational learner: {} and {}",
                 first.name,
@@ -248,21 +278,27 @@ impl RelationSet {
 
     /// Relations defined with `first` as their first input (their positions in the set).
     pub fn valid_at(&self, first: usize) -> Vec<usize> {
-        (0..self.relations.len()).filter(|&r| self.relations[r].valid_from(first).next().is_some()).collect()
+        (0..self.relations.len())
+            .filter(|&r| self.relations[r].valid_from(first).next().is_some())
+            .collect()
     }
 
     /// Position of the relation called `name`.
     pub fn position(&self, name: &str) -> Result<usize> {
         self.relations.iter().position(|r| r.name == name).ok_or_else(|| {
             let known: Vec<&str> = self.relations.iter().map(|r| r.name.as_str()).collect();
-            Error::Unknown(format!("unknown relation '{name}' (this run knows: {})", known.join(", ")))
+            Error::Unknown(format!(
+                "unknown relation '{name}' (this run knows: {})",
+                known.join(", ")
+            ))
         })
     }
 
     /// A relation and valid inputs, both uniformly at random.
     pub fn sample(&self, rng: &mut impl Rng) -> Application {
         let relation = rng.random_range(0..self.len());
-        let inputs = pick(self.relations[relation].valid_inputs().iter(), rng).expect("every relation has a valid input");
+        let inputs = pick(self.relations[relation].valid_inputs().iter(), rng)
+            .expect("every relation has a valid input");
         self.application(relation, inputs)
     }
 
@@ -275,7 +311,12 @@ impl RelationSet {
 
     /// Relation `relation` applied to `first` and uniformly chosen further operands, if it is
     /// defined with `first` as its first input.
-    pub fn continue_with(&self, relation: usize, first: usize, rng: &mut impl Rng) -> Option<Application> {
+    pub fn continue_with(
+        &self,
+        relation: usize,
+        first: usize,
+        rng: &mut impl Rng,
+    ) -> Option<Application> {
         let inputs = pick(self.relations[relation].valid_from(first), rng)?;
         Some(self.application(relation, inputs))
     }
@@ -289,7 +330,10 @@ impl RelationSet {
 
 /// One item chosen uniformly; a single candidate is taken without drawing, so unary chains
 /// consume the random stream exactly as choosing the relation alone does.
-fn pick<'a>(candidates: impl Iterator<Item = &'a Vec<usize>>, rng: &mut impl Rng) -> Option<Vec<usize>> {
+fn pick<'a>(
+    candidates: impl Iterator<Item = &'a Vec<usize>>,
+    rng: &mut impl Rng,
+) -> Option<Vec<usize>> {
     let all: Vec<&Vec<usize>> = candidates.collect();
     match all.len() {
         0 => None,
@@ -300,7 +344,10 @@ fn pick<'a>(candidates: impl Iterator<Item = &'a Vec<usize>>, rng: &mut impl Rng
 
 fn shape_of(r: &Relation) -> String {
     let selector = if r.operator.is_some() { "an operator code" } else { "a one-hot id" };
-    format!("{} takes {} input(s) and {selector} and gives {} output(s)", r.name, r.arity, r.outputs)
+    format!(
+        "{} takes {} input(s) and {selector} and gives {} output(s)",
+        r.name, r.arity, r.outputs
+    )
 }
 
 #[cfg(test)]
@@ -326,7 +373,11 @@ mod tests {
         assert_eq!(unary(&set, "move_left", c), Some(t.component_from_classes(&[1, 2, 2])));
         assert_eq!(unary(&set, "move_down", c), Some(t.component_from_classes(&[1, 0, 0])));
         for c in 0..27 {
-            assert_eq!(unary(&set, "move_up", unary(&set, "move_down", c).unwrap()), Some(c), "up undoes down");
+            assert_eq!(
+                unary(&set, "move_up", unary(&set, "move_down", c).unwrap()),
+                Some(c),
+                "up undoes down"
+            );
         }
         assert_eq!(set.input_width(8), 8 + 5, "code and one-hot id");
     }
@@ -347,7 +398,10 @@ mod tests {
         let t = Task::by_name("dsprites").unwrap();
         let r = RelationSpec::shift("r", 1, 1, false).relation(&t);
         assert_eq!(r.apply(&[t.component_from_classes(&[0, 2, 0])]), None);
-        assert_eq!(r.apply(&[t.component_from_classes(&[0, 1, 0])]), Some(&[t.component_from_classes(&[0, 2, 0])][..]));
+        assert_eq!(
+            r.apply(&[t.component_from_classes(&[0, 1, 0])]),
+            Some(&[t.component_from_classes(&[0, 2, 0])][..])
+        );
         assert_eq!(r.valid_inputs().len(), 18);
     }
 
@@ -365,13 +419,19 @@ mod tests {
         let (_, set) = set_of("hwf", &[]);
         let names: Vec<&str> = set.relations.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["sum", "sub", "mul"]);
-        let at = |name: &str, a: usize, b: usize| set.relations[set.position(name).unwrap()].apply(&[a, b]).map(|o| o.to_vec());
+        let at = |name: &str, a: usize, b: usize| {
+            set.relations[set.position(name).unwrap()].apply(&[a, b]).map(|o| o.to_vec())
+        };
         assert_eq!(at("sum", 7, 8), Some(vec![5]));
         assert_eq!(at("sub", 2, 7), Some(vec![5]), "(2 − 7) mod 10");
         assert_eq!(at("mul", 9, 9), Some(vec![1]));
         assert_eq!(at("sum", 10, 3), None, "`+` is not an operand");
         assert_eq!(at("sum", 3, 12), None);
-        assert_eq!(set.relations.iter().map(|r| r.operator).collect::<Vec<_>>(), [Some(10), Some(11), Some(12)], "operators are the +, -, × components");
+        assert_eq!(
+            set.relations.iter().map(|r| r.operator).collect::<Vec<_>>(),
+            [Some(10), Some(11), Some(12)],
+            "operators are the +, -, × components"
+        );
         assert!(set.relations.iter().all(|r| r.valid_inputs().len() == 100));
         assert_eq!(set.input_width(8), 3 * 8, "two operand codes and the operator's code");
     }
@@ -380,7 +440,9 @@ mod tests {
     fn hwf_two_output_variants_write_sign_magnitude_and_two_digits() {
         let (_, set) = set_of("hwf", &["sub_sign_magnitude", "sum_tens_units", "mul_tens_units"]);
         assert_eq!((set.arity(), set.outputs()), (2, 2));
-        let at = |name: &str, a: usize, b: usize| set.relations[set.position(name).unwrap()].apply(&[a, b]).unwrap().to_vec();
+        let at = |name: &str, a: usize, b: usize| {
+            set.relations[set.position(name).unwrap()].apply(&[a, b]).unwrap().to_vec()
+        };
         assert_eq!(at("sub_sign_magnitude", 2, 7), [11, 5], "− 5");
         assert_eq!(at("sub_sign_magnitude", 7, 2), [10, 5], "+ 5");
         assert_eq!(at("sub_sign_magnitude", 4, 4), [10, 0], "zero is written +0");
@@ -393,7 +455,9 @@ mod tests {
     #[test]
     fn relations_of_different_shapes_cannot_share_a_learner() {
         let t = Task::by_name("hwf").unwrap();
-        let err = RelationSet::for_task(&t, &["sum".into(), "sum_tens_units".into()]).unwrap_err().to_string();
+        let err = RelationSet::for_task(&t, &["sum".into(), "sum_tens_units".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot share one relational learner"), "{err}");
     }
 

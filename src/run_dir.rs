@@ -43,7 +43,10 @@ impl RunDir {
     /// directory that already holds a run.
     pub fn create(&self, config: &Config) -> Result<()> {
         if self.checkpoint().exists() || self.config().exists() {
-            return Err(Error::file(&self.root, "already holds a run (use --resume to continue it, or another --out)"));
+            return Err(Error::file(
+                &self.root,
+                "already holds a run (use --resume to continue it, or another --out)",
+            ));
         }
         std::fs::create_dir_all(&self.root).map_err(|e| Error::file(&self.root, e))?;
         write_atomic(&self.config(), config.to_toml().as_bytes())
@@ -60,7 +63,11 @@ impl RunDir {
     /// Appends one line to `metrics.jsonl`.
     pub fn append_metrics(&self, line: &serde_json::Value) -> Result<()> {
         let path = self.metrics();
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::file(&path, e))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::file(&path, e))?;
         writeln!(file, "{line}").map_err(|e| Error::file(&path, e))
     }
 
@@ -70,7 +77,12 @@ impl RunDir {
         let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
         let kept: String = text
             .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= step))
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s as usize <= step)
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         write_atomic(&path, kept.as_bytes())
@@ -78,12 +90,18 @@ impl RunDir {
 
     /// Writes `eval.json` atomically.
     pub fn write_eval(&self, value: &serde_json::Value) -> Result<()> {
-        write_atomic(&self.eval(), serde_json::to_string_pretty(value).expect("JSON values serialise").as_bytes())
+        write_atomic(
+            &self.eval(),
+            serde_json::to_string_pretty(value).expect("JSON values serialise").as_bytes(),
+        )
     }
 }
 
 /// `runs/<task>-<timestamp>` for `relatent run` without `--out`.
 pub fn default_run_path(task: &str) -> PathBuf {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     Path::new("runs").join(format!("{task}-{secs}"))
 }

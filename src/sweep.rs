@@ -49,7 +49,12 @@ pub fn plan(models: &[String]) -> Result<Vec<SweepRun>> {
             "beta-vae" => &BETA_VAE_BETAS,
             "factor-vae" => &FACTOR_VAE_GAMMAS,
             m if m == ABSAE => &ABSAE_BETAS,
-            other => return Err(Error::Unknown(format!("unknown model '{other}' (known: {})", crate::config::MODELS.join(", ")))),
+            other => {
+                return Err(Error::Unknown(format!(
+                    "unknown model '{other}' (known: {})",
+                    crate::config::MODELS.join(", ")
+                )));
+            }
         };
         runs.extend(grid.iter().map(|&weight| SweepRun { model: model.clone(), weight }));
     }
@@ -66,7 +71,11 @@ mod tests {
         assert_eq!(runs.len(), 18);
         let names: std::collections::HashSet<String> = runs.iter().map(SweepRun::name).collect();
         assert_eq!(names.len(), 18);
-        assert!(names.contains("factor-vae-gamma100") && names.contains("beta-vae-beta16") && names.contains("absae-beta1"));
+        assert!(
+            names.contains("factor-vae-gamma100")
+                && names.contains("beta-vae-beta16")
+                && names.contains("absae-beta1")
+        );
         assert!(plan(&["vae".into()]).is_err());
     }
 
@@ -74,7 +83,10 @@ mod tests {
     fn run_config_sets_the_right_weight() {
         let base = Config::preset("default", "dsprites").unwrap();
         let c = SweepRun { model: "factor-vae".into(), weight: 30.0 }.config(&base);
-        assert_eq!((c.model.as_str(), c.train.gamma, c.train.beta), ("factor-vae", 30.0, base.train.beta));
+        assert_eq!(
+            (c.model.as_str(), c.train.gamma, c.train.beta),
+            ("factor-vae", 30.0, base.train.beta)
+        );
         let c = SweepRun { model: "beta-vae".into(), weight: 8.0 }.config(&base);
         assert_eq!((c.model.as_str(), c.train.beta), ("beta-vae", 8.0));
         c.validate().unwrap();

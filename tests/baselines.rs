@@ -54,18 +54,25 @@ fn beta_vae_loss_falls_and_its_eval_has_only_the_baseline_keys() {
     config.train.warmup_steps = 1;
     let dir = RunDir::new(tmp.path().join("run"));
     let trained = run(config, &dir, TrainOptions::default());
-    let recon: Vec<f64> = std::fs::read_to_string(dir.metrics()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["recon"].as_f64().unwrap()).collect();
+    let recon: Vec<f64> = std::fs::read_to_string(dir.metrics())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["recon"].as_f64().unwrap())
+        .collect();
     assert!(recon.last().unwrap() < &(0.7 * recon[0]), "reconstruction loss {recon:?}");
 
     let from_memory = baseline::evaluate(&TrainedVae::from_trainer(trained));
     let from_disk = relatent::eval::evaluate_run(&dir, &Default::default(), None).unwrap();
     assert_eq!(from_memory.reconstruction.bce_per_image, from_disk.reconstruction.bce_per_image);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
     assert_eq!(json["model"], "beta-vae");
     for key in ["disentanglement", "reconstruction", "train", "task"] {
         assert!(json.get(key).is_some(), "eval.json lacks {key}");
     }
-    for key in ["classification", "relational", "relational_images", "alpha_rule", "factor_accuracy"] {
+    for key in
+        ["classification", "relational", "relational_images", "alpha_rule", "factor_accuracy"]
+    {
         assert!(json.get(key).is_none(), "a baseline's eval.json has {key}");
     }
 }
@@ -75,12 +82,24 @@ fn cli_trains_evaluates_draws_and_refuses_what_needs_the_mixture() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = common::write(tmp.path(), "tiny.toml", common::TINY);
     let run = tmp.path().join("bv");
-    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "beta-vae", "--beta", "4", "--out", run.to_str().unwrap(), "--quiet"]);
+    let out = common::relatent(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "beta-vae",
+        "--beta",
+        "4",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("beta = 4.0"));
     let out = common::relatent(&["figures", run.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for file in ["eval.json", "report.md", "figures/traversals.png", "figures/training_curves.png"] {
+    for file in ["eval.json", "report.md", "figures/traversals.png", "figures/training_curves.png"]
+    {
         assert!(run.join(file).exists(), "{file} missing");
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
@@ -88,9 +107,26 @@ fn cli_trains_evaluates_draws_and_refuses_what_needs_the_mixture() {
 
     let image = tmp.path().join("in.png");
     image::GrayImage::new(64, 64).save(&image).unwrap();
-    let out = common::relatent(&["apply", run.to_str().unwrap(), "--image", image.to_str().unwrap(), "--relation", "move_left", "--out", tmp.path().join("o.png").to_str().unwrap()]);
+    let out = common::relatent(&[
+        "apply",
+        run.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--relation",
+        "move_left",
+        "--out",
+        tmp.path().join("o.png").to_str().unwrap(),
+    ]);
     common::assert_user_error(&out, "beta-vae");
-    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "vae", "--out", tmp.path().join("x").to_str().unwrap()]);
+    let out = common::relatent(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "vae",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
     common::assert_user_error(&out, "model");
     assert!(!tmp.path().join("x").exists(), "nothing written for a bad model");
 }
@@ -98,14 +134,27 @@ fn cli_trains_evaluates_draws_and_refuses_what_needs_the_mixture() {
 #[test]
 fn sweep_runs_the_grid_resumes_and_compares() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = common::write(tmp.path(), "tiny.toml", &common::TINY.replace("steps = 10", "steps = 5"));
+    let cfg =
+        common::write(tmp.path(), "tiny.toml", &common::TINY.replace("steps = 10", "steps = 5"));
     let sweep = tmp.path().join("sweep");
-    let args = ["sweep", "--config", cfg.to_str().unwrap(), "--models", "factor-vae", "--out", sweep.to_str().unwrap(), "--quiet"];
+    let args = [
+        "sweep",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--models",
+        "factor-vae",
+        "--out",
+        sweep.to_str().unwrap(),
+        "--quiet",
+    ];
     let out = common::relatent(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = std::fs::read_to_string(sweep.join("comparison.md")).unwrap();
     for gamma in [10, 20, 30, 40, 50, 100] {
-        assert!(table.contains(&format!("| factor-vae-gamma{gamma} | factor-vae | γ = {gamma} |")), "{table}");
+        assert!(
+            table.contains(&format!("| factor-vae-gamma{gamma} | factor-vae | γ = {gamma} |")),
+            "{table}"
+        );
     }
     assert!(table.contains("0.894"), "paper's FactorVAE DCI beside ours: {table}");
     let plot = image::open(sweep.join("tradeoff.png")).unwrap();
@@ -118,8 +167,23 @@ fn sweep_runs_the_grid_resumes_and_compares() {
 
     // compare refuses a run that has not been evaluated.
     let bare = tmp.path().join("bare");
-    let out = common::relatent(&["train", "--config", cfg.to_str().unwrap(), "--model", "beta-vae", "--out", bare.to_str().unwrap(), "--quiet"]);
+    let out = common::relatent(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "beta-vae",
+        "--out",
+        bare.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success());
-    let out = common::relatent(&["compare", sweep.join("factor-vae-gamma10").to_str().unwrap(), bare.to_str().unwrap(), "--out", tmp.path().join("cmp").to_str().unwrap()]);
+    let out = common::relatent(&[
+        "compare",
+        sweep.join("factor-vae-gamma10").to_str().unwrap(),
+        bare.to_str().unwrap(),
+        "--out",
+        tmp.path().join("cmp").to_str().unwrap(),
+    ]);
     common::assert_user_error(&out, "eval.json");
 }

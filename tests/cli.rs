@@ -17,9 +17,20 @@ fn missing_config_file() {
 fn invalid_config_values_name_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
-    for (text, key) in [("[train]\nlr = -1.0", "train.lr"), ("tau = 1", "tau"), ("[train]\nbatch_size = 0", "train.batch_size"), ("colour = 2", "colour")] {
+    for (text, key) in [
+        ("[train]\nlr = -1.0", "train.lr"),
+        ("tau = 1", "tau"),
+        ("[train]\nbatch_size = 0", "train.batch_size"),
+        ("colour = 2", "colour"),
+    ] {
         let cfg = write(tmp.path(), "bad.toml", text);
-        let out = relatent(&["train", "--config", cfg.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+        let out = relatent(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
         assert_user_error(&out, key);
         assert!(!out_dir.exists());
     }
@@ -34,11 +45,20 @@ fn unknown_task_and_relation() {
     let out = relatent(&["run", "--relations", "teleport", "--out", out_dir.to_str().unwrap()]);
     assert_user_error(&out, "unknown relation 'teleport'");
     // HWF's relations cannot mix single results with two-output variants in one ReL.
-    let out = relatent(&["run", "--task", "hwf", "--relations", "sum,sum_tens_units", "--out", out_dir.to_str().unwrap()]);
+    let out = relatent(&[
+        "run",
+        "--task",
+        "hwf",
+        "--relations",
+        "sum,sum_tens_units",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "cannot share one relational learner");
     assert!(!out_dir.exists());
     let images = tmp.path().join("hwf");
-    let out = relatent(&["data", "render", "hwf", "--out", images.to_str().unwrap(), "--count", "3"]);
+    let out =
+        relatent(&["data", "render", "hwf", "--out", images.to_str().unwrap(), "--count", "3"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(images.join("factors.csv")).unwrap();
     assert_eq!(csv.lines().next(), Some("file,symbol,style"));
@@ -52,7 +72,8 @@ fn corrupt_and_missing_data_files() {
     let out = relatent(&["data", "inspect", bad.to_str().unwrap()]);
     assert_user_error(&out, "bad.npz");
     let out_dir = tmp.path().join("export");
-    let out = relatent(&["data", "export", bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let out =
+        relatent(&["data", "export", bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
     assert_user_error(&out, "bad.npz");
     let run_dir = tmp.path().join("run");
     let out = relatent(&["run", "--data", "missing.npz", "--out", run_dir.to_str().unwrap()]);
@@ -67,17 +88,36 @@ fn eval_of_a_directory_without_a_run() {
     let out = relatent(&["eval", tmp.path().join("none").to_str().unwrap()]);
     assert_user_error(&out, "none");
     // A bad flag value is a usage error: clap's message, whose first line names the flag.
-    let out = relatent(&["eval", tmp.path().join("none").to_str().unwrap(), "--posterior-temperature", "0"]);
+    let out = relatent(&[
+        "eval",
+        tmp.path().join("none").to_str().unwrap(),
+        "--posterior-temperature",
+        "0",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.lines().next().is_some_and(|l| l.contains("--posterior-temperature") && l.contains("positive")), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("--posterior-temperature") && l.contains("positive")),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn render_writes_images_and_factors() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("imgs");
-    let out = relatent(&["data", "render", "dsprites", "--out", out_dir.to_str().unwrap(), "--count", "5"]);
+    let out = relatent(&[
+        "data",
+        "render",
+        "dsprites",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--count",
+        "5",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(out_dir.join("factors.csv")).unwrap();
     assert_eq!(csv.lines().count(), 6);
@@ -89,7 +129,16 @@ fn bench_reports_every_throughput_as_json() {
     let out = relatent(&["bench", "--batch", "4", "--repeats", "1", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["train_images_per_s", "train_default_images_per_s", "encode_images_per_s", "render_images_per_s", "rel_updates_per_s", "eval_images_per_s", "metrics_seconds", "peak_memory_mib"] {
+    for key in [
+        "train_images_per_s",
+        "train_default_images_per_s",
+        "encode_images_per_s",
+        "render_images_per_s",
+        "rel_updates_per_s",
+        "eval_images_per_s",
+        "metrics_seconds",
+        "peak_memory_mib",
+    ] {
         assert!(json[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {json}");
     }
     assert_eq!(json["batch"], 4);

@@ -14,7 +14,14 @@ fn tiny_run() -> &'static Path {
         let tmp = tempfile::tempdir().unwrap();
         let config = write(tmp.path(), "tiny.toml", TINY);
         let dir = tmp.path().join("run");
-        let out = relatent(&["run", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+        let out = relatent(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         (tmp, dir)
     });
@@ -30,7 +37,15 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn run_leaves_figures_and_a_report() {
     let dir = tiny_run();
     let figures = dir.join("figures");
-    for name in ["prior_means", "relations", "chains", "classification_alpha", "relational_alpha", "training_curves", "pca"] {
+    for name in [
+        "prior_means",
+        "relations",
+        "chains",
+        "classification_alpha",
+        "relational_alpha",
+        "training_curves",
+        "pca",
+    ] {
         let (w, h) = png_size(&figures.join(format!("{name}.png")));
         assert!(w >= 600 && h >= 300, "{name}: {w}×{h}");
     }
@@ -39,7 +54,14 @@ fn run_leaves_figures_and_a_report() {
     // Two panels of 520×380 under a 36-px title.
     assert_eq!(png_size(&figures.join("classification_alpha.png")), (1040, 416));
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    for needle in ["## Configuration", "| 0.0 |", "paper accuracy", "from encoded test images", "![prior_means](figures/prior_means.png)", "procedurally rendered"] {
+    for needle in [
+        "## Configuration",
+        "| 0.0 |",
+        "paper accuracy",
+        "from encoded test images",
+        "![prior_means](figures/prior_means.png)",
+        "procedurally rendered",
+    ] {
         assert!(report.contains(needle), "report lacks {needle:?}");
     }
 }
@@ -57,15 +79,34 @@ fn apply_moves_an_image_and_writes_the_result_and_strip() {
     let dir = tiny_run();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.png");
-    image::GrayImage::from_fn(64, 64, |x, y| image::Luma([if (20..30).contains(&x) && (20..30).contains(&y) { 255 } else { 0 }])).save(&input).unwrap();
+    image::GrayImage::from_fn(64, 64, |x, y| {
+        image::Luma([if (20..30).contains(&x) && (20..30).contains(&y) { 255 } else { 0 }])
+    })
+    .save(&input)
+    .unwrap();
     let result = tmp.path().join("out.png");
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", input.to_str().unwrap(), "--relation", "move_left,change_shape", "--out", result.to_str().unwrap(), "--strip"]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        input.to_str().unwrap(),
+        "--relation",
+        "move_left,change_shape",
+        "--out",
+        result.to_str().unwrap(),
+        "--strip",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("component")).collect();
     assert_eq!(lines.len(), 3, "input and two steps: {stdout}");
     assert!(lines[1].starts_with("move_left") && lines[2].starts_with("change_shape"), "{stdout}");
-    assert!(lines.iter().all(|l| l.contains("posterior") && l.contains("log density") && l.contains("shape=")), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("posterior") && l.contains("log density") && l.contains("shape=")),
+        "{stdout}"
+    );
     assert_eq!(png_size(&result), (64, 64));
     let (w, _) = png_size(&tmp.path().join("out-strip.png"));
     assert!(w > 4 * 128, "input, reconstruction and two steps");
@@ -73,9 +114,22 @@ fn apply_moves_an_image_and_writes_the_result_and_strip() {
     // A smaller image is resized with a warning.
     let small = tmp.path().join("small.png");
     image::GrayImage::new(32, 32).save(&small).unwrap();
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", small.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        small.to_str().unwrap(),
+        "--relation",
+        "move_up",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resized"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -84,16 +138,63 @@ fn apply_rejects_bad_input_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let result = tmp.path().join("out.png");
     let text = write(tmp.path(), "notes.png", "this is not an image");
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        text.to_str().unwrap(),
+        "--relation",
+        "move_up",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "notes.png");
     let missing = tmp.path().join("missing.png");
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", missing.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        missing.to_str().unwrap(),
+        "--relation",
+        "move_up",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "missing.png");
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "teleport", "--out", result.to_str().unwrap()]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        text.to_str().unwrap(),
+        "--relation",
+        "teleport",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "unknown relation 'teleport'");
-    let out = relatent(&["apply", tmp.path().join("norun").to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap()]);
+    let out = relatent(&[
+        "apply",
+        tmp.path().join("norun").to_str().unwrap(),
+        "--image",
+        text.to_str().unwrap(),
+        "--relation",
+        "move_up",
+        "--out",
+        result.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "norun");
-    let out = relatent(&["apply", dir.to_str().unwrap(), "--image", text.to_str().unwrap(), "--relation", "move_up", "--out", result.to_str().unwrap(), "--alpha", "2"]);
+    let out = relatent(&[
+        "apply",
+        dir.to_str().unwrap(),
+        "--image",
+        text.to_str().unwrap(),
+        "--relation",
+        "move_up",
+        "--out",
+        result.to_str().unwrap(),
+        "--alpha",
+        "2",
+    ]);
     assert_user_error(&out, "--alpha");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "nothing but the input file");
 }
@@ -103,20 +204,36 @@ fn shapes3d_runs_end_to_end_in_colour() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write(tmp.path(), "tiny.toml", TINY);
     let dir = tmp.path().join("run");
-    let out = relatent(&["run", "--task", "shapes3d", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+    let out = relatent(&[
+        "run",
+        "--task",
+        "shapes3d",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["task"], "shapes3d");
     assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
     // 120 components × τ = 4; images whose object shares the floor's or the walls' hue
     // (about a fifth) cannot be repainted.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let coverage = stderr.lines().find_map(|l| l.strip_prefix("relatent: the augmentation makes views of ")).expect("the repaint's coverage is reported");
+    let coverage = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("relatent: the augmentation makes views of "))
+        .expect("the repaint's coverage is reported");
     let numbers: Vec<usize> = coverage.split(' ').filter_map(|w| w.parse().ok()).collect();
     assert_eq!(numbers[1], 480, "{coverage}");
     assert!((330..450).contains(&numbers[0]), "{coverage}");
     let means = image::open(dir.join("figures/prior_means.png")).unwrap().to_rgb8();
-    assert!(means.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "decoded prior means are in colour");
+    assert!(
+        means.pixels().any(|p| p[0] != p[1] || p[1] != p[2]),
+        "decoded prior means are in colour"
+    );
 }
 
 /// A grey 45×45 image with a bar, standing in for a handwritten symbol.
@@ -136,13 +253,26 @@ fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write(tmp.path(), "tiny.toml", TINY);
     let dir = tmp.path().join("run");
-    let out = relatent(&["run", "--task", "hwf", "--config", config.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--quiet"]);
+    let out = relatent(&[
+        "run",
+        "--task",
+        "hwf",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
     assert_eq!(eval["relational_images"].as_array().unwrap().len(), 18);
     assert!(eval.get("disentanglement").is_none(), "one kept factor: nothing to disentangle");
-    assert!(png_size(&dir.join("figures/relations.png")).1 > 9 * 128, "three examples per relation");
+    assert!(
+        png_size(&dir.join("figures/relations.png")).1 > 9 * 128,
+        "three examples per relation"
+    );
 
     // `apply` with a further operand and an operator image, and without the operand.
     let a = bar_image(tmp.path(), "a.png", true);
@@ -150,7 +280,24 @@ fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
     let result = tmp.path().join("out.png");
     let run = dir.to_str().unwrap();
     let (a, op, res) = (a.to_str().unwrap(), op.to_str().unwrap(), result.to_str().unwrap());
-    let out = relatent(&["apply", run, "--image", a, "--relation", "sum,mul", "--operand", a, "--operand", a, "--operator", op, "--operator", op, "--out", res]);
+    let out = relatent(&[
+        "apply",
+        run,
+        "--image",
+        a,
+        "--relation",
+        "sum,mul",
+        "--operand",
+        a,
+        "--operand",
+        a,
+        "--operator",
+        op,
+        "--operator",
+        op,
+        "--out",
+        res,
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().filter(|l| l.contains("symbol=")).count(), 3, "{stdout}");
@@ -160,10 +307,35 @@ fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
 
     // The two-output variants: sign and magnitude, tens and units.
     let dir2 = tmp.path().join("run2");
-    let out = relatent(&["train", "--task", "hwf", "--relations", "sub_sign_magnitude,sum_tens_units", "--config", config.to_str().unwrap(), "--out", dir2.to_str().unwrap(), "--quiet"]);
+    let out = relatent(&[
+        "train",
+        "--task",
+        "hwf",
+        "--relations",
+        "sub_sign_magnitude,sum_tens_units",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir2.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = relatent(&["apply", dir2.to_str().unwrap(), "--image", a, "--relation", "sum_tens_units", "--operand", a, "--out", res]);
+    let out = relatent(&[
+        "apply",
+        dir2.to_str().unwrap(),
+        "--image",
+        a,
+        "--relation",
+        "sum_tens_units",
+        "--operand",
+        a,
+        "--out",
+        res,
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("sum_tens_units [1/2]") && stdout.contains("sum_tens_units [2/2]"), "{stdout}");
+    assert!(
+        stdout.contains("sum_tens_units [1/2]") && stdout.contains("sum_tens_units [2/2]"),
+        "{stdout}"
+    );
 }

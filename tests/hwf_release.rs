@@ -16,21 +16,28 @@ const PER_SYMBOL: usize = 12;
 /// formulas "a op b" over them (plus one with a division sign, which is skipped).
 fn write_release(dir: &Path) {
     let renderer = HwfRenderer;
-    let folder = |s: usize| match SYMBOLS[s] { "×" => "times".to_string(), other => other.to_string() };
+    let folder = |s: usize| match SYMBOLS[s] {
+        "×" => "times".to_string(),
+        other => other.to_string(),
+    };
     let mut paths = vec![Vec::new(); SYMBOLS.len()];
     let mut px = vec![0.0; 45 * 45];
     for (s, symbol_paths) in paths.iter_mut().enumerate() {
         std::fs::create_dir_all(dir.join("Handwritten_Math_Symbols").join(folder(s))).unwrap();
         for k in 0..PER_SYMBOL {
             renderer.render(s * 1000 + k, &mut px);
-            let img = image::GrayImage::from_fn(45, 45, |x, y| image::Luma([255 - (px[(y * 45 + x) as usize] * 255.0) as u8]));
+            let img = image::GrayImage::from_fn(45, 45, |x, y| {
+                image::Luma([255 - (px[(y * 45 + x) as usize] * 255.0) as u8])
+            });
             let rel = format!("{}/{s}_{k}.jpg", folder(s));
             img.save(dir.join("Handwritten_Math_Symbols").join(&rel)).unwrap();
             symbol_paths.push(rel);
         }
     }
     std::fs::create_dir_all(dir.join("Handwritten_Math_Symbols/div")).unwrap();
-    image::GrayImage::from_pixel(45, 45, image::Luma([255])).save(dir.join("Handwritten_Math_Symbols/div/d.jpg")).unwrap();
+    image::GrayImage::from_pixel(45, 45, image::Luma([255]))
+        .save(dir.join("Handwritten_Math_Symbols/div/d.jpg"))
+        .unwrap();
     let ops = ['+', '-', '*'];
     let formulas: Vec<serde_json::Value> = (0..PER_SYMBOL)
         .flat_map(|k| (0..10).map(move |a| (k, a)))
@@ -63,15 +70,37 @@ fn inspect_export_and_run_on_the_release() {
     assert!(images > 10 * PER_SYMBOL as u64 && images <= 13 * PER_SYMBOL as u64, "{images}");
 
     let exported = tmp.path().join("export");
-    let out = relatent(&["data", "export", release.to_str().unwrap(), "--out", exported.to_str().unwrap(), "--count", "3"]);
+    let out = relatent(&[
+        "data",
+        "export",
+        release.to_str().unwrap(),
+        "--out",
+        exported.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(exported.join("factors.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4);
-    assert!(csv.lines().nth(1).unwrap().starts_with("000000.png,0,"), "the first symbol of the first formula is a 0: {csv}");
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with("000000.png,0,"),
+        "the first symbol of the first formula is a 0: {csv}"
+    );
 
     let config = write(tmp.path(), "tiny.toml", &TINY.replace("tau = 4", "tau = 3"));
     let run = tmp.path().join("run");
-    let out = relatent(&["run", "--task", "hwf", "--data", release.to_str().unwrap(), "--config", config.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    let out = relatent(&[
+        "run",
+        "--task",
+        "hwf",
+        "--data",
+        release.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("official release"), "the report names the data");
@@ -83,7 +112,15 @@ fn a_folder_that_is_not_a_release_is_one_clear_error() {
     let out = relatent(&["data", "inspect", tmp.path().to_str().unwrap()]);
     assert_user_error(&out, "expr_train.json");
     let run = tmp.path().join("run");
-    let out = relatent(&["run", "--task", "hwf", "--data", tmp.path().join("nope").to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let out = relatent(&[
+        "run",
+        "--task",
+        "hwf",
+        "--data",
+        tmp.path().join("nope").to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     assert_user_error(&out, "nope");
     assert!(!run.exists());
 }

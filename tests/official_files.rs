@@ -55,7 +55,15 @@ fn export_writes_the_first_images_in_file_order() {
     let indices = sample_indices();
     write_dsprites_npz(&path, &indices).unwrap();
     let out_dir = tmp.path().join("png");
-    let out = relatent(&["data", "export", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--count", "3"]);
+    let out = relatent(&[
+        "data",
+        "export",
+        path.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = std::fs::read_to_string(out_dir.join("factors.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
@@ -68,12 +76,21 @@ fn export_writes_the_first_images_in_file_order() {
 fn wrong_shapes_and_truncated_files_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("wrong.npz");
-    write_npz(&path, &[
-        ("imgs", npy_bytes("|u1", &[1, 32, 32], &[0; 1024])),
-        ("latents_classes", npy_bytes("<i8", &[1, 6], &[0; 48])),
-    ])
+    write_npz(
+        &path,
+        &[
+            ("imgs", npy_bytes("|u1", &[1, 32, 32], &[0; 1024])),
+            ("latents_classes", npy_bytes("<i8", &[1, 6], &[0; 48])),
+        ],
+    )
     .unwrap();
-    let out = relatent(&["run", "--data", path.to_str().unwrap(), "--out", tmp.path().join("r").to_str().unwrap()]);
+    let out = relatent(&[
+        "run",
+        "--data",
+        path.to_str().unwrap(),
+        "--out",
+        tmp.path().join("r").to_str().unwrap(),
+    ]);
     assert_user_error(&out, "64×64");
 
     let full = tmp.path().join("full.npz");

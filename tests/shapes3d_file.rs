@@ -62,7 +62,10 @@ fn both_layouts_read_back_the_renderer_images_and_factors() {
             file.render(row, &mut got);
             Shapes3dRenderer.render(g, &mut want);
             let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(worst <= 0.5 / 255.0 + 1e-6, "row {row}: off by {worst} (only u8 rounding allowed)");
+            assert!(
+                worst <= 0.5 / 255.0 + 1e-6,
+                "row {row}: off by {worst} (only u8 rounding allowed)"
+            );
         }
         // The task keeps 3 of the 8 scales.
         let task = TaskData::open("shapes3d", Some(&path)).unwrap();
@@ -85,7 +88,15 @@ fn inspect_and_export_read_the_h5() {
     assert_eq!(json["image_shape"], serde_json::json!([3, 64, 64]));
     assert_eq!(json["factors"].as_object().unwrap().len(), 6);
     let dir = tmp.path().join("export");
-    let out = relatent(&["data", "export", path.to_str().unwrap(), "--out", dir.to_str().unwrap(), "--count", "4"]);
+    let out = relatent(&[
+        "data",
+        "export",
+        path.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--count",
+        "4",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let first = image::open(dir.join("000000.png")).unwrap().to_rgb8();
     assert_eq!(first.as_raw()[..], images[..64 * 64 * 3], "exported in file order, bit-exact");
@@ -97,34 +108,63 @@ fn bad_h5_files_get_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (images, labels) = official_rows(&sample_indices()[..4]);
     let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
-        ("no-labels.h5", Box::new(|p: &Path| {
-            let mut b = hdf5_pure::FileBuilder::new();
-            b.create_dataset("images").with_u8_data(&images).with_shape(&[4, 64, 64, 3]);
-            b.write(p).unwrap();
-        }), "'labels'"),
-        ("small-images.h5", Box::new(|p: &Path| {
-            let mut b = hdf5_pure::FileBuilder::new();
-            b.create_dataset("images").with_u8_data(&images[..4 * 32 * 32 * 3]).with_shape(&[4, 32, 32, 3]);
-            b.create_dataset("labels").with_f64_data(&labels).with_shape(&[4, 6]);
-            b.write(p).unwrap();
-        }), "N×64×64×3"),
-        ("off-grid.h5", Box::new(|p: &Path| {
-            let mut bad = labels.clone();
-            bad[6 + 3] = 2.0; // row 1's scale
-            write_h5(p, &images, &bad, false);
-        }), "row 1: scale"),
-        ("truncated.h5", Box::new(|p: &Path| {
-            write_h5(p, &images, &labels, false);
-            let bytes = std::fs::read(p).unwrap();
-            std::fs::write(p, &bytes[..200]).unwrap();
-        }), "truncated.h5"),
+        (
+            "no-labels.h5",
+            Box::new(|p: &Path| {
+                let mut b = hdf5_pure::FileBuilder::new();
+                b.create_dataset("images").with_u8_data(&images).with_shape(&[4, 64, 64, 3]);
+                b.write(p).unwrap();
+            }),
+            "'labels'",
+        ),
+        (
+            "small-images.h5",
+            Box::new(|p: &Path| {
+                let mut b = hdf5_pure::FileBuilder::new();
+                b.create_dataset("images")
+                    .with_u8_data(&images[..4 * 32 * 32 * 3])
+                    .with_shape(&[4, 32, 32, 3]);
+                b.create_dataset("labels").with_f64_data(&labels).with_shape(&[4, 6]);
+                b.write(p).unwrap();
+            }),
+            "N×64×64×3",
+        ),
+        (
+            "off-grid.h5",
+            Box::new(|p: &Path| {
+                let mut bad = labels.clone();
+                bad[6 + 3] = 2.0; // row 1's scale
+                write_h5(p, &images, &bad, false);
+            }),
+            "row 1: scale",
+        ),
+        (
+            "truncated.h5",
+            Box::new(|p: &Path| {
+                write_h5(p, &images, &labels, false);
+                let bytes = std::fs::read(p).unwrap();
+                std::fs::write(p, &bytes[..200]).unwrap();
+            }),
+            "truncated.h5",
+        ),
     ];
     for (name, write, needle) in cases {
         let path = tmp.path().join(name);
         write(&path);
         assert_user_error(&relatent(&["data", "inspect", path.to_str().unwrap()]), needle);
         let out_dir = tmp.path().join(format!("run-{name}"));
-        assert_user_error(&relatent(&["run", "--task", "shapes3d", "--data", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]), needle);
+        assert_user_error(
+            &relatent(&[
+                "run",
+                "--task",
+                "shapes3d",
+                "--data",
+                path.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+            ]),
+            needle,
+        );
         assert!(!out_dir.exists(), "{name}: nothing written");
     }
 }

@@ -30,8 +30,11 @@ fn reconstruction_loss_falls() {
     config.train.batch_size = 16;
     let dir = RunDir::new(tmp.path().join("run"));
     run(config, &dir, TrainOptions::default());
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(dir.metrics()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.metrics())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let recon: Vec<f64> = lines.iter().filter_map(|l| l["recon"].as_f64()).collect();
     let (first, last) = (recon[0], recon[recon.len() - 1]);
     assert!(last < 0.5 * first, "reconstruction {first} → {last}");
@@ -63,19 +66,30 @@ fn assert_same_run(a: &Trainer, whole: &RunDir, b: &Trainer, split: &RunDir) {
     let codes_a = encode(&a.nets.ae, &a.data, &items, &device);
     assert_eq!(codes_a, encode(&b.nets.ae, &b.data, &items, &device));
     let z = || Tensor::<2>::from_data(TensorData::new(codes_a.clone(), [16, 8]), &device);
-    let out = |m: &relatent::model::Mlp, x: Tensor<2>| m.valid().forward(x).into_data().try_to_vec::<f32>().unwrap();
+    let out = |m: &relatent::model::Mlp, x: Tensor<2>| {
+        m.valid().forward(x).into_data().try_to_vec::<f32>().unwrap()
+    };
     assert_eq!(out(&a.nets.disc, z()), out(&b.nets.disc, z()));
-    let rows: Vec<f32> = codes_a.chunks_exact(8).flat_map(|z| {
-        let mut row = Vec::new();
-        relation_row(&a.relations, 0, z, None, &mut row);
-        row
-    }).collect();
+    let rows: Vec<f32> = codes_a
+        .chunks_exact(8)
+        .flat_map(|z| {
+            let mut row = Vec::new();
+            relation_row(&a.relations, 0, z, None, &mut row);
+            row
+        })
+        .collect();
     let rel_in = || relation_input(&rows, a.relations.input_width(8), &device);
     assert_eq!(out(&a.nets.rel, rel_in()), out(&b.nets.rel, rel_in()));
-    let dec = |t: &Trainer| t.nets.ae.valid().decoder.forward(z()).into_data().try_to_vec::<f32>().unwrap();
+    let dec = |t: &Trainer| {
+        t.nets.ae.valid().decoder.forward(z()).into_data().try_to_vec::<f32>().unwrap()
+    };
     assert_eq!(dec(a), dec(b));
     let lines = std::fs::read_to_string(split.metrics()).unwrap();
-    assert_eq!(lines.lines().count(), std::fs::read_to_string(whole.metrics()).unwrap().lines().count(), "no duplicated log lines");
+    assert_eq!(
+        lines.lines().count(),
+        std::fs::read_to_string(whole.metrics()).unwrap().lines().count(),
+        "no duplicated log lines"
+    );
 }
 
 #[test]
@@ -90,18 +104,39 @@ fn checkpoint_round_trips_and_evaluates() {
     assert_eq!(from_memory.classification, from_disk.classification);
     assert_eq!(from_memory.relational, from_disk.relational);
     assert_eq!(from_memory.relational_images, from_disk.relational_images);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
-    for key in ["task", "tau", "alpha_rule", "preset", "classification", "relational", "relational_images", "reconstruction", "train"] {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();
+    for key in [
+        "task",
+        "tau",
+        "alpha_rule",
+        "preset",
+        "classification",
+        "relational",
+        "relational_images",
+        "reconstruction",
+        "train",
+    ] {
         assert!(json.get(key).is_some(), "eval.json lacks {key}");
     }
     assert_eq!(json["classification"].as_array().unwrap().len(), 6);
     assert_eq!(json["relational"].as_array().unwrap().len(), 18);
     let image_rows = json["relational_images"].as_array().unwrap();
     assert_eq!(image_rows.len(), 18);
-    assert!(image_rows.iter().all(|r| r["depth"].is_u64() && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
+    assert!(image_rows.iter().all(|r| r["depth"].is_u64()
+        && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
     assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
     assert_eq!(json["train"]["steps"], 13);
-    let density = eval::evaluate_run(&dir, &eval::RuleChoice { alpha_rule: Some("density".into()), posterior_temperature: None }, None).unwrap();
+    let density = eval::evaluate_run(
+        &dir,
+        &eval::RuleChoice { alpha_rule: Some("density".into()), posterior_temperature: None },
+        None,
+    )
+    .unwrap();
     assert_eq!(density.alpha_rule, "density");
-    assert_eq!((from_disk.posterior_temperature, density.posterior_temperature), (Some(10.0), None), "the default preset's temperature is 1 / shrink");
+    assert_eq!(
+        (from_disk.posterior_temperature, density.posterior_temperature),
+        (Some(10.0), None),
+        "the default preset's temperature is 1 / shrink"
+    );
 }

@@ -108,13 +108,21 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
     let truth: Vec<usize> = items.iter().map(|&i| model.data.components[i]).collect();
     let eval = median_seconds(WARMUP, options.repeats, || {
         let codes = model.encode_items(&items);
-        std::hint::black_box(classify_codes(&model.mixture, &codes, &truth, AlphaRule::Posterior { temperature: 1.0 }, &ALPHAS));
+        std::hint::black_box(classify_codes(
+            &model.mixture,
+            &codes,
+            &truth,
+            AlphaRule::Posterior { temperature: 1.0 },
+            &ALPHAS,
+        ));
         Ok(())
     })?;
 
     log("disentanglement metrics");
     let rep = synthetic_representation(METRICS_ROWS);
-    let metrics = median_seconds(0, options.repeats.min(3), || crate::eval::metrics::disentanglement(&rep, METRICS_TRAIN).map(drop))?;
+    let metrics = median_seconds(0, options.repeats.min(3), || {
+        crate::eval::metrics::disentanglement(&rep, METRICS_TRAIN).map(drop)
+    })?;
 
     Ok(BenchReport {
         task: options.task.clone(),
@@ -148,13 +156,22 @@ pub fn run_ops(options: &BenchOptions) -> Result<OpsReport> {
     let arch = Architecture::for_task(&options.task)?;
     let (device, backend) = training_device()?;
     let ops = ops::per_op(&arch, options.batch, options.repeats, &device.autodiff())?;
-    Ok(OpsReport { task: options.task.clone(), batch: options.batch, backend: backend.into(), threads: threads(), ops })
+    Ok(OpsReport {
+        task: options.task.clone(),
+        batch: options.batch,
+        backend: backend.into(),
+        threads: threads(),
+        ops,
+    })
 }
 
 impl OpsReport {
     /// The report as a short table.
     pub fn table(&self) -> String {
-        let head = format!("relatent bench --ops: task {}, batch {}, backend {}, {} threads\n", self.task, self.batch, self.backend, self.threads);
+        let head = format!(
+            "relatent bench --ops: task {}, batch {}, backend {}, {} threads\n",
+            self.task, self.batch, self.backend, self.threads
+        );
         head + &ops::table(&self.ops)
     }
 }
@@ -180,7 +197,8 @@ fn synthetic_representation(rows: usize) -> crate::eval::metrics::Representation
         }
         codes.extend((0..5).map(|_| noise.sample(&mut rng)));
     }
-    crate::eval::metrics::Representation::new(codes, 8, factors, 3).expect("synthetic data is valid")
+    crate::eval::metrics::Representation::new(codes, 8, factors, 3)
+        .expect("synthetic data is valid")
 }
 
 /// Worker threads the CPU backend uses (rayon's pool: `RAYON_NUM_THREADS` or every core).
@@ -204,8 +222,17 @@ impl BenchReport {
     /// The report as a short table.
     pub fn table(&self) -> String {
         let rows = [
-            ("training step, paper mode (AE + disc.)", format!("{:.0} img/s ({:.0} ms per step)", self.train_images_per_s, self.train_step_ms)),
-            ("training step, default mode (+ ReL)", format!("{:.0} img/s", self.train_default_images_per_s)),
+            (
+                "training step, paper mode (AE + disc.)",
+                format!(
+                    "{:.0} img/s ({:.0} ms per step)",
+                    self.train_images_per_s, self.train_step_ms
+                ),
+            ),
+            (
+                "training step, default mode (+ ReL)",
+                format!("{:.0} img/s", self.train_default_images_per_s),
+            ),
             ("encoder (inference)", format!("{:.0} img/s", self.encode_images_per_s)),
             ("renderer", format!("{:.0} img/s", self.render_images_per_s)),
             ("ReL updates", format!("{:.1} /s", self.rel_updates_per_s)),
@@ -213,7 +240,10 @@ impl BenchReport {
             ("DCI + MIG + SAP, 15 000 × 8 codes", format!("{:.2} s", self.metrics_seconds)),
             ("peak memory", format!("{:.0} MiB", self.peak_memory_mib)),
         ];
-        let mut out = format!("relatent bench: task {}, batch {}, backend {}, {} threads\n", self.task, self.batch, self.backend, self.threads);
+        let mut out = format!(
+            "relatent bench: task {}, batch {}, backend {}, {} threads\n",
+            self.task, self.batch, self.backend, self.threads
+        );
         for (k, v) in rows {
             out.push_str(&format!("  {k:<42} {v}\n"));
         }

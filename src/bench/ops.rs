@@ -42,12 +42,22 @@ struct Case {
 
 /// Times every layer of `arch`'s autoencoder (plus the discriminator's tanh and the
 /// reconstruction loss) at batch `batch` on `device` (an autodiff device).
-pub fn per_op(arch: &Architecture, batch: usize, repeats: usize, device: &Device) -> Result<Vec<OpTiming>> {
+pub fn per_op(
+    arch: &Architecture,
+    batch: usize,
+    repeats: usize,
+    device: &Device,
+) -> Result<Vec<OpTiming>> {
     let mut table: Vec<OpTiming> = Vec::new();
     for case in cases(arch, batch, device) {
-        let inputs: Vec<Tensor<4>> = case.inputs.iter().map(|&s| Tensor::random(s, Distribution::Normal(0.0, 1.0), device)).collect();
+        let inputs: Vec<Tensor<4>> = case
+            .inputs
+            .iter()
+            .map(|&s| Tensor::random(s, Distribution::Normal(0.0, 1.0), device))
+            .collect();
         let ours = forward_backward_ms(&inputs, &*case.ours, repeats)?;
-        let burn = case.burn.as_ref().map(|f| forward_backward_ms(&inputs, &**f, repeats)).transpose()?;
+        let burn =
+            case.burn.as_ref().map(|f| forward_backward_ms(&inputs, &**f, repeats)).transpose()?;
         match table.iter_mut().find(|t| t.op == case.op) {
             Some(row) => {
                 row.layers += 1;
@@ -61,7 +71,11 @@ pub fn per_op(arch: &Architecture, batch: usize, repeats: usize, device: &Device
 }
 
 /// Median milliseconds of `f`'s forward pass and the backward pass of its output's sum.
-fn forward_backward_ms(inputs: &[Tensor<4>], f: &dyn Fn(&[Tensor<4>]) -> Tensor<4>, repeats: usize) -> Result<f64> {
+fn forward_backward_ms(
+    inputs: &[Tensor<4>],
+    f: &dyn Fn(&[Tensor<4>]) -> Tensor<4>,
+    repeats: usize,
+) -> Result<f64> {
     let seconds = median_seconds(super::WARMUP, repeats, || {
         let inputs: Vec<Tensor<4>> = inputs.iter().map(|t| t.clone().require_grad()).collect();
         let grads = f(&inputs).sum().backward();
@@ -122,8 +136,12 @@ fn transposed_convolution(b: usize, cin: usize, side: usize, cout: usize, spec: 
     Case {
         op: "conv_transpose2d",
         inputs: vec![[b, cin, side, side], [cin, cout, kernel, kernel]],
-        ours: Box::new(move |t| kernels::conv_transpose2d(t[0].clone(), t[1].clone(), stride, padding)),
-        burn: Some(Box::new(move |t| conv_transpose2d(t[0].clone(), t[1].clone(), None, options.clone()))),
+        ours: Box::new(move |t| {
+            kernels::conv_transpose2d(t[0].clone(), t[1].clone(), stride, padding)
+        }),
+        burn: Some(Box::new(move |t| {
+            conv_transpose2d(t[0].clone(), t[1].clone(), None, options.clone())
+        })),
     }
 }
 
@@ -133,8 +151,12 @@ fn batch_norm_leaky(b: usize, channels: usize, side: usize, device: &Device) -> 
     Case {
         op: "batch norm + LeakyReLU",
         inputs: vec![[b, channels, side, side]],
-        ours: Box::new(move |t| kernels::norm::batch_norm_leaky_relu(&norm, t[0].clone(), LEAKY_SLOPE)),
-        burn: Some(Box::new(move |t| activation::leaky_relu(theirs.forward(t[0].clone()), LEAKY_SLOPE))),
+        ours: Box::new(move |t| {
+            kernels::norm::batch_norm_leaky_relu(&norm, t[0].clone(), LEAKY_SLOPE)
+        }),
+        burn: Some(Box::new(move |t| {
+            activation::leaky_relu(theirs.forward(t[0].clone()), LEAKY_SLOPE)
+        })),
     }
 }
 
@@ -143,7 +165,9 @@ fn linear(b: usize, inputs: usize, outputs: usize, device: &Device) -> Case {
     Case {
         op: "linear",
         inputs: vec![[b, inputs, 1, 1]],
-        ours: Box::new(move |t| layer.forward(t[0].clone().flatten::<2>(1, 3)).reshape([b, outputs, 1, 1])),
+        ours: Box::new(move |t| {
+            layer.forward(t[0].clone().flatten::<2>(1, 3)).reshape([b, outputs, 1, 1])
+        }),
         burn: None,
     }
 }
@@ -173,11 +197,14 @@ fn reconstruction_loss(b: usize, arch: &Architecture) -> Case {
     Case {
         op: "BCE with logits",
         inputs: vec![[b, c, h, w], [b, c, h, w]],
-        ours: Box::new(move |t| scalar_as_4d(bce_with_logits(t[0].clone(), activation::sigmoid(t[1].clone().detach())))),
+        ours: Box::new(move |t| {
+            scalar_as_4d(bce_with_logits(t[0].clone(), activation::sigmoid(t[1].clone().detach())))
+        }),
         burn: Some(Box::new(move |t| {
             let (logits, targets) = (t[0].clone(), activation::sigmoid(t[1].clone().detach()));
             let ones = targets.ones_like();
-            let nll = targets.clone() * activation::log_sigmoid(logits.clone()) + (ones - targets) * activation::log_sigmoid(logits.neg());
+            let nll = targets.clone() * activation::log_sigmoid(logits.clone())
+                + (ones - targets) * activation::log_sigmoid(logits.neg());
             scalar_as_4d(nll.sum().neg().div_scalar(b as f32))
         })),
     }
@@ -185,7 +212,10 @@ fn reconstruction_loss(b: usize, arch: &Architecture) -> Case {
 
 /// The per-op table as text.
 pub fn table(ops: &[OpTiming]) -> String {
-    let mut out = format!("{:<24} {:>6} {:>10} {:>10}\n", "op (forward + backward)", "layers", "ours ms", "burn ms");
+    let mut out = format!(
+        "{:<24} {:>6} {:>10} {:>10}\n",
+        "op (forward + backward)", "layers", "ours ms", "burn ms"
+    );
     for t in ops {
         let burn = t.burn_ms.map_or("same op".into(), |ms| format!("{ms:.2}"));
         out.push_str(&format!("{:<24} {:>6} {:>10.2} {:>10}\n", t.op, t.layers, t.ours_ms, burn));
@@ -207,12 +237,20 @@ mod tests {
         let layers = |op: &str| ops.iter().find(|t| t.op == op).map(|t| t.layers);
         assert_eq!(layers("conv2d"), Some(4));
         assert_eq!(layers("conv_transpose2d"), Some(4));
-        assert_eq!(layers("batch norm + LeakyReLU"), Some(7), "after every convolution but the last");
+        assert_eq!(
+            layers("batch norm + LeakyReLU"),
+            Some(7),
+            "after every convolution but the last"
+        );
         assert_eq!(layers("linear"), Some(4));
         assert_eq!(layers("LeakyReLU"), Some(2));
         assert_eq!(layers("tanh"), Some(3));
         assert_eq!(layers("BCE with logits"), Some(1));
         assert!(ops.iter().all(|t| t.ours_ms > 0.0 && t.burn_ms.is_none_or(|ms| ms > 0.0)));
-        assert_eq!(ops.iter().find(|t| t.op == "linear").unwrap().burn_ms, None, "linear layers run burn's op");
+        assert_eq!(
+            ops.iter().find(|t| t.op == "linear").unwrap().burn_ms,
+            None,
+            "linear layers run burn's op"
+        );
     }
 }

@@ -20,7 +20,11 @@ use relatent::run_dir::{RunDir, default_run_path};
 use relatent::{apply, bench, compare, pipeline, sweep, train, viz};
 
 #[derive(Parser)]
-#[command(name = "relatent", version, about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner")]
+#[command(
+    name = "relatent",
+    version,
+    about = "Weakly disentangled representations: AbsAE + Gaussian-mixture prior + relational learner"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,12 @@ impl ConfigArgs {
             beta: self.beta,
             gamma: self.gamma,
         };
-        Config::resolve(self.config.as_deref(), self.preset.as_deref(), self.task.as_deref(), &overrides)
+        Config::resolve(
+            self.config.as_deref(),
+            self.preset.as_deref(),
+            self.task.as_deref(),
+            &overrides,
+        )
     }
 }
 
@@ -296,7 +305,10 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(err) => {
             let user_error = err.chain().any(|e| e.downcast_ref::<relatent::Error>().is_some());
-            eprintln!("error: {}", err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": "));
+            eprintln!(
+                "error: {}",
+                err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
+            );
             if user_error { 2 } else { 1 }
         }
     }
@@ -317,7 +329,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn train_into<T: train::Training>(trainer: T, dir: &RunDir, options: train::TrainOptions, quiet: bool) -> anyhow::Result<T> {
+fn train_into<T: train::Training>(
+    trainer: T,
+    dir: &RunDir,
+    options: train::TrainOptions,
+    quiet: bool,
+) -> anyhow::Result<T> {
     let mut bar = progress::TrainingBar::new(quiet);
     let trainer = train::train(trainer, dir, options, &mut bar)?;
     bar.finish();
@@ -325,19 +342,37 @@ fn train_into<T: train::Training>(trainer: T, dir: &RunDir, options: train::Trai
 }
 
 /// Trains (or resumes) `config` in `dir`, evaluates, draws, and prints the tables.
-fn train_evaluate_print(config: Config, dir: &RunDir, resume: bool, quiet: bool) -> anyhow::Result<()> {
+fn train_evaluate_print(
+    config: Config,
+    dir: &RunDir,
+    resume: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let prepared = pipeline::prepare(config, dir, resume)?;
     let config = match &prepared {
         pipeline::Prepared::Method(t) => &t.config,
         pipeline::Prepared::Baseline(t) => &t.config,
     };
-    eprintln!("relatent: task {}, model {}, preset {}, {} steps; run directory {}", config.task, config.model, config.preset, config.train.steps, dir.root.display());
+    eprintln!(
+        "relatent: task {}, model {}, preset {}, {} steps; run directory {}",
+        config.task,
+        config.model,
+        config.preset,
+        config.train.steps,
+        dir.root.display()
+    );
     report_view_coverage(&prepared);
     let mut bar = progress::TrainingBar::new(quiet);
     let finished = prepared.finish(dir, resume, &mut bar)?;
     bar.finish();
     println!("{}", eval::tables::markdown(&finished.report));
-    println!("Wrote {}, {} and {} figures in {}", dir.eval().display(), dir.report().display(), finished.figures.len(), dir.figures().display());
+    println!(
+        "Wrote {}, {} and {} figures in {}",
+        dir.eval().display(),
+        dir.report().display(),
+        finished.figures.len(),
+        dir.figures().display()
+    );
     Ok(())
 }
 
@@ -345,7 +380,10 @@ fn train_evaluate_print(config: Config, dir: &RunDir, resume: bool, quiet: bool)
 fn report_view_coverage(prepared: &pipeline::Prepared) {
     if let pipeline::Prepared::Method(trainer) = prepared {
         if let Some((viewable, total)) = trainer.labelled_view_coverage().filter(|(v, t)| v < t) {
-            eprintln!("relatent: the augmentation makes views of {viewable} of {total} labelled images; the other {} are used as they are", total - viewable);
+            eprintln!(
+                "relatent: the augmentation makes views of {viewable} of {total} labelled images; the other {} are used as they are",
+                total - viewable
+            );
         }
     }
 }
@@ -360,7 +398,8 @@ fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.out);
     let config = if args.resume {
         if !dir.checkpoint().exists() {
-            return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume")).context("train --resume");
+            return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume"))
+                .context("train --resume");
         }
         dir.read_config()?
     } else {
@@ -396,28 +435,47 @@ fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
         if dir.eval().exists() {
             eprintln!("[{}/{}] {}: already evaluated, kept", i + 1, runs.len(), run.name());
         } else {
-            eprintln!("[{}/{}] {}{}", i + 1, runs.len(), run.name(), if resume { " (resuming)" } else { "" });
+            eprintln!(
+                "[{}/{}] {}{}",
+                i + 1,
+                runs.len(),
+                run.name(),
+                if resume { " (resuming)" } else { "" }
+            );
             train_evaluate_print(config, &dir, resume, args.config.quiet)?;
         }
         dirs.push(dir.root);
     }
     let compared = compare::read_runs(&dirs)?;
     let (table, plot) = compare::write_comparison(&compared, &args.out)?;
-    println!("{}
-Wrote {} and {}", compare::markdown(&compared), table.display(), plot.display());
+    println!(
+        "{}
+Wrote {} and {}",
+        compare::markdown(&compared),
+        table.display(),
+        plot.display()
+    );
     Ok(())
 }
 
 fn compare_command(args: CompareArgs) -> anyhow::Result<()> {
     let compared = compare::read_runs(&args.runs)?;
     let (table, plot) = compare::write_comparison(&compared, &args.out)?;
-    println!("{}
-Wrote {} and {}", compare::markdown(&compared), table.display(), plot.display());
+    println!(
+        "{}
+Wrote {} and {}",
+        compare::markdown(&compared),
+        table.display(),
+        plot.display()
+    );
     Ok(())
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
-    let rule = eval::RuleChoice { alpha_rule: args.alpha_rule, posterior_temperature: args.posterior_temperature };
+    let rule = eval::RuleChoice {
+        alpha_rule: args.alpha_rule,
+        posterior_temperature: args.posterior_temperature,
+    };
     let dir = RunDir::new(&args.dir);
     let report = eval::evaluate_run(&dir, &rule, args.data.as_deref())?;
     if args.json {
@@ -464,7 +522,11 @@ fn figures_command(args: FiguresArgs) -> anyhow::Result<()> {
 
 fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.alpha) {
-        return Err(relatent::Error::Invalid(format!("--alpha must be in [0, 1], got {}", args.alpha)).into());
+        return Err(relatent::Error::Invalid(format!(
+            "--alpha must be in [0, 1], got {}",
+            args.alpha
+        ))
+        .into());
     }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
         return Err(relatent::Error::file(parent, "output folder does not exist").into());
@@ -514,7 +576,8 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
 
 /// `OUT-strip.png` beside `OUT.png`.
 fn strip_path(out: &std::path::Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let stem =
+        out.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
     out.with_file_name(format!("{stem}-strip.png"))
 }
 
@@ -527,8 +590,17 @@ fn metrics_command(args: MetricsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&scores)?);
     } else {
         let d = &scores.dci;
-        println!("{} rows ({train} fit, {} test), {} code dimensions, {} factors", rep.len(), rep.len() - train, rep.dim, rep.num_factors);
-        println!("DCI disentanglement {:.3}, completeness {:.3}, informativeness {:.3} (mean {:.3})", d.disentanglement, d.completeness, d.informativeness, d.mean);
+        println!(
+            "{} rows ({train} fit, {} test), {} code dimensions, {} factors",
+            rep.len(),
+            rep.len() - train,
+            rep.dim,
+            rep.num_factors
+        );
+        println!(
+            "DCI disentanglement {:.3}, completeness {:.3}, informativeness {:.3} (mean {:.3})",
+            d.disentanglement, d.completeness, d.informativeness, d.mean
+        );
         println!("MIG {:.3}\nSAP {:.3}", scores.mig, scores.sap);
     }
     Ok(())
@@ -536,7 +608,9 @@ fn metrics_command(args: MetricsArgs) -> anyhow::Result<()> {
 
 fn bench_command(args: BenchArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.repeats == 0 {
-        return Err(relatent::Error::Invalid("--batch and --repeats must be positive".into()).into());
+        return Err(
+            relatent::Error::Invalid("--batch and --repeats must be positive".into()).into()
+        );
     }
     let options = bench::BenchOptions { task: args.task, batch: args.batch, repeats: args.repeats };
     if args.ops {
@@ -573,7 +647,10 @@ fn data_command(cmd: DataCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                println!("format: {}\nimages: {}\nimage shape: {:?}", summary.format, summary.images, summary.image_shape);
+                println!(
+                    "format: {}\nimages: {}\nimage shape: {:?}",
+                    summary.format, summary.images, summary.image_shape
+                );
                 for (name, size) in &summary.factors {
                     println!("factor {name}: {size} values");
                 }

@@ -50,15 +50,32 @@ impl PixelNoise {
 }
 
 /// A view of a labelled image of kept-factor `classes` that stays in its component.
-pub fn labelled_view(image: &[f32], shape: ImageShape, aug: &Augmentation, classes: &[usize], rng: &mut impl Rng) -> Vec<f32> {
+pub fn labelled_view(
+    image: &[f32],
+    shape: ImageShape,
+    aug: &Augmentation,
+    classes: &[usize],
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     match aug {
-        Augmentation::Sprite(g) => geometric(image, shape[2], g, (classes[g.band_factors.0], classes[g.band_factors.1]), rng),
+        Augmentation::Sprite(g) => geometric(
+            image,
+            shape[2],
+            g,
+            (classes[g.band_factors.0], classes[g.band_factors.1]),
+            rng,
+        ),
         _ => strong_view(image, shape, aug, rng),
     }
 }
 
 /// A view of an image in the same component, whatever that component is (unlabelled images).
-pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &mut impl Rng) -> Vec<f32> {
+pub fn strong_view(
+    image: &[f32],
+    shape: ImageShape,
+    aug: &Augmentation,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     match aug {
         Augmentation::Sprite(g) => rotate_scale_in_place(image, shape[2], g, rng),
         &Augmentation::Handwriting { max_rotation, scale, max_shift } => {
@@ -66,7 +83,10 @@ pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &m
             let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
             let angle = rng.random_range(-max_rotation..=max_rotation);
             let scale = rng.random_range(scale.0..=scale.1);
-            let to = (centre.0 + rng.random_range(-max_shift..=max_shift), centre.1 + rng.random_range(-max_shift..=max_shift));
+            let to = (
+                centre.0 + rng.random_range(-max_shift..=max_shift),
+                centre.1 + rng.random_range(-max_shift..=max_shift),
+            );
             similarity_transform(image, side, angle, scale, centre, to)
         }
         Augmentation::RoomColours => recolour_room(image, shape[2], rng),
@@ -78,7 +98,9 @@ pub fn strong_view(image: &[f32], shape: ImageShape, aug: &Augmentation, rng: &m
 /// The others are used as they are.
 pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> bool {
     match aug {
-        Augmentation::Sprite(_) | Augmentation::Handwriting { .. } => ink_centroid(image, shape[2]).is_some(),
+        Augmentation::Sprite(_) | Augmentation::Handwriting { .. } => {
+            ink_centroid(image, shape[2]).is_some()
+        }
         Augmentation::RoomColours => finds_room(image, shape[2]),
     }
 }
@@ -86,7 +108,13 @@ pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> b
 /// Rotates and scales a single-channel image about its ink centroid and moves it to a random
 /// centre inside the same x and y bands, so the component is unchanged. Nearest-neighbour
 /// resampling keeps binary images binary. `bands` are the (x, y) classes of the image.
-pub fn geometric(image: &[f32], side: usize, aug: &GeometricAugment, bands: (usize, usize), rng: &mut impl Rng) -> Vec<f32> {
+pub fn geometric(
+    image: &[f32],
+    side: usize,
+    aug: &GeometricAugment,
+    bands: (usize, usize),
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
     let (angle, scale) = random_rotation_scale(aug, rng);
     let (xl, xh) = aug.x_bands[bands.0];
@@ -97,18 +125,33 @@ pub fn geometric(image: &[f32], side: usize, aug: &GeometricAugment, bands: (usi
 
 /// Rotates and scales a single-channel image about its ink centroid, leaving the centroid
 /// where it is: the component is kept without knowing it (for unlabelled images).
-pub fn rotate_scale_in_place(image: &[f32], side: usize, aug: &GeometricAugment, rng: &mut impl Rng) -> Vec<f32> {
+pub fn rotate_scale_in_place(
+    image: &[f32],
+    side: usize,
+    aug: &GeometricAugment,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
     let (angle, scale) = random_rotation_scale(aug, rng);
     similarity_transform(image, side, angle, scale, centre, centre)
 }
 
 fn random_rotation_scale(aug: &GeometricAugment, rng: &mut impl Rng) -> (f64, f64) {
-    (rng.random_range(-aug.max_rotation..=aug.max_rotation), rng.random_range(aug.scale.0..=aug.scale.1))
+    (
+        rng.random_range(-aug.max_rotation..=aug.max_rotation),
+        rng.random_range(aug.scale.0..=aug.scale.1),
+    )
 }
 
 /// Resamples `image` so that the point `from` lands on `to`, rotated by `angle` and scaled.
-fn similarity_transform(image: &[f32], side: usize, angle: f64, scale: f64, from: (f64, f64), to: (f64, f64)) -> Vec<f32> {
+fn similarity_transform(
+    image: &[f32],
+    side: usize,
+    angle: f64,
+    scale: f64,
+    from: (f64, f64),
+    to: (f64, f64),
+) -> Vec<f32> {
     let (sin, cos) = angle.sin_cos();
     let mut out = vec![0.0; side * side];
     for row in 0..side {
@@ -148,7 +191,9 @@ mod tests {
     #[test]
     fn geometric_augmentation_keeps_the_bands() {
         let task = Task::by_name("dsprites-full").unwrap();
-        let Some(Augmentation::Sprite(aug)) = task.augment.clone() else { panic!("dSprites augments sprites") };
+        let Some(Augmentation::Sprite(aug)) = task.augment.clone() else {
+            panic!("dSprites augments sprites")
+        };
         let mut rng = stream(1, Stream::Augment, 0);
         for (x, y) in [(0, 0), (5, 30), (15, 15), (31, 12)] {
             let mut img = vec![0.0; SIDE * SIDE];
@@ -159,7 +204,10 @@ mod tests {
                 let (cx, cy) = ink_centroid(&out, SIDE).unwrap();
                 let (xl, xh) = aug.x_bands[bands.0];
                 let (yl, yh) = aug.y_bands[bands.1];
-                assert!(cx > xl - 2.0 && cx < xh + 2.0 && cy > yl - 2.0 && cy < yh + 2.0, "({cx}, {cy}) left band {bands:?}");
+                assert!(
+                    cx > xl - 2.0 && cx < xh + 2.0 && cy > yl - 2.0 && cy < yh + 2.0,
+                    "({cx}, {cy}) left band {bands:?}"
+                );
                 assert!(out.iter().all(|&p| p == 0.0 || p == 1.0));
             }
         }
@@ -175,7 +223,10 @@ mod tests {
         for _ in 0..10 {
             let view = strong_view(&img, [1, 45, 45], &aug, &mut rng);
             let after = ink_centroid(&view, 45).unwrap();
-            assert!((after.0 - before.0).abs() < 4.5 && (after.1 - before.1).abs() < 4.5, "{before:?} → {after:?}");
+            assert!(
+                (after.0 - before.0).abs() < 4.5 && (after.1 - before.1).abs() < 4.5,
+                "{before:?} → {after:?}"
+            );
             assert_ne!(view, img);
         }
     }
@@ -194,24 +245,37 @@ mod tests {
         let mut floor_changed = 0;
         for _ in 0..10 {
             let view = labelled_view(&img, [3, S3D_SIDE, S3D_SIDE], &aug, &[6, 0, 2], &mut rng);
-            assert!((0..3).all(|ch| (view[ch * plane + centre] - img[ch * plane + centre]).abs() < 1e-6), "object pixel changed");
-            floor_changed += usize::from((0..3).any(|ch| view[ch * plane + floor] != img[ch * plane + floor]));
+            assert!(
+                (0..3)
+                    .all(|ch| (view[ch * plane + centre] - img[ch * plane + centre]).abs() < 1e-6),
+                "object pixel changed"
+            );
+            floor_changed +=
+                usize::from((0..3).any(|ch| view[ch * plane + floor] != img[ch * plane + floor]));
         }
         assert!(floor_changed >= 7, "floor repainted in {floor_changed} of 10 views");
         assert!(makes_views_of(&img, [3, S3D_SIDE, S3D_SIDE], &aug));
-        assert!(!makes_views_of(&vec![0.5; img.len()], [3, S3D_SIDE, S3D_SIDE], &aug), "a grey image has no room");
+        assert!(
+            !makes_views_of(&vec![0.5; img.len()], [3, S3D_SIDE, S3D_SIDE], &aug),
+            "a grey image has no room"
+        );
     }
 
     #[test]
     fn rotate_scale_keeps_the_centroid() {
-        let Some(Augmentation::Sprite(aug)) = Task::by_name("dsprites").unwrap().augment else { panic!("dSprites augments sprites") };
+        let Some(Augmentation::Sprite(aug)) = Task::by_name("dsprites").unwrap().augment else {
+            panic!("dSprites augments sprites")
+        };
         let mut rng = stream(2, Stream::Augment, 0);
         let mut img = vec![0.0; SIDE * SIDE];
         render_sprite(0, 5, 0, 4, 27, &mut img);
         let before = ink_centroid(&img, SIDE).unwrap();
         let out = rotate_scale_in_place(&img, SIDE, &aug, &mut rng);
         let after = ink_centroid(&out, SIDE).unwrap();
-        assert!((before.0 - after.0).abs() < 1.5 && (before.1 - after.1).abs() < 1.5, "{before:?} {after:?}");
+        assert!(
+            (before.0 - after.0).abs() < 1.5 && (before.1 - after.1).abs() < 1.5,
+            "{before:?} {after:?}"
+        );
         assert_ne!(out, img);
     }
 

@@ -67,7 +67,14 @@ fn position_value(class: usize) -> f64 {
 /// Renders one sprite as a binary image (1 inside the shape) into `out` (64·64 floats).
 ///
 /// Deterministic: a pixel is lit when its centre falls inside the rotated, scaled shape.
-pub fn render_sprite(shape: usize, scale: usize, orientation: usize, x: usize, y: usize, out: &mut [f32]) {
+pub fn render_sprite(
+    shape: usize,
+    scale: usize,
+    orientation: usize,
+    x: usize,
+    y: usize,
+    out: &mut [f32],
+) {
     let shape = Shape::from_class(shape);
     let half = 10.0 * scale_value(scale);
     let theta = orientation_value(orientation);
@@ -142,16 +149,33 @@ const WORDS_PER_IMAGE: usize = SIDE * SIDE / 64;
 impl DspritesNpz {
     /// Opens `path`, keeping the rows whose factor classes `keep` accepts; reads at most
     /// `limit` rows when given.
-    pub fn open(path: &Path, keep: impl Fn(&[usize]) -> bool, limit: Option<usize>) -> Result<DspritesNpz> {
+    pub fn open(
+        path: &Path,
+        keep: impl Fn(&[usize]) -> bool,
+        limit: Option<usize>,
+    ) -> Result<DspritesNpz> {
         let mut archive = NpzArchive::open(path)?;
         let classes = read_latents_classes(&mut archive)?;
         let mut rows = archive.array("imgs")?;
         let shape = rows.shape().to_vec();
-        if shape.len() != 3 || shape[1] != SIDE as u64 || shape[2] != SIDE as u64 || rows.item_size() != 1 {
-            return Err(Error::file(path, format!("'imgs' must be N×64×64 uint8 (found shape {shape:?}, dtype {})", rows.dtype_name())));
+        if shape.len() != 3
+            || shape[1] != SIDE as u64
+            || shape[2] != SIDE as u64
+            || rows.item_size() != 1
+        {
+            return Err(Error::file(
+                path,
+                format!(
+                    "'imgs' must be N×64×64 uint8 (found shape {shape:?}, dtype {})",
+                    rows.dtype_name()
+                ),
+            ));
         }
         if shape[0] as usize != classes.len() {
-            return Err(Error::file(path, format!("'imgs' has {} rows but 'latents_classes' has {}", shape[0], classes.len())));
+            return Err(Error::file(
+                path,
+                format!("'imgs' has {} rows but 'latents_classes' has {}", shape[0], classes.len()),
+            ));
         }
         let mut kept_classes = Vec::new();
         let mut bits = Vec::new();
@@ -182,7 +206,10 @@ fn read_latents_classes(archive: &mut NpzArchive) -> Result<Vec<[u8; 5]>> {
         for (k, factor) in FACTORS.iter().enumerate() {
             let v = row[k + 1];
             if v < 0 || v as usize >= factor.size {
-                return Err(archive.error(format!("'latents_classes' row {i}: {} class {v} is outside 0..{}", factor.name, factor.size)));
+                return Err(archive.error(format!(
+                    "'latents_classes' row {i}: {} class {v} is outside 0..{}",
+                    factor.name, factor.size
+                )));
             }
             classes[k] = v as u8;
         }
@@ -302,16 +329,26 @@ mod tests {
         assert!(width(bottom) <= 3, "pointed bottom");
         let centre = 32;
         let notch_row = top + 1;
-        assert!(!lit(notch_row, centre) && (0..SIDE).any(|c| lit(notch_row, c)), "notch between lobes");
+        assert!(
+            !lit(notch_row, centre) && (0..SIDE).any(|c| lit(notch_row, c)),
+            "notch between lobes"
+        );
         let widest = rows.iter().map(|&r| width(r)).max().unwrap();
-        assert!(rows.iter().take(rows.len() / 2).any(|&r| width(r) == widest), "widest in the upper half");
+        assert!(
+            rows.iter().take(rows.len() / 2).any(|&r| width(r) == widest),
+            "widest in the upper half"
+        );
     }
 
     #[test]
     fn bit_packing_round_trips() {
         let img = image([2, 2, 3, 4, 5]);
         let bytes: Vec<u8> = img.iter().map(|&p| p as u8).collect();
-        let ds = DspritesNpz { source: "t".into(), classes: vec![[2, 2, 3, 4, 5]], bits: pack_bits(&bytes) };
+        let ds = DspritesNpz {
+            source: "t".into(),
+            classes: vec![[2, 2, 3, 4, 5]],
+            bits: pack_bits(&bytes),
+        };
         let mut out = vec![0.0; SIDE * SIDE];
         ds.render(0, &mut out);
         assert_eq!(out, img);

@@ -14,7 +14,8 @@ pub const SIDE: usize = 45;
 /// Handwriting samples per symbol.
 pub const STYLES: usize = 1000;
 
-pub const FACTORS: [Factor; 2] = [Factor { name: "symbol", size: 13 }, Factor { name: "style", size: STYLES }];
+pub const FACTORS: [Factor; 2] =
+    [Factor { name: "symbol", size: 13 }, Factor { name: "style", size: STYLES }];
 
 pub const SYMBOLS: [&str; 13] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "-", "×"];
 
@@ -23,23 +24,73 @@ type P = (f64, f64);
 /// The strokes of `symbol` as polylines in the unit square (y down).
 fn strokes(symbol: usize) -> Vec<Vec<P>> {
     let ellipse = |cx: f64, cy: f64, rx: f64, ry: f64, from: f64, to: f64, n: usize| -> Vec<P> {
-        (0..=n).map(|i| from + (to - from) * i as f64 / n as f64).map(|a: f64| (cx + rx * a.cos(), cy + ry * a.sin())).collect()
+        (0..=n)
+            .map(|i| from + (to - from) * i as f64 / n as f64)
+            .map(|a: f64| (cx + rx * a.cos(), cy + ry * a.sin()))
+            .collect()
     };
     use std::f64::consts::PI;
     match symbol {
         0 => vec![ellipse(0.5, 0.5, 0.24, 0.38, -PI / 2.0, 1.5 * PI + 0.2, 20)],
         1 => vec![vec![(0.36, 0.26), (0.52, 0.1), (0.52, 0.9)]],
-        2 => vec![vec![(0.26, 0.3), (0.34, 0.15), (0.5, 0.1), (0.66, 0.15), (0.72, 0.3), (0.64, 0.47), (0.26, 0.9), (0.76, 0.9)]],
-        3 => vec![vec![(0.28, 0.16), (0.5, 0.1), (0.7, 0.2), (0.68, 0.38), (0.46, 0.48), (0.7, 0.58), (0.72, 0.78), (0.5, 0.9), (0.26, 0.84)]],
+        2 => vec![vec![
+            (0.26, 0.3),
+            (0.34, 0.15),
+            (0.5, 0.1),
+            (0.66, 0.15),
+            (0.72, 0.3),
+            (0.64, 0.47),
+            (0.26, 0.9),
+            (0.76, 0.9),
+        ]],
+        3 => vec![vec![
+            (0.28, 0.16),
+            (0.5, 0.1),
+            (0.7, 0.2),
+            (0.68, 0.38),
+            (0.46, 0.48),
+            (0.7, 0.58),
+            (0.72, 0.78),
+            (0.5, 0.9),
+            (0.26, 0.84),
+        ]],
         4 => vec![vec![(0.62, 0.9), (0.62, 0.1), (0.22, 0.64), (0.8, 0.64)]],
-        5 => vec![vec![(0.72, 0.1), (0.34, 0.1), (0.3, 0.44), (0.5, 0.4), (0.7, 0.5), (0.72, 0.72), (0.55, 0.9), (0.28, 0.84)]],
-        6 => vec![vec![(0.68, 0.12), (0.46, 0.2), (0.31, 0.45), (0.3, 0.72), (0.45, 0.9), (0.65, 0.85), (0.7, 0.65), (0.55, 0.5), (0.32, 0.58)]],
+        5 => vec![vec![
+            (0.72, 0.1),
+            (0.34, 0.1),
+            (0.3, 0.44),
+            (0.5, 0.4),
+            (0.7, 0.5),
+            (0.72, 0.72),
+            (0.55, 0.9),
+            (0.28, 0.84),
+        ]],
+        6 => vec![vec![
+            (0.68, 0.12),
+            (0.46, 0.2),
+            (0.31, 0.45),
+            (0.3, 0.72),
+            (0.45, 0.9),
+            (0.65, 0.85),
+            (0.7, 0.65),
+            (0.55, 0.5),
+            (0.32, 0.58),
+        ]],
         7 => vec![vec![(0.24, 0.12), (0.76, 0.12), (0.42, 0.9)]],
         8 => vec![
             ellipse(0.5, 0.29, 0.18, 0.18, PI / 2.0, 2.5 * PI, 14),
             ellipse(0.5, 0.69, 0.22, 0.21, -PI / 2.0, 1.5 * PI, 14),
         ],
-        9 => vec![vec![(0.69, 0.36), (0.5, 0.5), (0.32, 0.38), (0.35, 0.15), (0.55, 0.1), (0.7, 0.25), (0.68, 0.5), (0.6, 0.9)]],
+        9 => vec![vec![
+            (0.69, 0.36),
+            (0.5, 0.5),
+            (0.32, 0.38),
+            (0.35, 0.15),
+            (0.55, 0.1),
+            (0.7, 0.25),
+            (0.68, 0.5),
+            (0.6, 0.9),
+        ]],
         10 => vec![vec![(0.5, 0.2), (0.5, 0.8)], vec![(0.2, 0.5), (0.8, 0.5)]],
         11 => vec![vec![(0.2, 0.5), (0.8, 0.5)]],
         _ => vec![vec![(0.26, 0.26), (0.74, 0.74)], vec![(0.74, 0.26), (0.26, 0.74)]],
@@ -71,7 +122,11 @@ impl Hand {
             slant: u(-0.3, 0.3),
             scale: u(0.72, 0.95),
             rotation: u(-0.2, 0.2),
-            warp: (0..3).map(|_| (u(-0.03, 0.03), u(-0.03, 0.03), u(2.0, 5.0), u(0.0, std::f64::consts::TAU))).collect(),
+            warp: (0..3)
+                .map(|_| {
+                    (u(-0.03, 0.03), u(-0.03, 0.03), u(2.0, 5.0), u(0.0, std::f64::consts::TAU))
+                })
+                .collect(),
         }
     }
 
@@ -122,7 +177,12 @@ pub fn render_symbol(symbol: usize, hand: &Hand, seed: u64, out: &mut [f32]) {
     let segments: Vec<(P, P)> = strokes(symbol)
         .into_iter()
         .flat_map(|stroke| {
-            let placed: Vec<P> = stroke.into_iter().map(|(x, y)| hand.place((x + jitter.sample(&mut rng), y + jitter.sample(&mut rng)))).collect();
+            let placed: Vec<P> = stroke
+                .into_iter()
+                .map(|(x, y)| {
+                    hand.place((x + jitter.sample(&mut rng), y + jitter.sample(&mut rng)))
+                })
+                .collect();
             placed.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>()
         })
         .collect();
@@ -130,7 +190,10 @@ pub fn render_symbol(symbol: usize, hand: &Hand, seed: u64, out: &mut [f32]) {
     for py in 0..SIDE {
         for px in 0..SIDE {
             let p = (px as f64 + 0.5, py as f64 + 0.5);
-            let d = segments.iter().map(|&(a, b)| distance_to_segment(p, a, b)).fold(f64::INFINITY, f64::min);
+            let d = segments
+                .iter()
+                .map(|&(a, b)| distance_to_segment(p, a, b))
+                .fold(f64::INFINITY, f64::min);
             // One pixel of anti-aliasing at the stroke's edge.
             out[py * SIDE + px] = (half_width + 0.5 - d).clamp(0.0, 1.0) as f32;
         }
@@ -140,7 +203,11 @@ pub fn render_symbol(symbol: usize, hand: &Hand, seed: u64, out: &mut [f32]) {
 fn distance_to_segment(p: P, a: P, b: P) -> f64 {
     let (abx, aby) = (b.0 - a.0, b.1 - a.1);
     let len2 = abx * abx + aby * aby;
-    let t = if len2 > 0.0 { (((p.0 - a.0) * abx + (p.1 - a.1) * aby) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * abx + (p.1 - a.1) * aby) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let (dx, dy) = (p.0 - a.0 - t * abx, p.1 - a.1 - t * aby);
     (dx * dx + dy * dy).sqrt()
 }
@@ -169,7 +236,9 @@ mod tests {
             let share = ink(&a) / (SIDE * SIDE) as f32;
             assert!((0.02..0.4).contains(&share), "symbol {symbol}: {share} of the image inked");
             // The symbol stays inside the image: the border is blank.
-            let border: f32 = (0..SIDE).map(|i| a[i] + a[(SIDE - 1) * SIDE + i] + a[i * SIDE] + a[i * SIDE + SIDE - 1]).sum();
+            let border: f32 = (0..SIDE)
+                .map(|i| a[i] + a[(SIDE - 1) * SIDE + i] + a[i * SIDE] + a[i * SIDE + SIDE - 1])
+                .sum();
             assert!(border < 1.0, "symbol {symbol} touches the border");
         }
     }
@@ -193,8 +262,10 @@ mod tests {
         for symbol in 0..13 {
             for style in 20..40 {
                 let img = render(symbol * STYLES + style);
-                let dist = |m: &Vec<f32>| m.iter().zip(&img).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
-                let best = (0..13).min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b]))).unwrap();
+                let dist =
+                    |m: &Vec<f32>| m.iter().zip(&img).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+                let best =
+                    (0..13).min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b]))).unwrap();
                 correct += usize::from(best == symbol);
             }
         }

@@ -53,9 +53,16 @@ pub struct HwfFiles {
 impl HwfFiles {
     /// Opens the release in `path` (its folder, or one of its `expr_*.json` files).
     pub fn open(path: &Path) -> Result<HwfFiles> {
-        let root = if path.is_file() { path.parent().unwrap_or(Path::new(".")).to_path_buf() } else { path.to_path_buf() };
+        let root = if path.is_file() {
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            path.to_path_buf()
+        };
         if !root.is_dir() {
-            return Err(Error::file(path, "no such folder (expected the HWF release: expr_train.json, … and Handwritten_Math_Symbols/)"));
+            return Err(Error::file(
+                path,
+                "no such folder (expected the HWF release: expr_train.json, … and Handwritten_Math_Symbols/)",
+            ));
         }
         let mut seen = HashSet::new();
         let (mut paths, mut symbols, mut skipped, mut found) = (Vec::new(), Vec::new(), 0, 0);
@@ -77,14 +84,19 @@ impl HwfFiles {
             }
         }
         if found == 0 {
-            return Err(Error::file(&root, format!("holds none of {} (expected the HWF release)", SPLIT_FILES.join(", "))));
+            return Err(Error::file(
+                &root,
+                format!("holds none of {} (expected the HWF release)", SPLIT_FILES.join(", ")),
+            ));
         }
         if paths.is_empty() {
             return Err(Error::file(&root, "its formulas hold no digit or +, -, × symbol"));
         }
         let images = root.join(IMAGE_DIR);
-        let decoded: Vec<Vec<u8>> = paths.par_iter().map(|p| read_symbol_image(&images.join(p))).collect::<Result<_>>()?;
-        let factors = [Factor { name: "symbol", size: 13 }, Factor { name: "image", size: paths.len() }];
+        let decoded: Vec<Vec<u8>> =
+            paths.par_iter().map(|p| read_symbol_image(&images.join(p))).collect::<Result<_>>()?;
+        let factors =
+            [Factor { name: "symbol", size: 13 }, Factor { name: "image", size: paths.len() }];
         Ok(HwfFiles { root, factors, pixels: decoded.concat(), symbols, skipped })
     }
 
@@ -101,12 +113,22 @@ impl HwfFiles {
 /// (image path, symbol character) of every symbol of every formula in `file`.
 fn read_formulas(file: &Path) -> Result<Vec<(String, char)>> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::file(file, e))?;
-    let formulas: Vec<Formula> = serde_json::from_str(&text).map_err(|e| Error::file(file, format!("not a list of formulas with 'expr' and 'img_paths' ({e})")))?;
+    let formulas: Vec<Formula> = serde_json::from_str(&text).map_err(|e| {
+        Error::file(file, format!("not a list of formulas with 'expr' and 'img_paths' ({e})"))
+    })?;
     let mut out = Vec::new();
     for (i, f) in formulas.into_iter().enumerate() {
         let chars: Vec<char> = f.expr.chars().collect();
         if chars.len() != f.img_paths.len() {
-            return Err(Error::file(file, format!("formula {i} ('{}') has {} symbols but {} img_paths", f.expr, chars.len(), f.img_paths.len())));
+            return Err(Error::file(
+                file,
+                format!(
+                    "formula {i} ('{}') has {} symbols but {} img_paths",
+                    f.expr,
+                    chars.len(),
+                    f.img_paths.len()
+                ),
+            ));
         }
         out.extend(f.img_paths.into_iter().zip(chars));
     }
@@ -117,8 +139,12 @@ fn read_formulas(file: &Path) -> Result<Vec<(String, char)>> {
 fn read_symbol_image(path: &Path) -> Result<Vec<u8>> {
     let image = crate::data::images::decode_image_file(path)?;
     let side = SIDE as u32;
-    let mut grey = image.resize_exact(side, side, image::imageops::FilterType::Triangle).to_luma8().into_raw();
-    let border: Vec<u8> = (0..SIDE * SIDE).filter(|i| [0, SIDE - 1].contains(&(i / SIDE)) || [0, SIDE - 1].contains(&(i % SIDE))).map(|i| grey[i]).collect();
+    let mut grey =
+        image.resize_exact(side, side, image::imageops::FilterType::Triangle).to_luma8().into_raw();
+    let border: Vec<u8> = (0..SIDE * SIDE)
+        .filter(|i| [0, SIDE - 1].contains(&(i / SIDE)) || [0, SIDE - 1].contains(&(i % SIDE)))
+        .map(|i| grey[i])
+        .collect();
     if border.iter().map(|&v| f64::from(v)).sum::<f64>() / border.len() as f64 > 127.5 {
         grey.iter_mut().for_each(|v| *v = 255 - *v);
     }
@@ -127,7 +153,11 @@ fn read_symbol_image(path: &Path) -> Result<Vec<u8>> {
 
 impl FactorDataset for HwfFiles {
     fn describe(&self) -> String {
-        format!("hwf (official release at {}; {} symbols outside the 13 classes skipped)", self.root.display(), self.skipped)
+        format!(
+            "hwf (official release at {}; {} symbols outside the 13 classes skipped)",
+            self.root.display(),
+            self.skipped
+        )
     }
     fn factors(&self) -> &[Factor] {
         &self.factors
@@ -156,10 +186,20 @@ mod tests {
     /// A release in the official layout: dark strokes on white JPEGs in symbol folders.
     fn write_release(dir: &Path) {
         let images = dir.join(IMAGE_DIR);
-        for (folder, name, bar) in [("3", "a.jpg", true), ("+", "b.jpg", false), ("times", "c.jpg", true), ("div", "d.jpg", false), ("7", "e.jpg", false)] {
+        for (folder, name, bar) in [
+            ("3", "a.jpg", true),
+            ("+", "b.jpg", false),
+            ("times", "c.jpg", true),
+            ("div", "d.jpg", false),
+            ("7", "e.jpg", false),
+        ] {
             std::fs::create_dir_all(images.join(folder)).unwrap();
             let img = image::GrayImage::from_fn(45, 45, |x, y| {
-                let on = if bar { (20..25).contains(&x) && (5..40).contains(&y) } else { (5..40).contains(&x) && (20..25).contains(&y) };
+                let on = if bar {
+                    (20..25).contains(&x) && (5..40).contains(&y)
+                } else {
+                    (5..40).contains(&x) && (20..25).contains(&y)
+                };
                 image::Luma([if on { 0 } else { 255 }])
             });
             img.save(images.join(folder).join(name)).unwrap();
@@ -167,7 +207,8 @@ mod tests {
         let train = r#"[{"id": 1, "expr": "3+7", "img_paths": ["3/a.jpg", "+/b.jpg", "7/e.jpg"], "res": 10},
                         {"id": 2, "expr": "3*7/3", "img_paths": ["3/a.jpg", "times/c.jpg", "7/e.jpg", "div/d.jpg", "3/a.jpg"], "res": 7}]"#;
         std::fs::write(dir.join("expr_train.json"), train).unwrap();
-        std::fs::write(dir.join("expr_test.json"), r#"[{"expr": "7", "img_paths": ["7/e.jpg"]}]"#).unwrap();
+        std::fs::write(dir.join("expr_test.json"), r#"[{"expr": "7", "img_paths": ["7/e.jpg"]}]"#)
+            .unwrap();
     }
 
     #[test]
@@ -183,7 +224,11 @@ mod tests {
         files.render(0, &mut px);
         assert!(px[22 * 45 + 22] > 0.8, "ink is 1 after inverting the white background");
         assert!(px[0] < 0.2);
-        assert_eq!(HwfFiles::open(&dir.path().join("expr_test.json")).unwrap().len(), 4, "a formula file opens its release");
+        assert_eq!(
+            HwfFiles::open(&dir.path().join("expr_test.json")).unwrap().len(),
+            4,
+            "a formula file opens its release"
+        );
     }
 
     #[test]
@@ -192,13 +237,30 @@ mod tests {
         let err = HwfFiles::open(dir.path()).err().expect("an error").to_string();
         assert!(err.contains("expr_train.json"), "{err}");
         write_release(dir.path());
-        std::fs::write(dir.path().join("expr_val.json"), r#"[{"expr": "12", "img_paths": ["1/x.jpg"]}]"#).unwrap();
+        std::fs::write(
+            dir.path().join("expr_val.json"),
+            r#"[{"expr": "12", "img_paths": ["1/x.jpg"]}]"#,
+        )
+        .unwrap();
         let err = HwfFiles::open(dir.path()).err().expect("an error").to_string();
-        assert!(err.contains("expr_val.json") && err.contains("2 symbols but 1 img_paths"), "{err}");
-        std::fs::write(dir.path().join("expr_val.json"), r#"[{"expr": "1", "img_paths": ["1/missing.jpg"]}]"#).unwrap();
+        assert!(
+            err.contains("expr_val.json") && err.contains("2 symbols but 1 img_paths"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("expr_val.json"),
+            r#"[{"expr": "1", "img_paths": ["1/missing.jpg"]}]"#,
+        )
+        .unwrap();
         let err = HwfFiles::open(dir.path()).err().expect("an error").to_string();
         assert!(err.contains("missing.jpg"), "{err}");
         std::fs::write(dir.path().join("expr_val.json"), "{not json").unwrap();
-        assert!(HwfFiles::open(dir.path()).err().expect("an error").to_string().contains("not a list of formulas"));
+        assert!(
+            HwfFiles::open(dir.path())
+                .err()
+                .expect("an error")
+                .to_string()
+                .contains("not a list of formulas")
+        );
     }
 }

@@ -11,7 +11,9 @@ pub fn to_dynamic_image(pixels: &[f32], shape: ImageShape) -> image::DynamicImag
     let [c, h, w] = shape;
     let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     if c == 1 {
-        let buf = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([byte(pixels[y as usize * w + x as usize])]));
+        let buf = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([byte(pixels[y as usize * w + x as usize])])
+        });
         image::DynamicImage::ImageLuma8(buf)
     } else {
         let plane = h * w;
@@ -35,11 +37,17 @@ pub struct AtomicDir {
 impl AtomicDir {
     /// Stages a new folder for `target`, which must not exist (or be an empty folder).
     pub fn create(target: &Path) -> Result<AtomicDir> {
-        if target.exists() && std::fs::read_dir(target).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        if target.exists()
+            && std::fs::read_dir(target).map(|mut d| d.next().is_some()).unwrap_or(true)
+        {
             return Err(Error::file(target, "already exists and is not an empty folder"));
         }
-        let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "out".into());
+        let parent =
+            target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::file(parent, e))?;
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
@@ -83,7 +91,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes images `indices` of `dataset` as `NNNNNN.png` plus `factors.csv` into a new folder.
-pub fn export_images(dataset: &dyn FactorDataset, indices: &[usize], out: &Path) -> Result<PathBuf> {
+pub fn export_images(
+    dataset: &dyn FactorDataset,
+    indices: &[usize],
+    out: &Path,
+) -> Result<PathBuf> {
     let dir = AtomicDir::create(out)?;
     let names: Vec<&str> = dataset.factors().iter().map(|f| f.name).collect();
     let mut csv = format!("file,{}\n", names.join(","));
@@ -94,10 +106,12 @@ pub fn export_images(dataset: &dyn FactorDataset, indices: &[usize], out: &Path)
         to_dynamic_image(&pixels, dataset.image_shape())
             .save(dir.path(&file))
             .map_err(|e| Error::file(dir.path(&file), e))?;
-        let classes: Vec<String> = dataset.factor_classes(index).iter().map(|c| c.to_string()).collect();
+        let classes: Vec<String> =
+            dataset.factor_classes(index).iter().map(|c| c.to_string()).collect();
         let _ = writeln!(csv, "{file},{}", classes.join(","));
     }
-    std::fs::write(dir.path("factors.csv"), csv).map_err(|e| Error::file(dir.path("factors.csv"), e))?;
+    std::fs::write(dir.path("factors.csv"), csv)
+        .map_err(|e| Error::file(dir.path("factors.csv"), e))?;
     dir.commit()
 }
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::FactorDataset;
 use super::dsprites::{DspritesNpz, FACTORS};
+use super::hwf_files::HwfFiles;
+use super::npz::NpzArchive;
 use super::shapes3d;
 use super::shapes3d_h5::Shapes3dH5;
-use super::npz::NpzArchive;
-use super::FactorDataset;
-use super::hwf_files::HwfFiles;
 use crate::{Error, Result};
 
 /// What `data inspect` prints (its JSON keys are a contract).
@@ -33,7 +33,8 @@ const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 fn is_hdf5(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head == HDF5_MAGIC
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+        && &head == HDF5_MAGIC
 }
 
 /// Describes an official dataset file without decoding its images.
@@ -58,9 +59,16 @@ fn is_hwf_release(path: &Path) -> bool {
 /// The HWF release: symbol images (skipped symbols excluded) and the symbols found.
 fn inspect_hwf(path: &Path) -> Result<FileSummary> {
     let files = HwfFiles::open(path)?;
-    let symbols: std::collections::BTreeSet<usize> = (0..files.len()).map(|i| files.factor_classes(i)[0]).collect();
+    let symbols: std::collections::BTreeSet<usize> =
+        (0..files.len()).map(|i| files.factor_classes(i)[0]).collect();
     let factors = BTreeMap::from([("symbol".to_string(), symbols.len())]);
-    Ok(FileSummary { format: "hwf-ngs".into(), images: files.len(), image_shape: files.image_shape().to_vec(), factors, skipped_symbols: Some(files.skipped) })
+    Ok(FileSummary {
+        format: "hwf-ngs".into(),
+        images: files.len(),
+        image_shape: files.image_shape().to_vec(),
+        factors,
+        skipped_symbols: Some(files.skipped),
+    })
 }
 
 /// The official `3dshapes.h5`: images and the distinct classes of each factor.
@@ -69,16 +77,33 @@ fn inspect_shapes3d(path: &Path) -> Result<FileSummary> {
     let factors = shapes3d::FACTORS
         .iter()
         .enumerate()
-        .map(|(k, f)| (f.name.to_string(), (0..file.len()).map(|i| file.factor_classes(i)[k]).collect::<std::collections::BTreeSet<_>>().len()))
+        .map(|(k, f)| {
+            (
+                f.name.to_string(),
+                (0..file.len())
+                    .map(|i| file.factor_classes(i)[k])
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+            )
+        })
         .collect();
-    Ok(FileSummary { format: "shapes3d-h5".into(), images: file.len(), image_shape: file.image_shape().to_vec(), factors, skipped_symbols: None })
+    Ok(FileSummary {
+        format: "shapes3d-h5".into(),
+        images: file.len(),
+        image_shape: file.image_shape().to_vec(),
+        factors,
+        skipped_symbols: None,
+    })
 }
 
 fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
     let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz, 3dshapes.h5 or the HWF release folder)"))?;
     let names = npz.names();
     if !(names.iter().any(|n| n == "imgs") && names.iter().any(|n| n == "latents_classes")) {
-        return Err(Error::file(path, "is a .npz archive but not dSprites: it needs arrays 'imgs' and 'latents_classes'"));
+        return Err(Error::file(
+            path,
+            "is a .npz archive but not dSprites: it needs arrays 'imgs' and 'latents_classes'",
+        ));
     }
     let shape: Vec<usize> = npz.array("imgs")?.shape().iter().map(|&d| d as usize).collect();
     if shape.len() != 3 {
@@ -86,14 +111,24 @@ fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
     }
     let (cshape, classes) = npz.read_integers("latents_classes")?;
     if cshape.len() != 2 || cshape[1] != 6 || cshape[0] != shape[0] {
-        return Err(Error::file(path, format!("'latents_classes' must be {}×6 (found {cshape:?})", shape[0])));
+        return Err(Error::file(
+            path,
+            format!("'latents_classes' must be {}×6 (found {cshape:?})", shape[0]),
+        ));
     }
     let mut factors = BTreeMap::new();
     for (k, factor) in FACTORS.iter().enumerate() {
-        let distinct: std::collections::BTreeSet<i64> = classes.chunks_exact(6).map(|r| r[k + 1]).collect();
+        let distinct: std::collections::BTreeSet<i64> =
+            classes.chunks_exact(6).map(|r| r[k + 1]).collect();
         factors.insert(factor.name.to_string(), distinct.len());
     }
-    Ok(FileSummary { format: "dsprites-npz".into(), images: shape[0], image_shape: vec![1, shape[1], shape[2]], factors, skipped_symbols: None })
+    Ok(FileSummary {
+        format: "dsprites-npz".into(),
+        images: shape[0],
+        image_shape: vec![1, shape[1], shape[2]],
+        factors,
+        skipped_symbols: None,
+    })
 }
 
 /// Opens the first `count` images of an official file, in file order.

@@ -9,12 +9,12 @@ pub mod augment;
 pub mod dsprites;
 pub mod hwf;
 pub mod hwf_files;
-pub mod shapes3d;
-pub mod shapes3d_h5;
 pub mod images;
 pub mod inspect;
 pub mod npz;
 pub mod room_colours;
+pub mod shapes3d;
+pub mod shapes3d_h5;
 pub mod split;
 pub mod task;
 

@@ -59,7 +59,11 @@ impl NpzArchive {
         let mut infos = Vec::new();
         for name in self.names() {
             if let Ok(rows) = self.array(&name) {
-                infos.push(ArrayInfo { name, shape: rows.shape.clone(), dtype: rows.type_str.clone() });
+                infos.push(ArrayInfo {
+                    name,
+                    shape: rows.shape.clone(),
+                    dtype: rows.type_str.clone(),
+                });
             }
         }
         Ok(infos)
@@ -77,10 +81,18 @@ impl NpzArchive {
         let npy = npyz::NpyFile::with_header(header, std::io::empty());
         let type_str = match npy.dtype() {
             npyz::DType::Plain(ts) => ts.to_string(),
-            other => return Err(Error::file(path, format!("array '{name}' has unsupported dtype {}", other.descr()))),
+            other => {
+                return Err(Error::file(
+                    path,
+                    format!("array '{name}' has unsupported dtype {}", other.descr()),
+                ));
+            }
         };
         if npy.order() != npyz::Order::C {
-            return Err(Error::file(path, format!("array '{name}' is Fortran-ordered; only C order is supported")));
+            return Err(Error::file(
+                path,
+                format!("array '{name}' is Fortran-ordered; only C order is supported"),
+            ));
         }
         let shape = npy.shape().to_vec();
         Ok(NpyRows { path, name: name.to_string(), entry, shape, type_str, rows_read: 0 })
@@ -140,7 +152,10 @@ impl NpyRows<'_> {
         let mut chars = self.type_str.chars();
         let endian = chars.next().unwrap_or('?');
         let kind = chars.next().unwrap_or('?');
-        let size: usize = chars.as_str().parse().map_err(|_| self.error(format!("has unsupported dtype {}", self.type_str)))?;
+        let size: usize = chars
+            .as_str()
+            .parse()
+            .map_err(|_| self.error(format!("has unsupported dtype {}", self.type_str)))?;
         if !matches!(size, 1 | 2 | 4 | 8) {
             return Err(self.error(format!("has unsupported dtype {}", self.type_str)));
         }
@@ -152,9 +167,9 @@ impl NpyRows<'_> {
     }
 
     fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
-        self.entry
-            .read_exact(out)
-            .map_err(|e| Error::file(self.path, format!("array '{}' is truncated or corrupt: {e}", self.name)))
+        self.entry.read_exact(out).map_err(|e| {
+            Error::file(self.path, format!("array '{}' is truncated or corrupt: {e}", self.name))
+        })
     }
 
     /// Reads the next row (all elements after the first axis) as raw bytes into `out`.
@@ -178,8 +193,13 @@ pub mod testing {
     /// A `.npy` file's bytes: header for `descr` and `shape`, then `data`.
     pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+        let shape_text = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }
@@ -195,7 +215,8 @@ pub mod testing {
     pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
         let file = std::fs::File::create(path)?;
         let mut zip = zip::ZipWriter::new(file);
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
         for (name, bytes) in entries {
             zip.start_file(format!("{name}.npy"), options)?;
             zip.write_all(bytes)?;
@@ -207,8 +228,8 @@ pub mod testing {
     /// A dSprites file in the official layout holding the grid images `indices`, rendered by
     /// the procedural renderer: `imgs`, `latents_classes`, `latents_values`, `metadata`.
     pub fn write_dsprites_npz(path: &Path, indices: &[usize]) -> std::io::Result<()> {
-        use crate::data::dsprites::{DspritesRenderer, SIDE, grid_classes};
         use crate::data::FactorDataset;
+        use crate::data::dsprites::{DspritesRenderer, SIDE, grid_classes};
         let mut imgs = Vec::new();
         let mut classes = Vec::new();
         let mut values = Vec::new();
@@ -222,17 +243,24 @@ pub mod testing {
             values.extend(row.iter().flat_map(|&v| (v as f64).to_le_bytes()));
         }
         let n = indices.len();
-        write_npz(path, &[
-            ("metadata", pickled_metadata()),
-            ("imgs", npy_bytes("|u1", &[n, SIDE, SIDE], &imgs)),
-            ("latents_classes", npy_bytes("<i8", &[n, 6], &classes)),
-            ("latents_values", npy_bytes("<f8", &[n, 6], &values)),
-        ])
+        write_npz(
+            path,
+            &[
+                ("metadata", pickled_metadata()),
+                ("imgs", npy_bytes("|u1", &[n, SIDE, SIDE], &imgs)),
+                ("latents_classes", npy_bytes("<i8", &[n, 6], &classes)),
+                ("latents_values", npy_bytes("<f8", &[n, 6], &values)),
+            ],
+        )
     }
 
     /// An object-dtype entry like the official `metadata` (a pickle we must skip).
     pub fn pickled_metadata() -> Vec<u8> {
-        npy_bytes("|O", &[], b"\x80\x02}q\x00X\x05\x00\x00\x00titleq\x01X\x08\x00\x00\x00dSpritesq\x02s.")
+        npy_bytes(
+            "|O",
+            &[],
+            b"\x80\x02}q\x00X\x05\x00\x00\x00titleq\x01X\x08\x00\x00\x00dSpritesq\x02s.",
+        )
     }
 }
 
@@ -247,12 +275,15 @@ mod tests {
         let path = dir.path().join("a.npz");
         let i64s: Vec<u8> = [-1i64, 2, 3, 4].iter().flat_map(|v| v.to_le_bytes()).collect();
         let i16s: Vec<u8> = [-300i16, 7].iter().flat_map(|v| v.to_be_bytes()).collect();
-        write_npz(&path, &[
-            ("a", npy_bytes("<i8", &[2, 2], &i64s)),
-            ("b", npy_bytes(">i2", &[2], &i16s)),
-            ("img", npy_bytes("|u1", &[2, 3], &[1, 2, 3, 4, 5, 6])),
-            ("metadata", pickled_metadata()),
-        ])
+        write_npz(
+            &path,
+            &[
+                ("a", npy_bytes("<i8", &[2, 2], &i64s)),
+                ("b", npy_bytes(">i2", &[2], &i16s)),
+                ("img", npy_bytes("|u1", &[2, 3], &[1, 2, 3, 4, 5, 6])),
+                ("metadata", pickled_metadata()),
+            ],
+        )
         .unwrap();
         let mut npz = NpzArchive::open(&path).unwrap();
         assert_eq!(npz.read_integers("a").unwrap(), (vec![2, 2], vec![-1, 2, 3, 4]));

@@ -31,7 +31,12 @@ pub fn recolour_room(image: &[f32], side: usize, rng: &mut impl Rng) -> Vec<f32>
 /// The image (3 planes of `side`²) with the floor in palette hue `new_floor` and the walls in
 /// `new_wall` (in `new_floor` too when they had one hue), or None when the floor, the walls or
 /// a distinct object cannot be found.
-pub fn recolour_room_to(image: &[f32], side: usize, new_floor: usize, new_wall: usize) -> Option<Vec<f32>> {
+pub fn recolour_room_to(
+    image: &[f32],
+    side: usize,
+    new_floor: usize,
+    new_wall: usize,
+) -> Option<Vec<f32>> {
     let plane = side * side;
     let RoomHues { floor, wall, object } = room_hues(image, side)?;
     let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
@@ -65,11 +70,13 @@ pub fn finds_room(image: &[f32], side: usize) -> bool {
 /// The room's palette hues, None when the floor, the walls or a distinct object are not found.
 fn room_hues(image: &[f32], side: usize) -> Option<RoomHues> {
     let plane = side * side;
-    let classes: Vec<Option<usize>> = (0..plane).map(|i| hue_class(pixel(image, plane, i))).collect();
+    let classes: Vec<Option<usize>> =
+        (0..plane).map(|i| hue_class(pixel(image, plane, i))).collect();
     // The bottom row always shows the floor and the top row the back walls.
     let floor = most_common(classes[plane - side..].iter().flatten().copied())?.0;
     let wall = most_common(classes[..side].iter().flatten().copied())?.0;
-    let (object, count) = most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
+    let (object, count) =
+        most_common(classes.iter().flatten().copied().filter(|&c| c != floor && c != wall))?;
     (count >= MIN_OBJECT_PIXELS).then_some(RoomHues { floor, wall, object })
 }
 
@@ -95,7 +102,8 @@ fn most_common(classes: impl Iterator<Item = usize>) -> Option<(usize, usize)> {
     for c in classes {
         counts[c] += 1;
     }
-    let (class, &count) = counts.iter().enumerate().max_by_key(|&(c, n)| (*n, std::cmp::Reverse(c)))?;
+    let (class, &count) =
+        counts.iter().enumerate().max_by_key(|&(c, n)| (*n, std::cmp::Reverse(c)))?;
     (count > 0).then_some((class, count))
 }
 
@@ -165,11 +173,18 @@ mod tests {
     #[test]
     fn repainting_matches_the_renderer_with_the_new_hues() {
         // (floor, wall, object, scale, shape, orientation) → new floor and wall hues.
-        for (classes, floor, wall) in [([0, 3, 6, 4, 0, 7], 8, 1), ([2, 2, 9, 7, 3, 0], 5, 5), ([7, 1, 4, 0, 2, 14], 1, 7), ([5, 9, 0, 3, 1, 3], 5, 2)] {
+        for (classes, floor, wall) in [
+            ([0, 3, 6, 4, 0, 7], 8, 1),
+            ([2, 2, 9, 7, 3, 0], 5, 5),
+            ([7, 1, 4, 0, 2, 14], 1, 7),
+            ([5, 9, 0, 3, 1, 3], 5, 2),
+        ] {
             assert!(finds_room(&render(classes), SIDE), "{classes:?}");
-            let got = recolour_room_to(&render(classes), SIDE, floor, wall).expect("distinct object");
+            let got =
+                recolour_room_to(&render(classes), SIDE, floor, wall).expect("distinct object");
             let mut want_classes = classes;
-            (want_classes[0], want_classes[1]) = (floor, if classes[0] == classes[1] { floor } else { wall });
+            (want_classes[0], want_classes[1]) =
+                (floor, if classes[0] == classes[1] { floor } else { wall });
             let want = render(want_classes);
             let diff = mean_abs_diff(&got, &want);
             assert!(diff < 1e-3, "{classes:?} → floor {floor}, wall {wall}: mean |diff| {diff}");

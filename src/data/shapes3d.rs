@@ -94,7 +94,13 @@ pub fn hue_of(c: V3) -> Option<f64> {
         return None;
     }
     let d = max - min;
-    let h = if max == c[0] { ((c[1] - c[2]) / d).rem_euclid(6.0) } else if max == c[1] { (c[2] - c[0]) / d + 2.0 } else { (c[0] - c[1]) / d + 4.0 };
+    let h = if max == c[0] {
+        ((c[1] - c[2]) / d).rem_euclid(6.0)
+    } else if max == c[1] {
+        (c[2] - c[0]) / d + 2.0
+    } else {
+        (c[0] - c[1]) / d + 4.0
+    };
     Some(h / 6.0)
 }
 
@@ -117,7 +123,14 @@ impl Scene {
         let hue = |i: usize| hue_rgb(i as f64 / 10.0);
         let scale_value = 0.75 + 0.5 * c[3] as f64 / 7.0;
         let orientation = (-30.0 + 60.0 * c[5] as f64 / 14.0).to_radians();
-        Scene { floor: hue(c[0]), wall: hue(c[1]), object: hue(c[2]), size: 0.5 * scale_value, shape: c[4], orbit: orientation }
+        Scene {
+            floor: hue(c[0]),
+            wall: hue(c[1]),
+            object: hue(c[2]),
+            size: 0.5 * scale_value,
+            shape: c[4],
+            orbit: orientation,
+        }
     }
 }
 
@@ -147,7 +160,8 @@ struct Hit {
 
 /// Renders `scene` into `out` as 3·64·64 floats in [0, 1] (channel-major).
 pub fn render_scene(scene: &Scene, out: &mut [f32]) {
-    let eye = [CAMERA_DISTANCE * scene.orbit.sin(), CAMERA_HEIGHT, -CAMERA_DISTANCE * scene.orbit.cos()];
+    let eye =
+        [CAMERA_DISTANCE * scene.orbit.sin(), CAMERA_HEIGHT, -CAMERA_DISTANCE * scene.orbit.cos()];
     let forward = normalize(sub(LOOK_AT, eye));
     let right = normalize(cross([0.0, 1.0, 0.0], forward));
     let up = cross(forward, right);
@@ -157,14 +171,19 @@ pub fn render_scene(scene: &Scene, out: &mut [f32]) {
             let mut rgb = [0.0; 3];
             for sy in 0..SAMPLES {
                 for sx in 0..SAMPLES {
-                    let u = ((px as f64 + (sx as f64 + 0.5) / SAMPLES as f64) / SIDE as f64 * 2.0 - 1.0) * VIEW;
-                    let v = (1.0 - (py as f64 + (sy as f64 + 0.5) / SAMPLES as f64) / SIDE as f64 * 2.0) * VIEW;
+                    let u = ((px as f64 + (sx as f64 + 0.5) / SAMPLES as f64) / SIDE as f64 * 2.0
+                        - 1.0)
+                        * VIEW;
+                    let v = (1.0
+                        - (py as f64 + (sy as f64 + 0.5) / SAMPLES as f64) / SIDE as f64 * 2.0)
+                        * VIEW;
                     let dir = normalize(add(forward, add(scale(right, u), scale(up, v))));
                     rgb = add(rgb, shade(scene, eye, dir));
                 }
             }
             for (ch, value) in rgb.iter().enumerate() {
-                out[ch * plane + py * SIDE + px] = (value / (SAMPLES * SAMPLES) as f64).clamp(0.0, 1.0) as f32;
+                out[ch * plane + py * SIDE + px] =
+                    (value / (SAMPLES * SAMPLES) as f64).clamp(0.0, 1.0) as f32;
             }
         }
     }
@@ -172,18 +191,30 @@ pub fn render_scene(scene: &Scene, out: &mut [f32]) {
 
 /// Colour seen along the ray from `eye` in direction `dir`.
 fn shade(scene: &Scene, eye: V3, dir: V3) -> V3 {
-    let hit = [object_hit(scene, eye, dir), room_hit(scene, eye, dir)].into_iter().flatten().min_by(|a, b| a.t.total_cmp(&b.t));
+    let hit = [object_hit(scene, eye, dir), room_hit(scene, eye, dir)]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| a.t.total_cmp(&b.t));
     let Some(hit) = hit else { return [0.0; 3] };
     let point = add(eye, scale(dir, hit.t));
     let l = light();
     let direct = dot(hit.normal, l).max(0.0);
-    let lit = if direct > 0.0 && object_hit(scene, add(point, scale(hit.normal, 1e-4)), l).is_some() { SHADOW } else { 1.0 };
+    let lit = if direct > 0.0 && object_hit(scene, add(point, scale(hit.normal, 1e-4)), l).is_some()
+    {
+        SHADOW
+    } else {
+        1.0
+    };
     scale(hit.colour, AMBIENT + (1.0 - AMBIENT) * direct * lit)
 }
 
 /// Nearest hit on the floor or the walls.
 fn room_hit(scene: &Scene, eye: V3, dir: V3) -> Option<Hit> {
-    let planes: [(usize, f64, V3, V3); 3] = [(1, 0.0, [0.0, 1.0, 0.0], scene.floor), (2, WALL, [0.0, 0.0, -1.0], scene.wall), (0, WALL, [-1.0, 0.0, 0.0], scene.wall)];
+    let planes: [(usize, f64, V3, V3); 3] = [
+        (1, 0.0, [0.0, 1.0, 0.0], scene.floor),
+        (2, WALL, [0.0, 0.0, -1.0], scene.wall),
+        (0, WALL, [-1.0, 0.0, 0.0], scene.wall),
+    ];
     planes
         .iter()
         .filter_map(|&(axis, at, normal, colour)| {
@@ -301,10 +332,14 @@ fn side_hit(eye: V3, dir: V3, r: f64, y0: f64, y1: f64) -> Option<(f64, V3)> {
 /// The upright capsule of radius `r` standing on the floor, `height` tall.
 fn capsule_hit(eye: V3, dir: V3, r: f64, height: f64) -> Option<(f64, V3)> {
     let (low, high) = (r, height - r);
-    [side_hit(eye, dir, r, low, high), sphere_hit(eye, dir, [0.0, low, 0.0], r), sphere_hit(eye, dir, [0.0, high, 0.0], r)]
-        .into_iter()
-        .flatten()
-        .min_by(|a, b| a.0.total_cmp(&b.0))
+    [
+        side_hit(eye, dir, r, low, high),
+        sphere_hit(eye, dir, [0.0, low, 0.0], r),
+        sphere_hit(eye, dir, [0.0, high, 0.0], r),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 #[cfg(test)]
@@ -372,17 +407,24 @@ mod tests {
         let object_pixels = |classes: [usize; 6]| {
             let img = render(classes);
             let want = hue_rgb(classes[2] as f64 / 10.0);
-            (0..SIDE * SIDE).filter(|&i| hue_of(pixel(&img, i % SIDE, i / SIDE)).is_some_and(|h| (h - hue_of(want).unwrap()).abs() < 0.02)).collect::<Vec<_>>()
+            (0..SIDE * SIDE)
+                .filter(|&i| {
+                    hue_of(pixel(&img, i % SIDE, i / SIDE))
+                        .is_some_and(|h| (h - hue_of(want).unwrap()).abs() < 0.02)
+                })
+                .collect::<Vec<_>>()
         };
         // Floor, wall and object hues far apart so the object's pixels are its hue alone.
-        let silhouettes: Vec<Vec<usize>> = (0..4).map(|shape| object_pixels([0, 3, 6, 7, shape, 7])).collect();
+        let silhouettes: Vec<Vec<usize>> =
+            (0..4).map(|shape| object_pixels([0, 3, 6, 7, shape, 7])).collect();
         for a in 0..4 {
             assert!(silhouettes[a].len() > 150, "shape {a} covers {} pixels", silhouettes[a].len());
             for b in a + 1..4 {
                 assert_ne!(silhouettes[a], silhouettes[b], "shapes {a} and {b} look the same");
             }
         }
-        let (small, big) = (object_pixels([0, 3, 6, 0, 0, 7]).len(), object_pixels([0, 3, 6, 7, 0, 7]).len());
+        let (small, big) =
+            (object_pixels([0, 3, 6, 0, 0, 7]).len(), object_pixels([0, 3, 6, 7, 0, 7]).len());
         assert!(big as f64 > 1.5 * small as f64, "scale: {small} → {big} pixels");
     }
 
@@ -395,19 +437,33 @@ mod tests {
         let (mut hits, mut rejected) = (0, 0);
         for _ in 0..200_000 {
             // Rays from around the object (camera-like and surface-like origins) towards it.
-            let eye = [rng.random_range(-3.0..3.0), rng.random_range(0.0..2.5), rng.random_range(-5.0..3.0)];
-            let aim = [rng.random_range(-1.5 * s..1.5 * s), rng.random_range(-0.2..2.2 * s), rng.random_range(-1.5 * s..1.5 * s)];
+            let eye = [
+                rng.random_range(-3.0..3.0),
+                rng.random_range(0.0..2.5),
+                rng.random_range(-5.0..3.0),
+            ];
+            let aim = [
+                rng.random_range(-1.5 * s..1.5 * s),
+                rng.random_range(-0.2..2.2 * s),
+                rng.random_range(-1.5 * s..1.5 * s),
+            ];
             let dir = normalize(sub(aim, eye));
             let shape = rng.random_range(0..4);
             let missed = misses_bounding_sphere(eye, dir, s);
             if exact_object_hit(shape, s, eye, dir).is_some() {
                 hits += 1;
-                assert!(!missed, "shape {shape}: the bound rejected a hit from {eye:?} along {dir:?}");
+                assert!(
+                    !missed,
+                    "shape {shape}: the bound rejected a hit from {eye:?} along {dir:?}"
+                );
             } else {
                 rejected += missed as usize;
             }
         }
-        assert!(hits > 10_000 && rejected > 10_000, "both cases sampled: {hits} hits, {rejected} rejected misses");
+        assert!(
+            hits > 10_000 && rejected > 10_000,
+            "both cases sampled: {hits} hits, {rejected} rejected misses"
+        );
     }
 
     #[test]

@@ -32,7 +32,9 @@ impl Split {
                 list.push(item);
             }
         }
-        if let Some((c, list)) = per_component.iter().enumerate().find(|(_, l)| l.len() < tau.max(2)) {
+        if let Some((c, list)) =
+            per_component.iter().enumerate().find(|(_, l)| l.len() < tau.max(2))
+        {
             return Err(Error::Invalid(format!(
                 "component {c} has only {} training images, fewer than tau = {tau} (each component needs at least 2)",
                 list.len()
@@ -55,8 +57,13 @@ mod tests {
         assert_eq!(s, Split::new(&components, 4, 10, 3).unwrap());
         assert_ne!(s.test, Split::new(&components, 4, 10, 4).unwrap().test);
         assert_eq!((s.test.len(), s.validation.len(), s.train.len()), (200, 80, 720));
-        let sets: Vec<HashSet<_>> = [&s.train, &s.validation, &s.test].iter().map(|v| v.iter().collect()).collect();
-        assert!(sets[0].is_disjoint(&sets[1]) && sets[0].is_disjoint(&sets[2]) && sets[1].is_disjoint(&sets[2]));
+        let sets: Vec<HashSet<_>> =
+            [&s.train, &s.validation, &s.test].iter().map(|v| v.iter().collect()).collect();
+        assert!(
+            sets[0].is_disjoint(&sets[1])
+                && sets[0].is_disjoint(&sets[2])
+                && sets[1].is_disjoint(&sets[2])
+        );
         assert_eq!(sets.iter().map(HashSet::len).sum::<usize>(), 1000);
     }
 
@@ -66,7 +73,10 @@ mod tests {
         let s = Split::new(&components, 4, 7, 1).unwrap();
         assert_eq!(s.labelled.len(), 28);
         let train: HashSet<_> = s.train.iter().collect();
-        assert!(s.labelled.iter().all(|i| train.contains(i)), "no label leaks from validation or test");
+        assert!(
+            s.labelled.iter().all(|i| train.contains(i)),
+            "no label leaks from validation or test"
+        );
         for c in 0..4 {
             assert_eq!(s.labelled.iter().filter(|&&i| components[i] == c).count(), 7);
         }

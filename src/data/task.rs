@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::dsprites::{self, DspritesNpz, DspritesRenderer};
-use super::shapes3d::{self, Shapes3dRenderer};
-use super::shapes3d_h5::Shapes3dH5;
 use super::hwf::{self, HwfRenderer};
 use super::hwf_files::HwfFiles;
+use super::shapes3d::{self, Shapes3dRenderer};
+use super::shapes3d_h5::Shapes3dH5;
 use super::{FactorDataset, ImageShape};
 use crate::relations::RelationSpec;
 use crate::{Error, Result};
@@ -86,7 +86,9 @@ impl Task {
             "dsprites-full" => Ok(dsprites_task(name, false)),
             "shapes3d" => Ok(shapes3d_task()),
             "hwf" => Ok(hwf_task()),
-            other => Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", ")))),
+            other => {
+                Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", "))))
+            }
         }
     }
 
@@ -97,7 +99,10 @@ impl Task {
 
     /// Whether an image with these factor classes belongs to the task.
     pub fn contains(&self, classes: &[usize]) -> bool {
-        self.nuisance_subset.iter().zip(classes).all(|(allowed, c)| allowed.as_ref().is_none_or(|a| a.contains(c)))
+        self.nuisance_subset
+            .iter()
+            .zip(classes)
+            .all(|(allowed, c)| allowed.as_ref().is_none_or(|a| a.contains(c)))
     }
 
     /// Component of an image with these factor classes (mixed radix, first kept factor slowest).
@@ -123,25 +128,44 @@ impl Task {
     /// Human-readable label of component `c`, e.g. `shape=heart x=left y=top`.
     pub fn component_label(&self, c: usize) -> String {
         let classes = self.component_classes(c);
-        self.kept.iter().zip(classes).map(|(k, c)| format!("{}={}", k.name, k.class_names[c])).collect::<Vec<_>>().join(" ")
+        self.kept
+            .iter()
+            .zip(classes)
+            .map(|(k, c)| format!("{}={}", k.name, k.class_names[c]))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The dataset this task reads: the procedural renderer, or the official file at `data`.
     pub fn open_dataset(&self, data: Option<&std::path::Path>) -> Result<Arc<dyn FactorDataset>> {
         Ok(match (self.name.as_str(), data) {
             ("shapes3d", None) => Arc::new(Shapes3dRenderer),
-            ("shapes3d", Some(path)) => Arc::new(Shapes3dH5::open(path, |classes| self.contains(classes), None)?),
+            ("shapes3d", Some(path)) => {
+                Arc::new(Shapes3dH5::open(path, |classes| self.contains(classes), None)?)
+            }
             ("hwf", None) => Arc::new(HwfRenderer),
             ("hwf", Some(path)) => Arc::new(HwfFiles::open(path)?),
             (_, None) => Arc::new(DspritesRenderer),
-            (_, Some(path)) => Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?),
+            (_, Some(path)) => {
+                Arc::new(DspritesNpz::open(path, |classes| self.contains(classes), None)?)
+            }
         })
     }
 }
 
 /// Positions 0–31 in three bands of 11/10/11.
 fn position_bands() -> Vec<usize> {
-    (0..32).map(|p| if p < 11 { 0 } else if p < 21 { 1 } else { 2 }).collect()
+    (0..32)
+        .map(|p| {
+            if p < 11 {
+                0
+            } else if p < 21 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect()
 }
 
 fn dsprites_task(name: &str, authors_subset: bool) -> Task {
@@ -153,9 +177,24 @@ fn dsprites_task(name: &str, authors_subset: bool) -> Task {
         vec![None; 5]
     };
     let kept = vec![
-        KeptFactor { name: "shape", factor: 0, class_of: vec![0, 1, 2], class_names: dsprites::SHAPES.to_vec() },
-        KeptFactor { name: "x", factor: 3, class_of: position_bands(), class_names: vec!["left", "center", "right"] },
-        KeptFactor { name: "y", factor: 4, class_of: position_bands(), class_names: vec!["top", "middle", "bottom"] },
+        KeptFactor {
+            name: "shape",
+            factor: 0,
+            class_of: vec![0, 1, 2],
+            class_names: dsprites::SHAPES.to_vec(),
+        },
+        KeptFactor {
+            name: "x",
+            factor: 3,
+            class_of: position_bands(),
+            class_names: vec!["left", "center", "right"],
+        },
+        KeptFactor {
+            name: "y",
+            factor: 4,
+            class_of: position_bands(),
+            class_names: vec!["top", "middle", "bottom"],
+        },
     ];
     let band_pixels = |lo: f64, hi: f64| (10.0 + 44.0 * lo / 31.0, 10.0 + 44.0 * hi / 31.0);
     let bands = vec![band_pixels(0.0, 10.0), band_pixels(11.0, 20.0), band_pixels(21.0, 31.0)];
@@ -186,7 +225,8 @@ fn dsprites_task(name: &str, authors_subset: bool) -> Task {
 fn shapes3d_task() -> Task {
     use crate::relations::RelationSpec as R;
     const KEPT_SCALES: [usize; 3] = [0, 4, 7];
-    let scale_class = (0..8).map(|s| KEPT_SCALES.iter().position(|&k| k == s).unwrap_or(0)).collect();
+    let scale_class =
+        (0..8).map(|s| KEPT_SCALES.iter().position(|&k| k == s).unwrap_or(0)).collect();
     Task {
         name: "shapes3d".into(),
         kept: vec![
@@ -194,10 +234,23 @@ fn shapes3d_task() -> Task {
                 name: "hue",
                 factor: 2,
                 class_of: (0..10).collect(),
-                class_names: vec!["red", "orange", "yellow", "lime", "green", "cyan", "azure", "blue", "purple", "magenta"],
+                class_names: vec![
+                    "red", "orange", "yellow", "lime", "green", "cyan", "azure", "blue", "purple",
+                    "magenta",
+                ],
             },
-            KeptFactor { name: "shape", factor: 4, class_of: (0..4).collect(), class_names: shapes3d::SHAPES.to_vec() },
-            KeptFactor { name: "scale", factor: 3, class_of: scale_class, class_names: vec!["small", "medium", "big"] },
+            KeptFactor {
+                name: "shape",
+                factor: 4,
+                class_of: (0..4).collect(),
+                class_names: shapes3d::SHAPES.to_vec(),
+            },
+            KeptFactor {
+                name: "scale",
+                factor: 3,
+                class_of: scale_class,
+                class_names: vec!["small", "medium", "big"],
+            },
         ],
         nuisance_subset: vec![None, None, None, Some(KEPT_SCALES.to_vec()), None, None],
         relations: vec![
@@ -223,10 +276,21 @@ fn hwf_task() -> Task {
     const PLUS: usize = 10;
     const MINUS: usize = 11;
     const TIMES: usize = 12;
-    let arithmetic = |name: &str, operation, form, operator| RelationSpec::Arithmetic { name: name.into(), operation, form, operator, signs: (PLUS, MINUS) };
+    let arithmetic = |name: &str, operation, form, operator| RelationSpec::Arithmetic {
+        name: name.into(),
+        operation,
+        form,
+        operator,
+        signs: (PLUS, MINUS),
+    };
     Task {
         name: "hwf".into(),
-        kept: vec![KeptFactor { name: "symbol", factor: 0, class_of: (0..13).collect(), class_names: hwf::SYMBOLS.to_vec() }],
+        kept: vec![KeptFactor {
+            name: "symbol",
+            factor: 0,
+            class_of: (0..13).collect(),
+            class_names: hwf::SYMBOLS.to_vec(),
+        }],
         nuisance_subset: vec![None, None],
         relations: vec![
             arithmetic("sum", Operation::Add, ResultForm::Mod10, PLUS),
@@ -238,7 +302,11 @@ fn hwf_task() -> Task {
             arithmetic("sum_tens_units", Operation::Add, ResultForm::TensUnits, PLUS),
             arithmetic("mul_tens_units", Operation::Mul, ResultForm::TensUnits, TIMES),
         ],
-        augment: Some(Augmentation::Handwriting { max_rotation: 0.2, scale: (0.85, 1.15), max_shift: 3.0 }),
+        augment: Some(Augmentation::Handwriting {
+            max_rotation: 0.2,
+            scale: (0.85, 1.15),
+            max_shift: 3.0,
+        }),
     }
 }
 
@@ -265,7 +333,11 @@ impl TaskData {
             }
         }
         if indices.is_empty() {
-            return Err(Error::Invalid(format!("{} holds no image of task '{}'", dataset.describe(), task.name)));
+            return Err(Error::Invalid(format!(
+                "{} holds no image of task '{}'",
+                dataset.describe(),
+                task.name
+            )));
         }
         Ok(TaskData { task, dataset, indices, components })
     }
@@ -298,7 +370,9 @@ impl TaskData {
         use rayon::prelude::*;
         let n = self.dataset.image_len();
         let mut out = vec![0.0; items.len() * n];
-        out.par_chunks_exact_mut(n).zip(items.par_iter()).for_each(|(chunk, &item)| self.dataset.render(self.indices[item], chunk));
+        out.par_chunks_exact_mut(n)
+            .zip(items.par_iter())
+            .for_each(|(chunk, &item)| self.dataset.render(self.indices[item], chunk));
         out
     }
 }
@@ -325,7 +399,10 @@ mod tests {
         }
         assert_eq!(t.component_of(&[2, 0, 0, 10, 11]), t.component_from_classes(&[2, 0, 1]));
         assert_eq!(t.component_of(&[1, 0, 0, 21, 31]), t.component_from_classes(&[1, 2, 2]));
-        assert_eq!(t.component_label(t.component_from_classes(&[2, 0, 2])), "shape=heart x=left y=bottom");
+        assert_eq!(
+            t.component_label(t.component_from_classes(&[2, 0, 2])),
+            "shape=heart x=left y=bottom"
+        );
     }
 
     #[test]
@@ -334,7 +411,10 @@ mod tests {
         assert_eq!(data.task.components(), 120);
         assert_eq!(data.len(), 480_000 / 8 * 3);
         let t = &data.task;
-        assert_eq!(t.component_label(t.component_of(&[0, 0, 9, 7, 3, 0])), "hue=magenta shape=capsule scale=big");
+        assert_eq!(
+            t.component_label(t.component_of(&[0, 0, 9, 7, 3, 0])),
+            "hue=magenta shape=capsule scale=big"
+        );
         let relations = crate::relations::RelationSet::for_task(t, &[]).unwrap();
         let apply = |name: &str, classes: [usize; 3]| {
             let r = &relations.relations[relations.position(name).unwrap()];

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use super::{EvalReport, decode_codes, INFERENCE_BATCH, Reconstruction, TrainSummary, disentanglement_of, encode_and_reconstruct, run_config};
+use super::{
+    EvalReport, INFERENCE_BATCH, Reconstruction, TrainSummary, decode_codes, disentanglement_of,
+    encode_and_reconstruct, run_config,
+};
+use crate::Result;
 use crate::config::Config;
 use crate::data::TaskData;
 use crate::model::Vae;
 use crate::run_dir::RunDir;
 use crate::train::vae::VaeTrainer;
-use crate::Result;
 
 /// A trained baseline, loaded for inference on the plain (non-autodiff) device.
 pub struct TrainedVae {
@@ -66,7 +69,10 @@ impl TrainedVae {
         let [c, h, w] = self.data.image_shape();
         let (mut means, mut log_vars) = (Vec::new(), Vec::new());
         for chunk in items.chunks(INFERENCE_BATCH) {
-            let x = Tensor::<4>::from_data(TensorData::new(self.data.render_batch(chunk), [chunk.len(), c, h, w]), &self.device);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(self.data.render_batch(chunk), [chunk.len(), c, h, w]),
+                &self.device,
+            );
             let (mean, log_var) = self.vae.posterior(x);
             means.extend(mean.into_data().try_into_vec::<f32>().expect("f32 means"));
             log_vars.extend(log_var.into_data().try_into_vec::<f32>().expect("f32 log-variances"));
@@ -81,13 +87,22 @@ impl TrainedVae {
 
     /// Reconstruction error of the test split, decoding the posterior means.
     pub fn reconstruction(&self) -> Reconstruction {
-        encode_and_reconstruct(&self.data, &self.test, &self.device, |x| self.vae.posterior(x).0, |z| self.vae.decoder.forward(z)).1
+        encode_and_reconstruct(
+            &self.data,
+            &self.test,
+            &self.device,
+            |x| self.vae.posterior(x).0,
+            |z| self.vae.decoder.forward(z),
+        )
+        .1
     }
 }
 
 /// Reconstruction and disentanglement (of the latent means) of a baseline.
 pub fn evaluate(model: &TrainedVae) -> EvalReport {
-    let disentanglement = disentanglement_of(&model.config, &model.data, model.latent, |items| model.means(items).into_iter().map(f64::from).collect());
+    let disentanglement = disentanglement_of(&model.config, &model.data, model.latent, |items| {
+        model.means(items).into_iter().map(f64::from).collect()
+    });
     EvalReport {
         task: model.config.task.clone(),
         model: model.config.model.clone(),
@@ -103,6 +118,10 @@ pub fn evaluate(model: &TrainedVae) -> EvalReport {
         relational_images: Vec::new(),
         reconstruction: model.reconstruction(),
         disentanglement,
-        train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
+        train: TrainSummary {
+            steps: model.steps,
+            seconds: model.seconds,
+            backend: model.backend.clone(),
+        },
     }
 }

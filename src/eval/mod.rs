@@ -49,7 +49,11 @@ impl TrainedModel {
     /// From a trainer whose prior has switched to the mixture.
     pub fn from_trainer(trainer: Trainer) -> Result<TrainedModel> {
         let device = trainer.device.clone().inner();
-        let mixture = trainer.mixture().cloned().ok_or_else(|| Error::Invalid("the run has not reached the mixture phase yet; nothing to evaluate".into()))?;
+        let mixture = trainer.mixture().cloned().ok_or_else(|| {
+            Error::Invalid(
+                "the run has not reached the mixture phase yet; nothing to evaluate".into(),
+            )
+        })?;
         Ok(TrainedModel {
             ae: trainer.nets.ae.valid().to_device(&device),
             rel: trainer.nets.rel.valid().to_device(&device),
@@ -72,7 +76,13 @@ impl TrainedModel {
     pub fn open(dir: &RunDir, data: Option<&Path>) -> Result<TrainedModel> {
         let config = run_config(dir, data)?;
         if config.is_baseline() {
-            return Err(Error::file(dir.config(), format!("a {} baseline run has no mixture prior or relational learner; this needs an absae run", config.model)));
+            return Err(Error::file(
+                dir.config(),
+                format!(
+                    "a {} baseline run has no mixture prior or relational learner; this needs an absae run",
+                    config.model
+                ),
+            ));
         }
         let mut trainer = Trainer::new(config)?;
         trainer.load_checkpoint(&dir.checkpoint())?;
@@ -95,7 +105,10 @@ impl TrainedModel {
 
     /// Codes (row-major n×d) of the task's images `items` (positions in its index list).
     pub fn encode_items(&self, items: &[usize]) -> Vec<f32> {
-        items.chunks(INFERENCE_BATCH).flat_map(|chunk| self.encode_pixels(&self.data.render_batch(chunk))).collect()
+        items
+            .chunks(INFERENCE_BATCH)
+            .flat_map(|chunk| self.encode_pixels(&self.data.render_batch(chunk)))
+            .collect()
     }
 
     /// Codes of images given as pixels (n·C·H·W values in [0, 1]).
@@ -103,8 +116,18 @@ impl TrainedModel {
         let [c, h, w] = self.image_shape();
         let mut codes = Vec::with_capacity(pixels.len() / (c * h * w) * self.mixture.dim);
         for chunk in pixels.chunks(INFERENCE_BATCH * c * h * w) {
-            let images = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / (c * h * w), c, h, w]), &self.device);
-            codes.extend(self.ae.encoder.forward(images).into_data().try_into_vec::<f32>().expect("f32 codes"));
+            let images = Tensor::<4>::from_data(
+                TensorData::new(chunk.to_vec(), [chunk.len() / (c * h * w), c, h, w]),
+                &self.device,
+            );
+            codes.extend(
+                self.ae
+                    .encoder
+                    .forward(images)
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("f32 codes"),
+            );
         }
         codes
     }
@@ -116,10 +139,16 @@ impl TrainedModel {
 }
 
 /// Images (n·C·H·W values in [0, 1]) that `decoder` makes of codes (row-major n×d), in batches.
-pub(crate) fn decode_codes(decoder: &Decoder, codes: &[f32], d: usize, device: &Device) -> Vec<f32> {
+pub(crate) fn decode_codes(
+    decoder: &Decoder,
+    codes: &[f32],
+    d: usize,
+    device: &Device,
+) -> Vec<f32> {
     let mut pixels = Vec::new();
     for chunk in codes.chunks(INFERENCE_BATCH * d) {
-        let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), device);
+        let z =
+            Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [chunk.len() / d, d]), device);
         let images = burn::tensor::activation::sigmoid(decoder.forward(z));
         pixels.extend(images.into_data().try_into_vec::<f32>().expect("f32 pixels"));
     }
@@ -196,19 +225,28 @@ pub struct TrainSummary {
 
 /// Evaluates a trained model with `rule`.
 pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
-    let (codes, reconstruction) = encode_and_reconstruct(&model.data, &model.test, &model.device, |x| model.ae.encoder.forward(x), |z| model.ae.decoder.forward(z));
+    let (codes, reconstruction) = encode_and_reconstruct(
+        &model.data,
+        &model.test,
+        &model.device,
+        |x| model.ae.encoder.forward(x),
+        |z| model.ae.decoder.forward(z),
+    );
     let truth: Vec<usize> = model.test.iter().map(|&i| model.data.components[i]).collect();
     let classified = classify_codes(&model.mixture, &codes, &truth, rule, &ALPHAS);
-    let factor_accuracy = classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
+    let factor_accuracy =
+        classification::factor_accuracy(&model.data.task, &model.mixture, &codes, &truth);
     let relational = relational_accuracy(model, rule, model.config.eval.relational_samples);
-    let relational_images = relational_image_accuracy(model, rule, model.config.eval.relational_samples);
+    let relational_images =
+        relational_image_accuracy(model, rule, model.config.eval.relational_samples);
     let disentanglement = predicted_class_disentanglement(model);
     EvalReport {
         task: model.config.task.clone(),
         model: model.config.model.clone(),
         tau: model.config.tau,
         alpha_rule: rule.name().into(),
-        posterior_temperature: matches!(rule, AlphaRule::Posterior { .. }).then(|| rule.temperature()),
+        posterior_temperature: matches!(rule, AlphaRule::Posterior { .. })
+            .then(|| rule.temperature()),
         preset: model.config.preset.clone(),
         data: model.data.dataset.describe(),
         test_images: model.test.len(),
@@ -218,7 +256,11 @@ pub fn evaluate(model: &TrainedModel, rule: AlphaRule) -> EvalReport {
         relational_images,
         reconstruction,
         disentanglement,
-        train: TrainSummary { steps: model.steps, seconds: model.seconds, backend: model.backend.clone() },
+        train: TrainSummary {
+            steps: model.steps,
+            seconds: model.seconds,
+            backend: model.backend.clone(),
+        },
     }
 }
 
@@ -229,7 +271,11 @@ fn predicted_class_disentanglement(model: &TrainedModel) -> Option<metrics::Dise
     let task = &model.data.task;
     disentanglement_of(&model.config, &model.data, task.kept.len(), |items| {
         let codes = model.encode_items(items);
-        codes.chunks_exact(model.mixture.dim).flat_map(|z| task.component_classes(model.mixture.classify(z).0)).map(|c| c as f64).collect()
+        codes
+            .chunks_exact(model.mixture.dim)
+            .flat_map(|z| task.component_classes(model.mixture.classify(z).0))
+            .map(|c| c as f64)
+            .collect()
     })
 }
 
@@ -237,7 +283,12 @@ fn predicted_class_disentanglement(model: &TrainedModel) -> Option<metrics::Dise
 /// `eval.disentanglement_points` images drawn from the whole task, against their kept-factor
 /// classes; two thirds fit the classifiers and one third tests them. None when turned off or
 /// when the task keeps a single factor.
-pub(crate) fn disentanglement_of(config: &Config, data: &TaskData, dim: usize, represent: impl Fn(&[usize]) -> Vec<f64>) -> Option<metrics::Disentanglement> {
+pub(crate) fn disentanglement_of(
+    config: &Config,
+    data: &TaskData,
+    dim: usize,
+    represent: impl Fn(&[usize]) -> Vec<f64>,
+) -> Option<metrics::Disentanglement> {
     let points = config.eval.disentanglement_points.min(data.len());
     // With one kept factor (HWF) there is nothing to disentangle, and DCI's disentanglement
     // is undefined (an entropy in base 1); the paper leaves HWF out of its table 1 for this.
@@ -247,7 +298,11 @@ pub(crate) fn disentanglement_of(config: &Config, data: &TaskData, dim: usize, r
     let mut rng = crate::rng::stream(config.seed, crate::rng::Stream::Eval, DISENTANGLEMENT_STREAM);
     let items = rand::seq::index::sample(&mut rng, data.len(), points).into_vec();
     let task = &data.task;
-    let truth: Vec<i64> = items.iter().flat_map(|&i| task.component_classes(data.components[i])).map(|c| c as i64).collect();
+    let truth: Vec<i64> = items
+        .iter()
+        .flat_map(|&i| task.component_classes(data.components[i]))
+        .map(|c| c as i64)
+        .collect();
     let rep = metrics::Representation::new(represent(&items), dim, truth, task.kept.len()).ok()?;
     metrics::disentanglement(&rep, metrics::default_train_rows(points)).ok()
 }
@@ -268,16 +323,24 @@ pub(crate) fn encode_and_reconstruct(
     let (mut codes, mut bce, mut mse) = (Vec::new(), 0.0f64, 0.0f64);
     for items in test.chunks(INFERENCE_BATCH) {
         let b = items.len();
-        let target = Tensor::<4>::from_data(TensorData::new(data.render_batch(items), [b, c, h, w]), device);
+        let target =
+            Tensor::<4>::from_data(TensorData::new(data.render_batch(items), [b, c, h, w]), device);
         let z = encode(target.clone());
         codes.extend(z.to_data().try_to_vec::<f32>().expect("f32 codes"));
         let logits = decode(z);
-        bce += bce_with_logits(logits.clone(), target.clone()).into_scalar::<f32>() as f64 * b as f64;
+        bce +=
+            bce_with_logits(logits.clone(), target.clone()).into_scalar::<f32>() as f64 * b as f64;
         let diff = burn::tensor::activation::sigmoid(logits) - target;
         mse += diff.powi_scalar(2).sum().into_scalar::<f32>() as f64;
     }
     let n = test.len().max(1);
-    (codes, Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * c * h * w) as f64 })
+    (
+        codes,
+        Reconstruction {
+            bce_per_image: bce / n as f64,
+            mse_per_pixel: mse / (n * c * h * w) as f64,
+        },
+    )
 }
 
 /// Evaluates the run in `dir` (the AbsAE or a baseline), writes `eval.json` and returns the
@@ -291,7 +354,10 @@ pub fn evaluate_run(dir: &RunDir, rule: &RuleChoice, data: Option<&Path>) -> Res
         return Ok(report);
     }
     // A bad choice is reported before the model is loaded.
-    let rule = AlphaRule::parse(rule.alpha_rule.as_deref().unwrap_or(&config.eval.alpha_rule), rule.posterior_temperature.unwrap_or(config.eval.posterior_temperature))?;
+    let rule = AlphaRule::parse(
+        rule.alpha_rule.as_deref().unwrap_or(&config.eval.alpha_rule),
+        rule.posterior_temperature.unwrap_or(config.eval.posterior_temperature),
+    )?;
     let model = TrainedModel::open(dir, data)?;
     let report = evaluate(&model, rule);
     dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
@@ -309,5 +375,6 @@ pub struct RuleChoice {
 pub fn read_eval(dir: &RunDir) -> Result<EvalReport> {
     let path = dir.eval();
     let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not an eval.json of this version: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not an eval.json of this version: {e}")))
 }

@@ -67,11 +67,17 @@ pub fn relational(task: &str, depth: usize, alpha: f64) -> Option<(f64, f64)> {
 }
 
 /// Table 1, dSprites: (model, DCI mean, MIG, SAP).
-pub const DSPRITES_TABLE1: [(&str, f64, f64, f64); 3] = [("absae", 0.9543, 0.994, 0.7728), ("beta-vae", 0.4566, 0.602, 0.67), ("factor-vae", 0.8942, 0.98, 0.61)];
+pub const DSPRITES_TABLE1: [(&str, f64, f64, f64); 3] = [
+    ("absae", 0.9543, 0.994, 0.7728),
+    ("beta-vae", 0.4566, 0.602, 0.67),
+    ("factor-vae", 0.8942, 0.98, 0.61),
+];
 
 /// The paper's (DCI, MIG, SAP) of `model` on `task` (Table 1), where the paper has them.
 pub fn model_disentanglement(task: &str, model: &str) -> Option<(f64, f64, f64)> {
-    task.starts_with("dsprites").then(|| DSPRITES_TABLE1.iter().find(|r| r.0 == model).map(|r| (r.1, r.2, r.3))).flatten()
+    task.starts_with("dsprites")
+        .then(|| DSPRITES_TABLE1.iter().find(|r| r.0 == model).map(|r| (r.1, r.2, r.3)))
+        .flatten()
 }
 
 #[cfg(test)]

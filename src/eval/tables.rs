@@ -12,52 +12,118 @@ fn cell(v: Option<f64>) -> String {
 /// baseline's report has only the last two).
 pub fn markdown(report: &EvalReport) -> String {
     let mut out = String::new();
-    let temperature = report.posterior_temperature.map(|t| format!(" at temperature {t}")).unwrap_or_default();
-    let method = if report.alpha_rule.is_empty() { String::new() } else { format!(", τ = {}, α rule `{}`{temperature}", report.tau, report.alpha_rule) };
+    let temperature =
+        report.posterior_temperature.map(|t| format!(" at temperature {t}")).unwrap_or_default();
+    let method = if report.alpha_rule.is_empty() {
+        String::new()
+    } else {
+        format!(", τ = {}, α rule `{}`{temperature}", report.tau, report.alpha_rule)
+    };
     let _ = writeln!(
         out,
         "Task `{}`, model `{}`, preset `{}`{method}, data: {}; {} test images; trained {} steps in {:.0} s on {}.\n",
-        report.task, report.model, report.preset, report.data, report.test_images, report.train.steps, report.train.seconds, report.train.backend
+        report.task,
+        report.model,
+        report.preset,
+        report.data,
+        report.test_images,
+        report.train.steps,
+        report.train.seconds,
+        report.train.backend
     );
     if !report.classification.is_empty() {
         method_tables(report, &mut out);
     }
     if let Some(d) = &report.disentanglement {
         let paper = paper::model_disentanglement(&report.task, &report.model);
-        let of = if report.classification.is_empty() { "latent means" } else { "predicted components' factor classes" };
+        let of = if report.classification.is_empty() {
+            "latent means"
+        } else {
+            "predicted components' factor classes"
+        };
         let _ = writeln!(out, "\nDisentanglement of the {of} (paper: table 1)\n");
-        let _ = writeln!(out, "| | DCI D | DCI C | DCI I | DCI mean | MIG | SAP |\n|---|---|---|---|---|---|---|");
-        let _ = writeln!(out, "| ours | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |", d.dci.disentanglement, d.dci.completeness, d.dci.informativeness, d.dci.mean, d.mig, d.sap);
+        let _ = writeln!(
+            out,
+            "| | DCI D | DCI C | DCI I | DCI mean | MIG | SAP |\n|---|---|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            out,
+            "| ours | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            d.dci.disentanglement,
+            d.dci.completeness,
+            d.dci.informativeness,
+            d.dci.mean,
+            d.mig,
+            d.sap
+        );
         if let Some((dci, mig, sap)) = paper {
             let _ = writeln!(out, "| paper | – | – | – | {dci:.3} | {mig:.3} | {sap:.3} |");
         }
     }
     let rec = &report.reconstruction;
-    let _ = writeln!(out, "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.", rec.bce_per_image, rec.mse_per_pixel);
+    let _ = writeln!(
+        out,
+        "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.",
+        rec.bce_per_image, rec.mse_per_pixel
+    );
     out
 }
 
 /// The AbsAE's own tables: classification under the α rule, per-factor accuracy, relations.
 fn method_tables(report: &EvalReport, out: &mut String) {
     let _ = writeln!(out, "Latent classification (paper: table 4, τ = 10, official data)\n");
-    let _ = writeln!(out, "| α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|"
+    );
     for r in &report.classification {
         let p = paper::classification(&report.task, report.tau, r.alpha);
-        let _ = writeln!(out, "| {:.1} | {} | {:.3} | {} | {} |", r.alpha, cell(r.accuracy), r.accepted_ratio, cell(p.map(|p| p.0)), cell(p.map(|p| p.1)));
+        let _ = writeln!(
+            out,
+            "| {:.1} | {} | {:.3} | {} | {} |",
+            r.alpha,
+            cell(r.accuracy),
+            r.accepted_ratio,
+            cell(p.map(|p| p.0)),
+            cell(p.map(|p| p.1))
+        );
     }
-    let factors: Vec<String> = report.factor_accuracy.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+    let factors: Vec<String> =
+        report.factor_accuracy.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
     let _ = writeln!(out, "\nPer-factor accuracy at α = 0: {}\n", factors.join(", "));
     let _ = writeln!(out, "Relational accuracy from prior samples (paper: table 5)\n");
-    let _ = writeln!(out, "| depth | α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| depth | α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|---|"
+    );
     for r in &report.relational {
         let p = paper::relational(&report.task, r.depth, r.alpha);
-        let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} | {} | {} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio, cell(p.map(|p| p.0)), cell(p.map(|p| p.1)));
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {} | {:.3} | {} | {} |",
+            r.depth,
+            r.alpha,
+            cell(r.accuracy),
+            r.accepted_ratio,
+            cell(p.map(|p| p.0)),
+            cell(p.map(|p| p.1))
+        );
     }
     if !report.relational_images.is_empty() {
-        let _ = writeln!(out, "\nRelational accuracy from encoded test images, judged by re-encoding the decoded result\n");
+        let _ = writeln!(
+            out,
+            "\nRelational accuracy from encoded test images, judged by re-encoding the decoded result\n"
+        );
         let _ = writeln!(out, "| depth | α | accuracy | accepted |\n|---|---|---|---|");
         for r in &report.relational_images {
-            let _ = writeln!(out, "| {} | {:.1} | {} | {:.3} |", r.depth, r.alpha, cell(r.accuracy), r.accepted_ratio);
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {} | {:.3} |",
+                r.depth,
+                r.alpha,
+                cell(r.accuracy),
+                r.accepted_ratio
+            );
         }
     }
 }

@@ -51,7 +51,15 @@ impl Architecture {
 
     /// 64×64 images through four k4 s2 p1 (transposed) convolutions: 64 → 4 and back.
     fn k4s2p1_64(image: ImageShape, channels: usize, latent: usize) -> Architecture {
-        Architecture { image, channels, latent, encoder: vec![K4S2P1; 4], encoder_end: 4, decoder_start: 4, decoder: vec![K4S2P1; 4] }
+        Architecture {
+            image,
+            channels,
+            latent,
+            encoder: vec![K4S2P1; 4],
+            encoder_end: 4,
+            decoder_start: 4,
+            decoder: vec![K4S2P1; 4],
+        }
     }
 
     /// Features entering the encoder's first linear layer.

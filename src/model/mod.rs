@@ -87,7 +87,10 @@ impl DeconvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let d = &self.deconv;
-        let y = add_channel_bias(kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]), d.bias.as_ref());
+        let y = add_channel_bias(
+            kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]),
+            d.bias.as_ref(),
+        );
         match &self.norm {
             Some(norm) => kernels::norm::batch_norm_leaky_relu(norm, y, LEAKY_SLOPE),
             None => y,
@@ -157,7 +160,11 @@ impl Decoder {
             .collect();
         Decoder {
             hidden: LinearConfig::new(arch.latent, 1024).init(device),
-            to_grid: LinearConfig::new(1024, arch.channels * arch.decoder_start * arch.decoder_start).init(device),
+            to_grid: LinearConfig::new(
+                1024,
+                arch.channels * arch.decoder_start * arch.decoder_start,
+            )
+            .init(device),
             deconvs,
             channels: arch.channels,
             start: arch.decoder_start,
@@ -183,7 +190,10 @@ pub struct AbsAe {
 impl AbsAe {
     /// Encoder and decoder of `arch`.
     pub fn new(arch: &Architecture, device: &Device) -> Self {
-        AbsAe { encoder: Encoder::new(arch, arch.latent, device), decoder: Decoder::new(arch, device) }
+        AbsAe {
+            encoder: Encoder::new(arch, arch.latent, device),
+            decoder: Decoder::new(arch, device),
+        }
     }
 }
 
@@ -198,7 +208,10 @@ pub struct Vae {
 impl Vae {
     /// Encoder (2·latent outputs) and decoder of `arch`.
     pub fn new(arch: &Architecture, device: &Device) -> Self {
-        Vae { encoder: Encoder::new(arch, 2 * arch.latent, device), decoder: Decoder::new(arch, device) }
+        Vae {
+            encoder: Encoder::new(arch, 2 * arch.latent, device),
+            decoder: Decoder::new(arch, device),
+        }
     }
 
     /// Posterior mean and log-variance, each [B, d].
@@ -238,9 +251,21 @@ pub struct Mlp {
 
 impl Mlp {
     /// `inputs` → `layers`×`width` tanh → `outputs`.
-    pub fn new(inputs: usize, width: usize, layers: usize, outputs: usize, device: &Device) -> Self {
-        let hidden = (0..layers).map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device)).collect();
-        Mlp { hidden, out: LinearConfig::new(width, outputs).init(device), activation: Activation::Tanh }
+    pub fn new(
+        inputs: usize,
+        width: usize,
+        layers: usize,
+        outputs: usize,
+        device: &Device,
+    ) -> Self {
+        let hidden = (0..layers)
+            .map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device))
+            .collect();
+        Mlp {
+            hidden,
+            out: LinearConfig::new(width, outputs).init(device),
+            activation: Activation::Tanh,
+        }
     }
 
     /// The same MLP with another hidden nonlinearity.
@@ -268,7 +293,12 @@ pub fn total_correlation_discriminator(arch: &Architecture, device: &Device) -> 
 
 /// The relational learner: a row of `inputs` features (input codes, then the relation's one-hot
 /// id or its operator's code) → `outputs` codes side by side.
-pub fn relational_learner(arch: &Architecture, inputs: usize, outputs: usize, device: &Device) -> Mlp {
+pub fn relational_learner(
+    arch: &Architecture,
+    inputs: usize,
+    outputs: usize,
+    device: &Device,
+) -> Mlp {
     Mlp::new(inputs, 1024, 3, outputs * arch.latent, device)
 }
 
@@ -289,7 +319,13 @@ mod tests {
         assert_eq!(discriminator(&arch, &device).forward(z.clone()).dims(), [2, 1]);
         let rel_in = Tensor::cat(vec![z, Tensor::zeros([2, 5], &device)], 1);
         assert_eq!(relational_learner(&arch, 13, 1, &device).forward(rel_in).dims(), [2, 8]);
-        assert_eq!(relational_learner(&arch, 24, 2, &device).forward(Tensor::zeros([3, 24], &device)).dims(), [3, 16], "two output codes");
+        assert_eq!(
+            relational_learner(&arch, 24, 2, &device)
+                .forward(Tensor::zeros([3, 24], &device))
+                .dims(),
+            [3, 16],
+            "two output codes"
+        );
         let vae = Vae::new(&arch, &device);
         let (mean, log_var) = vae.posterior(Tensor::<4>::zeros([3, 1, 64, 64], &device));
         assert_eq!((mean.dims(), log_var.dims()), ([3, 8], [3, 8]));
@@ -302,7 +338,8 @@ mod tests {
         let device = Device::flex();
         for (task, image, latent) in [("shapes3d", [3, 64, 64], 16), ("hwf", [1, 45, 45], 8)] {
             let ae = AbsAe::new(&Architecture::for_task(task).unwrap(), &device);
-            let z = ae.encoder.forward(Tensor::<4>::zeros([2, image[0], image[1], image[2]], &device));
+            let z =
+                ae.encoder.forward(Tensor::<4>::zeros([2, image[0], image[1], image[2]], &device));
             assert_eq!(z.dims(), [2, latent], "{task}");
             assert_eq!(ae.decoder.forward(z).dims(), [2, image[0], image[1], image[2]], "{task}");
         }

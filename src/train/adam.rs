@@ -10,7 +10,9 @@
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
-use burn::optim::{AdaptiveMomentumState, Adam, AdamConfig, AdamState, LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{
+    Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+};
 use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
@@ -40,7 +42,10 @@ impl AdamSettings {
 
     /// burn's Adam with these settings: what [`FusedAdam`] computes.
     pub fn burn_config(self) -> AdamConfig {
-        AdamConfig::new().with_beta_1(self.beta_1).with_beta_2(self.beta_2).with_epsilon(self.epsilon)
+        AdamConfig::new()
+            .with_beta_1(self.beta_1)
+            .with_beta_2(self.beta_2)
+            .with_epsilon(self.epsilon)
     }
 }
 
@@ -64,11 +69,22 @@ impl AdamStep {
     pub fn new(settings: AdamSettings, lr: LearningRate, time: usize) -> AdamStep {
         let t = time as i32;
         let correction_2 = (1.0 - settings.beta_2.powi(t)).sqrt();
-        AdamStep { settings, lr: lr as f32, moment_factor: correction_2 / (1.0 - settings.beta_1.powi(t)), epsilon: settings.epsilon * correction_2 }
+        AdamStep {
+            settings,
+            lr: lr as f32,
+            moment_factor: correction_2 / (1.0 - settings.beta_1.powi(t)),
+            epsilon: settings.epsilon * correction_2,
+        }
     }
 
     /// Updates `param` and both moments in place with `grad`.
-    pub fn apply(&self, param: &mut [f32], grad: &[f32], moment_1: &mut [f32], moment_2: &mut [f32]) {
+    pub fn apply(
+        &self,
+        param: &mut [f32],
+        grad: &[f32],
+        moment_1: &mut [f32],
+        moment_2: &mut [f32],
+    ) {
         let AdamSettings { beta_1, beta_2, .. } = self.settings;
         let (blend_1, blend_2) = (1.0 - beta_1, 1.0 - beta_2);
         param
@@ -113,10 +129,26 @@ fn exclusive(t: FlexTensor) -> FlexTensor {
 
 impl AdamKernels for Flex {
     #[allow(clippy::too_many_arguments)]
-    fn adam_kernel(param: FlexTensor, grad: FlexTensor, moment_1: FlexTensor, moment_2: FlexTensor, lr: f64, time: usize, beta_1: f32, beta_2: f32, epsilon: f32) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let (mut param, grad, mut moment_1, mut moment_2) = (exclusive(param), exclusive(grad), exclusive(moment_1), exclusive(moment_2));
+    fn adam_kernel(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        lr: f64,
+        time: usize,
+        beta_1: f32,
+        beta_2: f32,
+        epsilon: f32,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (mut param, grad, mut moment_1, mut moment_2) =
+            (exclusive(param), exclusive(grad), exclusive(moment_1), exclusive(moment_2));
         let step = AdamStep::new(AdamSettings { beta_1, beta_2, epsilon }, lr, time);
-        step.apply(param.storage_mut(), grad.storage(), moment_1.storage_mut(), moment_2.storage_mut());
+        step.apply(
+            param.storage_mut(),
+            grad.storage(),
+            moment_1.storage_mut(),
+            moment_2.storage_mut(),
+        );
         (param, moment_1, moment_2)
     }
 }
@@ -131,13 +163,27 @@ pub struct FusedAdam {
 impl Optimizer for FusedAdam {
     type State<const D: usize> = AdamState<D>;
 
-    fn step<const D: usize>(&self, lr: LearningRate, tensor: Tensor<D>, grad: Tensor<D>, state: Option<AdamState<D>>) -> (Tensor<D>, Option<AdamState<D>>) {
-        let moments_f32 = state.as_ref().is_none_or(|s| s.momentum.moment_1.dtype() == DType::F32 && s.momentum.moment_2.dtype() == DType::F32);
-        if !on_flex(&tensor.device()) || tensor.dtype() != DType::F32 || grad.dtype() != DType::F32 || !moments_f32 {
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdamState<D>>,
+    ) -> (Tensor<D>, Option<AdamState<D>>) {
+        let moments_f32 = state.as_ref().is_none_or(|s| {
+            s.momentum.moment_1.dtype() == DType::F32 && s.momentum.moment_2.dtype() == DType::F32
+        });
+        if !on_flex(&tensor.device())
+            || tensor.dtype() != DType::F32
+            || grad.dtype() != DType::F32
+            || !moments_f32
+        {
             return self.burn.step(lr, tensor, grad, state);
         }
         let (moment_1, moment_2, time) = match state {
-            Some(AdamState { momentum }) => (momentum.moment_1, momentum.moment_2, momentum.time + 1),
+            Some(AdamState { momentum }) => {
+                (momentum.moment_1, momentum.moment_2, momentum.time + 1)
+            }
             // Zero moments make the first blend exactly burn's (1 − β)·g.
             None => (tensor.zeros_like(), tensor.zeros_like(), 1),
         };
@@ -153,7 +199,11 @@ impl Optimizer for FusedAdam {
             beta_2,
             epsilon,
         );
-        let momentum = AdaptiveMomentumState::new(time, Tensor::from_dispatch(moment_1), Tensor::from_dispatch(moment_2));
+        let momentum = AdaptiveMomentumState::new(
+            time,
+            Tensor::from_dispatch(moment_1),
+            Tensor::from_dispatch(moment_2),
+        );
         (Tensor::from_dispatch(param), Some(AdamState::new(momentum)))
     }
 
@@ -181,7 +231,8 @@ mod tests {
         let device = start.weight.device();
         let mut linear = start.clone();
         for s in 0..steps {
-            let values: Vec<f32> = (0..8 * 300).map(|i| ((i * 7 + s * 13) as f32 * 0.37).sin()).collect();
+            let values: Vec<f32> =
+                (0..8 * 300).map(|i| ((i * 7 + s * 13) as f32 * 0.37).sin()).collect();
             let x = Tensor::<2>::from_data(TensorData::new(values, [8, 300]), &device);
             // A loss whose gradient differs between steps and between elements.
             let loss = linear.forward(x).mul_scalar(0.5 + s as f32).sin().sum();
@@ -195,10 +246,18 @@ mod tests {
     /// draw from at the same time: with random weights, one whose updates cancel within an
     /// ulp now and then stayed where it began and failed the "every weight moved" check.
     fn fixed_linear(inputs: usize, outputs: usize, device: &Device) -> Linear {
-        let values = |n: usize, phase: f32| (0..n).map(|i| (i as f32 * 0.61 + phase).sin() * 0.05).collect::<Vec<f32>>();
+        let values = |n: usize, phase: f32| {
+            (0..n).map(|i| (i as f32 * 0.61 + phase).sin() * 0.05).collect::<Vec<f32>>()
+        };
         let mut linear = LinearConfig::new(inputs, outputs).init(device);
-        linear.weight = Param::from_tensor(Tensor::from_data(TensorData::new(values(inputs * outputs, 0.0), [inputs, outputs]), device));
-        linear.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(values(outputs, 1.0), [outputs]), device)));
+        linear.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(values(inputs * outputs, 0.0), [inputs, outputs]),
+            device,
+        ));
+        linear.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(values(outputs, 1.0), [outputs]),
+            device,
+        )));
         linear
     }
 
@@ -207,8 +266,13 @@ mod tests {
         let device = Device::flex().autodiff();
         assert!(on_flex(&device), "the comparison must exercise the fused kernel");
         let start = fixed_linear(300, 200, &device);
-        for settings in [AdamSettings::DEFAULT, AdamSettings { beta_1: 0.5, beta_2: 0.9, epsilon: 1e-8 }] {
-            let (ours, burns) = (train(settings.init(), &start, 5), train(settings.burn_config().init(), &start, 5));
+        for settings in
+            [AdamSettings::DEFAULT, AdamSettings { beta_1: 0.5, beta_2: 0.9, epsilon: 1e-8 }]
+        {
+            let (ours, burns) = (
+                train(settings.init(), &start, 5),
+                train(settings.burn_config().init(), &start, 5),
+            );
             assert_eq!(ours.len(), 300 * 200 + 200);
             let worst = ours.iter().zip(&burns).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(worst <= 1e-6, "{settings:?}: largest difference {worst}");
@@ -219,10 +283,12 @@ mod tests {
     #[test]
     fn one_step_follows_the_formula() {
         // t = 1: m = 0.1 g, v = 0.001 g², update = lr · m̂ / (√v̂ + ε) = lr · sign(g) (up to ε).
-        let (mut p, g, mut m, mut v) = (vec![1.0f32, -2.0], vec![0.5f32, -4.0], vec![0.0; 2], vec![0.0; 2]);
+        let (mut p, g, mut m, mut v) =
+            (vec![1.0f32, -2.0], vec![0.5f32, -4.0], vec![0.0; 2], vec![0.0; 2]);
         AdamStep::new(AdamSettings::DEFAULT, 0.01, 1).apply(&mut p, &g, &mut m, &mut v);
         // 1 − β₂ is 0.00099998… in f32, hence the relative tolerance.
-        let near = |a: &[f32], b: [f32; 2]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * y.abs());
+        let near =
+            |a: &[f32], b: [f32; 2]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * y.abs());
         assert!(near(&m, [0.05, -0.4]), "{m:?}");
         assert!(near(&v, [0.00025, 0.016]), "{v:?}");
         assert!(near(&p, [0.99, -1.99]), "{p:?}");

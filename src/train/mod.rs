@@ -19,7 +19,6 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use adam::adam;
 use crate::config::Config;
 use crate::data::augment::{PixelNoise, labelled_view, makes_views_of, strong_view};
 use crate::data::{ImageShape, Split, TaskData};
@@ -29,6 +28,7 @@ use crate::relations::{Application, RelationSet};
 use crate::rng::{Stream, stream};
 use crate::run_dir::RunDir;
 use crate::{Error, Result};
+use adam::adam;
 
 /// The three trained networks.
 #[derive(Clone, Debug)]
@@ -40,12 +40,22 @@ pub struct Networks {
 
 impl Networks {
     /// Fresh networks for `arch`, initialised from `seed`.
-    pub fn new(arch: &Architecture, relations: &RelationSet, seed: u64, device: &Device) -> Networks {
+    pub fn new(
+        arch: &Architecture,
+        relations: &RelationSet,
+        seed: u64,
+        device: &Device,
+    ) -> Networks {
         device.seed(seed);
         Networks {
             ae: AbsAe::new(arch, device),
             disc: model::discriminator(arch, device),
-            rel: model::relational_learner(arch, relations.input_width(arch.latent), relations.outputs(), device),
+            rel: model::relational_learner(
+                arch,
+                relations.input_width(arch.latent),
+                relations.outputs(),
+                device,
+            ),
         }
     }
 }
@@ -139,8 +149,17 @@ impl Trainer {
         let (plain, backend) = training_device()?;
         let device = plain.autodiff();
         let nets = Networks::new(&arch, &relations, config.seed, &device);
-        let noise = PixelNoise::from_config(&config.train.augment, config.train.noise_std, config.train.dropout);
-        let state = TrainState { step: 0, seconds: 0.0, prior: Prior::Uniform { dim: arch.latent }, backend: backend.into() };
+        let noise = PixelNoise::from_config(
+            &config.train.augment,
+            config.train.noise_std,
+            config.train.dropout,
+        );
+        let state = TrainState {
+            step: 0,
+            seconds: 0.0,
+            prior: Prior::Uniform { dim: arch.latent },
+            backend: backend.into(),
+        };
         let labelled_pixels = data.render_batch(&split.labelled);
         Ok(Trainer {
             config,
@@ -172,9 +191,14 @@ impl Trainer {
     /// colours it does not recognise this is how a user learns that the views do nothing.
     pub fn labelled_view_coverage(&self) -> Option<(usize, usize)> {
         use rayon::prelude::*;
-        let aug = self.labelled_augmentation().filter(|_| self.config.improve.supervised_weight > 0.0)?;
+        let aug =
+            self.labelled_augmentation().filter(|_| self.config.improve.supervised_weight > 0.0)?;
         let shape = self.data.image_shape();
-        let viewable = self.labelled_pixels.par_chunks_exact(self.data.dataset.image_len()).filter(|image| makes_views_of(image, shape, aug)).count();
+        let viewable = self
+            .labelled_pixels
+            .par_chunks_exact(self.data.dataset.image_len())
+            .filter(|image| makes_views_of(image, shape, aug))
+            .count();
         Some((viewable, self.split.labelled.len()))
     }
 
@@ -225,10 +249,19 @@ impl Trainer {
     /// is `prior.shrink` for the first and the `last` fit, `prior.refresh_shrink` between.
     pub fn fit_mixture(&mut self, last: bool) -> Result<()> {
         let codes = self.encode_labelled();
-        let comps: Vec<usize> = self.split.labelled.iter().map(|&i| self.data.components[i]).collect();
+        let comps: Vec<usize> =
+            self.split.labelled.iter().map(|&i| self.data.components[i]).collect();
         let p = &self.config.prior;
         let shrink = if self.mixture().is_some() && !last { p.refresh_shrink } else { p.shrink };
-        let mixture = Mixture::fit(&codes, self.arch.latent, &comps, self.data.task.components(), p.covariance, shrink, p.epsilon)?;
+        let mixture = Mixture::fit(
+            &codes,
+            self.arch.latent,
+            &comps,
+            self.data.task.components(),
+            p.covariance,
+            shrink,
+            p.epsilon,
+        )?;
         self.mixture_tensors = Some(mixture.tensors(&self.device));
         self.state.prior = Prior::Mixture(mixture);
         Ok(())
@@ -236,7 +269,12 @@ impl Trainer {
 
     /// Codes of the labelled images under the current encoder.
     fn encode_labelled(&self) -> Vec<f32> {
-        encode_pixels(&self.nets.ae, &self.labelled_pixels, self.data.image_shape(), &self.device.clone().inner())
+        encode_pixels(
+            &self.nets.ae,
+            &self.labelled_pixels,
+            self.data.image_shape(),
+            &self.device.clone().inner(),
+        )
     }
 
     fn image_tensor(&self, pixels: Vec<f32>, n: usize) -> Tensor<4> {
@@ -250,7 +288,9 @@ impl Trainer {
         let seed = self.config.seed;
         let b = self.config.train.batch_size;
         let mut rng = stream(seed, Stream::Batch, s);
-        let items: Vec<usize> = (0..b).map(|_| *self.split.train.choose(&mut rng).expect("train split is not empty")).collect();
+        let items: Vec<usize> = (0..b)
+            .map(|_| *self.split.train.choose(&mut rng).expect("train split is not empty"))
+            .collect();
         let clean = self.data.render_batch(&items);
         let mut noisy = clean.clone();
         let mut aug_rng = stream(seed, Stream::Augment, s);
@@ -278,13 +318,16 @@ impl Trainer {
             let imp = &self.config.improve;
             if n_lab > 0 {
                 let z_lab = z_all.clone().slice([b..b + n_lab]);
-                let sup = posterior_cross_entropy(&mix, z_lab, &extra.labelled_targets, &self.device);
+                let sup =
+                    posterior_cross_entropy(&mix, z_lab, &extra.labelled_targets, &self.device);
                 losses.supervised = Some(scalar(&sup));
                 loss = loss + sup.mul_scalar(imp.supervised_weight);
             }
             if n_strong > 0 {
                 let z_strong = z_all.slice([b + n_lab..b + n_lab + n_strong]);
-                if let Some(cons) = self.consistency_loss(&mix, z.clone().slice([0..n_strong]), z_strong) {
+                if let Some(cons) =
+                    self.consistency_loss(&mix, z.clone().slice([0..n_strong]), z_strong)
+                {
                     losses.consistency = Some(scalar(&cons));
                     loss = loss + cons.mul_scalar(imp.consistency_weight);
                 }
@@ -314,12 +357,16 @@ impl Trainer {
         let (shape, len) = (self.data.image_shape(), self.data.dataset.image_len());
         let aug = self.labelled_augmentation();
         if imp.supervised_weight > 0.0 {
-            let rows: Vec<usize> = (0..imp.labelled_batch).map(|_| rng.random_range(..self.split.labelled.len())).collect();
+            let rows: Vec<usize> = (0..imp.labelled_batch)
+                .map(|_| rng.random_range(..self.split.labelled.len()))
+                .collect();
             for &row in &rows {
                 let img = &self.labelled_pixels[row * len..(row + 1) * len];
                 let comp = self.data.components[self.split.labelled[row]];
                 let mut view = match aug {
-                    Some(aug) => labelled_view(img, shape, aug, &self.data.task.component_classes(comp), rng),
+                    Some(aug) => {
+                        labelled_view(img, shape, aug, &self.data.task.component_classes(comp), rng)
+                    }
                     None => img.to_vec(),
                 };
                 self.noise.apply(&mut view, rng);
@@ -342,7 +389,12 @@ impl Trainer {
 
     /// Cross-entropy of the strong view's posterior against the confident pseudo-labels of
     /// the weak view (FixMatch-style); None when no code in the batch is confident enough.
-    fn consistency_loss(&self, mix: &MixtureTensors, z_weak: Tensor<2>, z_strong: Tensor<2>) -> Option<Tensor<1>> {
+    fn consistency_loss(
+        &self,
+        mix: &MixtureTensors,
+        z_weak: Tensor<2>,
+        z_strong: Tensor<2>,
+    ) -> Option<Tensor<1>> {
         let b = z_weak.dims()[0];
         let posterior = log_softmax(mix.log_densities(z_weak.detach()), 1).exp();
         let post = posterior.into_data().try_into_vec::<f32>().expect("f32 posterior");
@@ -351,7 +403,10 @@ impl Trainer {
         let mut mask = vec![0.0f32; b * k];
         let mut count = 0;
         for (row, p) in post.chunks_exact(k).enumerate() {
-            let (best, &pmax) = p.iter().enumerate().fold((0, &p[0]), |a, (i, v)| if *v > *a.1 { (i, v) } else { a });
+            let (best, &pmax) = p
+                .iter()
+                .enumerate()
+                .fold((0, &p[0]), |a, (i, v)| if *v > *a.1 { (i, v) } else { a });
             if pmax >= threshold {
                 mask[row * k + best] = 1.0;
                 count += 1;
@@ -376,15 +431,21 @@ impl Trainer {
             let m = (n as f64 * self.config.improve.rel_labelled_fraction).round() as usize;
             self.replace_with_labelled_codes(&mut batch, &mixture, m, &mut rng);
         }
-        let input = relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
+        let input =
+            relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
         // One row per output code, so several outputs are scored like single ones.
         let out = self.nets.rel.forward(input).reshape([n * self.relations.outputs(), mixture.dim]);
-        let targets: Vec<usize> = batch.applications.iter().flat_map(|a| a.outputs.iter().copied()).collect();
+        let targets: Vec<usize> =
+            batch.applications.iter().flat_map(|a| a.outputs.iter().copied()).collect();
         let mix = self.mixture_tensors.clone().expect("tensors exist with the mixture");
         let loss = match self.config.train.rel_objective.as_str() {
             "mse" => {
-                let target: Vec<f32> = targets.iter().flat_map(|&t| mixture.sample(t, &mut rng)).collect();
-                let target = Tensor::<2>::from_data(TensorData::new(target, [targets.len(), mixture.dim]), &self.device);
+                let target: Vec<f32> =
+                    targets.iter().flat_map(|&t| mixture.sample(t, &mut rng)).collect();
+                let target = Tensor::<2>::from_data(
+                    TensorData::new(target, [targets.len(), mixture.dim]),
+                    &self.device,
+                );
                 (out - target).powi_scalar(2).sum_dim(1).mean()
             }
             _ => {
@@ -393,7 +454,10 @@ impl Trainer {
             }
         };
         let value = scalar(&loss);
-        let grads = GradientsParams::from_grads(loss.mul_scalar(self.config.train.gamma).backward(), &self.nets.rel);
+        let grads = GradientsParams::from_grads(
+            loss.mul_scalar(self.config.train.gamma).backward(),
+            &self.nets.rel,
+        );
         self.nets.rel = self.opt_rel.step(self.config.train.rel_lr, self.nets.rel.clone(), grads);
         value
     }
@@ -402,7 +466,13 @@ impl Trainer {
     /// first operand one chosen at random, with a random relation defined at its true
     /// component, and any further operand or operator code another labelled image of its
     /// component, so the ReL learns to take the codes real images have in every input.
-    fn replace_with_labelled_codes(&mut self, batch: &mut RelationBatch, mixture: &Mixture, m: usize, rng: &mut impl Rng) {
+    fn replace_with_labelled_codes(
+        &mut self,
+        batch: &mut RelationBatch,
+        mixture: &Mixture,
+        m: usize,
+        rng: &mut impl Rng,
+    ) {
         if m == 0 {
             return;
         }
@@ -420,13 +490,21 @@ impl Trainer {
         let width = self.relations.input_width(d);
         for row in 0..m.min(batch.applications.len()) {
             let j = rng.random_range(0..labelled.len());
-            let Some(application) = self.relations.continue_from(component_of(j), rng) else { continue };
+            let Some(application) = self.relations.continue_from(component_of(j), rng) else {
+                continue;
+            };
             let mut draw = |c: usize| match by_component[c].choose(rng) {
                 Some(&k) => codes[k * d..(k + 1) * d].to_vec(),
                 None => mixture.sample(c, rng),
             };
             let mut input = Vec::with_capacity(width);
-            draw_relation_row(&self.relations, &application, Some(&codes[j * d..(j + 1) * d]), &mut draw, &mut input);
+            draw_relation_row(
+                &self.relations,
+                &application,
+                Some(&codes[j * d..(j + 1) * d]),
+                &mut draw,
+                &mut input,
+            );
             batch.inputs[row * width..(row + 1) * width].copy_from_slice(&input);
             batch.applications[row] = application;
         }
@@ -454,11 +532,16 @@ impl Trainer {
         let sections = read_sections(path, 7)?;
         let bad = |e: &dyn std::fmt::Display| Error::file(path, format!("corrupt checkpoint: {e}"));
         self.state = serde_json::from_slice(&sections[0]).map_err(|e| bad(&e))?;
-        let record = |i: usize| ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
+        let record = |i: usize| {
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone()))
+                .map_err(|e| bad(&e))
+        };
         self.nets.ae = self.nets.ae.clone().try_load_record(record(1)?).map_err(|e| bad(&e))?;
         self.nets.disc = self.nets.disc.clone().try_load_record(record(2)?).map_err(|e| bad(&e))?;
         self.nets.rel = self.nets.rel.clone().try_load_record(record(3)?).map_err(|e| bad(&e))?;
-        let optim = |o: ModuleOptimizer, i: usize| o.from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
+        let optim = |o: ModuleOptimizer, i: usize| {
+            o.from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e))
+        };
         self.opt_ae = optim(adam(), 4)?;
         self.opt_disc = optim(adam(), 5)?;
         self.opt_rel = optim(adam(), 6)?;
@@ -477,8 +560,13 @@ struct ExtraViews {
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"RLTCKPT1";
 
-fn record_bytes(bytes: std::result::Result<Bytes, burn::store::RecordError>, path: &Path) -> Result<Vec<u8>> {
-    bytes.map(|b| b.to_vec()).map_err(|e| Error::file(path, format!("cannot serialise checkpoint: {e}")))
+fn record_bytes(
+    bytes: std::result::Result<Bytes, burn::store::RecordError>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    bytes
+        .map(|b| b.to_vec())
+        .map_err(|e| Error::file(path, format!("cannot serialise checkpoint: {e}")))
 }
 
 /// A checkpoint file: the magic, then each section as its length and its bytes; atomic.
@@ -500,14 +588,22 @@ fn read_sections(path: &Path, expected: usize) -> Result<Vec<Vec<u8>>> {
     let mut sections = Vec::new();
     let mut at = 8;
     while at < bytes.len() {
-        let len_bytes: [u8; 8] = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
+        let len_bytes: [u8; 8] = bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
         let len = u64::from_le_bytes(len_bytes) as usize;
-        let body = bytes.get(at + 8..at + 8 + len).ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
+        let body = bytes
+            .get(at + 8..at + 8 + len)
+            .ok_or_else(|| Error::file(path, "truncated checkpoint"))?;
         sections.push(body.to_vec());
         at += 8 + len;
     }
     if sections.len() != expected {
-        return Err(Error::file(path, format!("checkpoint has {} sections, expected {expected}", sections.len())));
+        return Err(Error::file(
+            path,
+            format!("checkpoint has {} sections, expected {expected}", sections.len()),
+        ));
     }
     Ok(sections)
 }
@@ -521,11 +617,25 @@ pub struct RelationBatch {
 
 /// Picks a relation and valid inputs uniformly at random per row and draws the input codes
 /// (and operator codes) from their components.
-pub fn sample_relation_batch(relations: &RelationSet, mixture: &Mixture, n: usize, rng: &mut impl Rng) -> RelationBatch {
-    let mut batch = RelationBatch { inputs: Vec::with_capacity(n * relations.input_width(mixture.dim)), applications: Vec::with_capacity(n) };
+pub fn sample_relation_batch(
+    relations: &RelationSet,
+    mixture: &Mixture,
+    n: usize,
+    rng: &mut impl Rng,
+) -> RelationBatch {
+    let mut batch = RelationBatch {
+        inputs: Vec::with_capacity(n * relations.input_width(mixture.dim)),
+        applications: Vec::with_capacity(n),
+    };
     for _ in 0..n {
         let application = relations.sample(rng);
-        draw_relation_row(relations, &application, None, &mut |c| mixture.sample(c, rng), &mut batch.inputs);
+        draw_relation_row(
+            relations,
+            &application,
+            None,
+            &mut |c| mixture.sample(c, rng),
+            &mut batch.inputs,
+        );
         batch.applications.push(application);
     }
     batch
@@ -534,7 +644,13 @@ pub fn sample_relation_batch(relations: &RelationSet, mixture: &Mixture, n: usiz
 /// Appends the ReL input row of `application` to `out`: the code of each input (the given
 /// `first` code, or one drawn by `draw` from the input's component), then the operator's
 /// code drawn likewise, or the relation's one-hot id.
-pub fn draw_relation_row(relations: &RelationSet, application: &Application, first: Option<&[f32]>, draw: &mut impl FnMut(usize) -> Vec<f32>, out: &mut Vec<f32>) {
+pub fn draw_relation_row(
+    relations: &RelationSet,
+    application: &Application,
+    first: Option<&[f32]>,
+    draw: &mut impl FnMut(usize) -> Vec<f32>,
+    out: &mut Vec<f32>,
+) {
     let mut codes = Vec::new();
     for (i, &c) in application.inputs.iter().enumerate() {
         match (i, first) {
@@ -548,7 +664,13 @@ pub fn draw_relation_row(relations: &RelationSet, application: &Application, fir
 
 /// Appends a ReL input row to `out`: the input codes side by side, then the operator's code
 /// (for relations selected by their operator) or relation `relation`'s one-hot id.
-pub fn relation_row(relations: &RelationSet, relation: usize, input_codes: &[f32], operator_code: Option<&[f32]>, out: &mut Vec<f32>) {
+pub fn relation_row(
+    relations: &RelationSet,
+    relation: usize,
+    input_codes: &[f32],
+    operator_code: Option<&[f32]>,
+    out: &mut Vec<f32>,
+) {
     out.extend_from_slice(input_codes);
     match operator_code {
         Some(code) => out.extend_from_slice(code),
@@ -578,7 +700,12 @@ pub fn bce_with_logits(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
 }
 
 /// Mean cross-entropy of the mixture posterior p(k | z) against `targets`.
-fn posterior_cross_entropy(mix: &MixtureTensors, z: Tensor<2>, targets: &[usize], device: &Device) -> Tensor<1> {
+fn posterior_cross_entropy(
+    mix: &MixtureTensors,
+    z: Tensor<2>,
+    targets: &[usize],
+    device: &Device,
+) -> Tensor<1> {
     let k = mix.components();
     let logp = log_softmax(mix.log_densities(z), 1);
     (logp * one_hot(targets, k, device)).sum_dim(1).mean().neg()
@@ -602,13 +729,21 @@ pub fn encode(ae: &AbsAe, data: &TaskData, items: &[usize], device: &Device) -> 
 pub fn encode_pixels(ae: &AbsAe, pixels: &[f32], shape: ImageShape, device: &Device) -> Vec<f32> {
     let encoder = ae.encoder.valid().to_device(device);
     let len: usize = shape.iter().product();
-    pixels.chunks(ENCODE_CHUNK * len).flat_map(|chunk| encode_chunk(&encoder, chunk.to_vec(), shape, device)).collect()
+    pixels
+        .chunks(ENCODE_CHUNK * len)
+        .flat_map(|chunk| encode_chunk(&encoder, chunk.to_vec(), shape, device))
+        .collect()
 }
 
 /// Images encoded per forward pass outside training.
 const ENCODE_CHUNK: usize = 256;
 
-fn encode_chunk(encoder: &Encoder, pixels: Vec<f32>, [c, h, w]: ImageShape, device: &Device) -> Vec<f32> {
+fn encode_chunk(
+    encoder: &Encoder,
+    pixels: Vec<f32>,
+    [c, h, w]: ImageShape,
+    device: &Device,
+) -> Vec<f32> {
     let n = pixels.len() / (c * h * w);
     let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, c, h, w]), device);
     encoder.forward(x).into_data().try_into_vec::<f32>().expect("f32 codes")
@@ -681,7 +816,12 @@ impl Training for Trainer {
 /// Trains `trainer` in `dir` to the end of its schedule (or `stop_at`), logging to
 /// `metrics.jsonl` and checkpointing as it goes; with `resume`, first restores the
 /// directory's checkpoint. Returns the trainer at the end.
-pub fn train<T: Training>(mut trainer: T, dir: &RunDir, options: TrainOptions, progress: &mut dyn Progress) -> Result<T> {
+pub fn train<T: Training>(
+    mut trainer: T,
+    dir: &RunDir,
+    options: TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<T> {
     if options.resume {
         trainer.load_checkpoint(&dir.checkpoint())?;
         dir.truncate_metrics_after(trainer.steps_done())?;
@@ -740,13 +880,18 @@ mod tests {
     fn consistency_share_decides_how_many_batch_images_get_a_strong_view() {
         for (share, strong) in [(0.0, 0), (0.25, 2), (0.5, 4), (1.0, 8)] {
             let mut config = Config::preset("default", "dsprites").unwrap();
-            (config.tau, config.improve.labelled_batch, config.improve.consistency_share) = (2, 3, share);
+            (config.tau, config.improve.labelled_batch, config.improve.consistency_share) =
+                (2, 3, share);
             let mut trainer = Trainer::new(config).unwrap();
             trainer.fit_mixture(false).unwrap();
             let clean = trainer.data.render_batch(&trainer.split.train[..8]);
             let views = trainer.extra_views(&clean, &mut stream(0, Stream::Augment, 0));
             let len = trainer.data.dataset.image_len();
-            assert_eq!((views.labelled_targets.len(), views.labelled_pixels.len()), (3, 3 * len), "share {share}");
+            assert_eq!(
+                (views.labelled_targets.len(), views.labelled_pixels.len()),
+                (3, 3 * len),
+                "share {share}"
+            );
             assert_eq!(views.strong_pixels.len(), strong * len, "share {share}");
         }
     }
@@ -757,7 +902,11 @@ mod tests {
         let sub = set.application(set.position("sub").unwrap(), vec![3, 4]);
         let mut row = Vec::new();
         draw_relation_row(&set, &sub, Some(&[0.5, 0.5]), &mut code_of, &mut row);
-        assert_eq!(row, [0.5, 0.5, 4.0, 4.0, 11.0, 11.0], "chain code, operand 4, the `-` component's code");
+        assert_eq!(
+            row,
+            [0.5, 0.5, 4.0, 4.0, 11.0, 11.0],
+            "chain code, operand 4, the `-` component's code"
+        );
         assert_eq!(row.len(), set.input_width(2));
         row.clear();
         draw_relation_row(&set, &sub, None, &mut code_of, &mut row);

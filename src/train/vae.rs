@@ -17,7 +17,10 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{StepLosses, Training, adam, bce_with_logits, read_sections, record_bytes, scalar, training_device, write_sections};
+use super::{
+    StepLosses, Training, adam, bce_with_logits, read_sections, record_bytes, scalar,
+    training_device, write_sections,
+};
 use crate::config::Config;
 use crate::data::{Split, TaskData};
 use crate::model::{self, Architecture, Mlp, Vae};
@@ -84,9 +87,22 @@ impl VaeTrainer {
         let device = plain.autodiff();
         device.seed(config.seed);
         let vae = Vae::new(&arch, &device);
-        let disc = matches!(baseline, Baseline::FactorVae { .. }).then(|| model::total_correlation_discriminator(&arch, &device));
+        let disc = matches!(baseline, Baseline::FactorVae { .. })
+            .then(|| model::total_correlation_discriminator(&arch, &device));
         let state = VaeState { step: 0, seconds: 0.0, backend: backend.into() };
-        Ok(VaeTrainer { config, baseline, data, split, arch, device, vae, disc, opt_vae: adam(), opt_disc: discriminator_adam(), state })
+        Ok(VaeTrainer {
+            config,
+            baseline,
+            data,
+            split,
+            arch,
+            device,
+            vae,
+            disc,
+            opt_vae: adam(),
+            opt_disc: discriminator_adam(),
+            state,
+        })
     }
 
     fn image_tensor(&self, pixels: Vec<f32>, n: usize) -> Tensor<4> {
@@ -104,7 +120,9 @@ impl VaeTrainer {
         let s = self.state.step as u64;
         let (seed, b, d) = (self.config.seed, self.config.train.batch_size, self.arch.latent);
         let mut rng = stream(seed, Stream::Batch, s);
-        let items: Vec<usize> = (0..b).map(|_| *self.split.train.choose(&mut rng).expect("train split is not empty")).collect();
+        let items: Vec<usize> = (0..b)
+            .map(|_| *self.split.train.choose(&mut rng).expect("train split is not empty"))
+            .collect();
         let x = self.image_tensor(self.data.render_batch(&items), b);
 
         let (mean, log_var) = self.vae.posterior(x.clone());
@@ -113,7 +131,8 @@ impl VaeTrainer {
         let z = mean.clone() + log_var.clone().mul_scalar(0.5).exp() * self.host_tensor(eps, b);
         let recon = bce_with_logits(self.vae.decoder.forward(z.clone()), x);
         let kl = gaussian_kl(mean, log_var);
-        let mut losses = StepLosses { recon: Some(scalar(&recon)), kl: Some(scalar(&kl)), ..Default::default() };
+        let mut losses =
+            StepLosses { recon: Some(scalar(&recon)), kl: Some(scalar(&kl)), ..Default::default() };
         let loss = match (self.baseline, &self.disc) {
             (Baseline::BetaVae { beta }, _) => recon + kl.mul_scalar(beta),
             (Baseline::FactorVae { gamma }, Some(disc)) => {
@@ -121,14 +140,24 @@ impl VaeTrainer {
                 losses.total_correlation = Some(scalar(&tc));
                 recon + kl + tc.mul_scalar(gamma)
             }
-            (Baseline::FactorVae { .. }, None) => unreachable!("FactorVAE trainers have a discriminator"),
+            (Baseline::FactorVae { .. }, None) => {
+                unreachable!("FactorVAE trainers have a discriminator")
+            }
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.vae);
         self.vae = self.opt_vae.step(self.config.train.lr, self.vae.clone(), grads);
 
         if let Some(disc) = self.disc.clone() {
             let codes = z.detach();
-            let permuted = self.host_tensor(permute_dimensions(&codes.to_data().try_to_vec::<f32>().expect("f32 codes"), d, s, seed), b);
+            let permuted = self.host_tensor(
+                permute_dimensions(
+                    &codes.to_data().try_to_vec::<f32>().expect("f32 codes"),
+                    d,
+                    s,
+                    seed,
+                ),
+                b,
+            );
             let disc_loss = discriminator_loss(disc.forward(codes), disc.forward(permuted));
             losses.discriminator = Some(scalar(&disc_loss));
             let grads = GradientsParams::from_grads(disc_loss.backward(), &disc);
@@ -157,8 +186,13 @@ impl VaeTrainer {
         let sections = read_sections(path, if self.disc.is_some() { 5 } else { 3 })?;
         let bad = |e: &dyn std::fmt::Display| Error::file(path, format!("corrupt checkpoint: {e}"));
         self.state = serde_json::from_slice(&sections[0]).map_err(|e| bad(&e))?;
-        let record = |i: usize| ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
-        let optim = |o: ModuleOptimizer, i: usize| o.from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e));
+        let record = |i: usize| {
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(sections[i].clone()))
+                .map_err(|e| bad(&e))
+        };
+        let optim = |o: ModuleOptimizer, i: usize| {
+            o.from_bytes(Bytes::from_bytes_vec(sections[i].clone())).map_err(|e| bad(&e))
+        };
         self.vae = self.vae.clone().try_load_record(record(1)?).map_err(|e| bad(&e))?;
         self.opt_vae = optim(adam(), 2)?;
         if let Some(disc) = self.disc.take() {
@@ -240,7 +274,10 @@ mod tests {
     use super::*;
 
     fn tensor2(values: &[f32], rows: usize) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(values.to_vec(), [rows, values.len() / rows]), &Device::flex())
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [rows, values.len() / rows]),
+            &Device::flex(),
+        )
     }
 
     fn value(t: Tensor<1>) -> f32 {

@@ -49,11 +49,18 @@ pub fn save_panels(path: &Path, title: &str, panels: &[Panel], columns: usize) -
     let rows = panels.len().div_ceil(columns).max(1);
     let (w, h) = (PANEL_W * columns as u32, TITLE_H + PANEL_H * rows as u32);
     let mut rgb = vec![255u8; (w * h * 3) as usize];
-    draw_panels(&mut rgb, (w, h), title, panels, (rows, columns)).map_err(|e| drawing_error(path, e))?;
+    draw_panels(&mut rgb, (w, h), title, panels, (rows, columns))
+        .map_err(|e| drawing_error(path, e))?;
     save_png(rgb, w, h, path)
 }
 
-fn draw_panels(rgb: &mut [u8], size: (u32, u32), title: &str, panels: &[Panel], grid: (usize, usize)) -> DrawResult {
+fn draw_panels(
+    rgb: &mut [u8],
+    size: (u32, u32),
+    title: &str,
+    panels: &[Panel],
+    grid: (usize, usize),
+) -> DrawResult {
     register_font();
     let root = BitMapBackend::with_buffer(rgb, size).into_drawing_area();
     root.fill(&WHITE)?;
@@ -67,7 +74,8 @@ fn draw_panels(rgb: &mut [u8], size: (u32, u32), title: &str, panels: &[Panel], 
 }
 
 fn draw_title(area: &DrawingArea<BitMapBackend<'_>, Shift>, title: &str) -> DrawResult {
-    let style = TextStyle::from((FONT, 20).into_font().style(FontStyle::Bold)).pos(Pos::new(HPos::Center, VPos::Center));
+    let style = TextStyle::from((FONT, 20).into_font().style(FontStyle::Bold))
+        .pos(Pos::new(HPos::Center, VPos::Center));
     let (w, h) = area.dim_in_pixel();
     area.draw_text(title, &style, (w as i32 / 2, h as i32 / 2))?;
     Ok(())
@@ -90,7 +98,9 @@ fn colour(i: usize) -> RGBColor {
 
 /// (min, max) of `values`, widened by 5% (or to a unit interval when flat or empty).
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -98,11 +108,17 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-type Chart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A titled chart over the ranges `x` and `y` with labelled axes and tick labels without
 /// needless decimals.
-fn axes<'a, 'b>(area: &'a DrawingArea<BitMapBackend<'b>, Shift>, title: &str, (x, y): ((f64, f64), (f64, f64)), labels: (&str, &str)) -> std::result::Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    (x, y): ((f64, f64), (f64, f64)),
+    labels: (&str, &str),
+) -> std::result::Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 16))
         .margin(10)
@@ -129,7 +145,8 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, panel: &Panel) -> Dr
     let mut chart = axes(area, &panel.title, (x, y), (&panel.x_label, &panel.y_label))?;
     for (i, series) in panel.series.iter().enumerate() {
         let c = colour(i);
-        let pts: Vec<(f64, f64)> = series.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let pts: Vec<(f64, f64)> =
+            series.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
             .label(series.label.as_str())
@@ -168,7 +185,13 @@ fn draw_scatter(rgb: &mut [u8], size: (u32, u32), scatter: &Scatter) -> DrawResu
     let root = BitMapBackend::with_buffer(rgb, size).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, legend) = root.split_horizontally(SCATTER_PLOT_W);
-    let points = || scatter.groups.iter().flat_map(|g| g.points.iter()).chain(scatter.marks.iter().map(|m| &m.1));
+    let points = || {
+        scatter
+            .groups
+            .iter()
+            .flat_map(|g| g.points.iter())
+            .chain(scatter.marks.iter().map(|m| &m.1))
+    };
     let x = padded_range(points().map(|p| p.0));
     let y = padded_range(points().map(|p| p.1));
     let mut chart = axes(&plot, &scatter.title, (x, y), (&scatter.x_label, &scatter.y_label))?;
@@ -198,7 +221,11 @@ fn draw_legend(area: &DrawingArea<BitMapBackend<'_>, Shift>, groups: &[Series]) 
         area.draw_text(&group.label, &style, (24, y))?;
     }
     if groups.len() > fits {
-        area.draw_text(&format!("… and {} more", groups.len() - fits), &style, (24, 50 + fits as i32 * LEGEND_ROW_H))?;
+        area.draw_text(
+            &format!("… and {} more", groups.len() - fits),
+            &style,
+            (24, 50 + fits as i32 * LEGEND_ROW_H),
+        )?;
     }
     Ok(())
 }
@@ -214,7 +241,10 @@ mod tests {
             title: t.into(),
             x_label: "α".into(),
             y_label: "accuracy".into(),
-            series: vec![Series { label: "τ = 10".into(), points: vec![(0.0, 0.5), (0.5, 0.7), (0.9, f64::NAN)] }],
+            series: vec![Series {
+                label: "τ = 10".into(),
+                points: vec![(0.0, 0.5), (0.5, 0.7), (0.9, f64::NAN)],
+            }],
             y_range: Some((0.0, 1.0)),
         };
         let path = dir.path().join("p.png");

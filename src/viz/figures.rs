@@ -8,8 +8,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::charts::{Panel, Scatter, Series, save_panels, save_scatter};
 use super::grid::{Cell, ImageGrid};
-use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow, TrainedModel, paper};
 use crate::eval::relational::apply_applications;
+use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow, TrainedModel, paper};
 use crate::relations::Application;
 use crate::rng::{Stream, stream};
 use crate::{Error, Result};
@@ -31,14 +31,22 @@ const MIXED_CHAINS: usize = 2;
 const PCA_POINTS: usize = 3000;
 
 /// Writes every figure of the run into `dir` (created if needed) and returns them in report order.
-pub fn write_figures(model: &TrainedModel, report: &EvalReport, metrics: &Path, dir: &Path) -> Result<Vec<Figure>> {
+pub fn write_figures(
+    model: &TrainedModel,
+    report: &EvalReport,
+    metrics: &Path,
+    dir: &Path,
+) -> Result<Vec<Figure>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let mut figures = Vec::new();
     let mut add = |file: &str, caption: String| {
         figures.push(Figure { file: file.into(), caption });
         dir.join(file)
     };
-    prior_means(model).save(&add("prior_means.png", "Decoded mean of every prior component (paper figures 6–8).".into()))?;
+    prior_means(model).save(&add(
+        "prior_means.png",
+        "Decoded mean of every prior component (paper figures 6–8).".into(),
+    ))?;
     relation_grid(model).save(&add(
         "relations.png",
         "Test images, their reconstructions, and each relation applied once by the ReL, decoded; captions give the component the result is classified as (✗ where it is not the intended one).".into(),
@@ -47,11 +55,24 @@ pub fn write_figures(model: &TrainedModel, report: &EvalReport, metrics: &Path, 
         "chains.png",
         format!("Relation chains of depth up to {CHAIN_DEPTH} from one test image (paper figures 9–12): each relation repeated, then random mixed chains."),
     ))?;
-    save_panels(&add("classification_alpha.png", "Latent classification accuracy and accepted ratio against α (paper figure 2).".into()), "Latent classification against α", &classification_panels(report), 2)?;
+    save_panels(
+        &add(
+            "classification_alpha.png",
+            "Latent classification accuracy and accepted ratio against α (paper figure 2).".into(),
+        ),
+        "Latent classification against α",
+        &classification_panels(report),
+        2,
+    )?;
     save_panels(&add("relational_alpha.png", "Relational accuracy and accepted ratio against α, one line per depth (paper figure 3).".into()), "Relational accuracy against α", &relational_panels(report), 3)?;
     let curves = training_panels(metrics)?;
     if !curves.is_empty() {
-        save_panels(&add("training_curves.png", "Training losses from metrics.jsonl.".into()), "Training curves", &curves, 3)?;
+        save_panels(
+            &add("training_curves.png", "Training losses from metrics.jsonl.".into()),
+            "Training curves",
+            &curves,
+            3,
+        )?;
     }
     save_scatter(&add("pca.png", "Test codes projected on their first two principal components, coloured by true component; crosses are the component means.".into()), &pca_scatter(model))?;
     Ok(figures)
@@ -74,14 +95,22 @@ pub fn prior_means(model: &TrainedModel) -> ImageGrid {
     let columns = if by_first { k / first.classes() } else { (k as f64).sqrt().ceil() as usize };
     let pixels = model.decode(&means_f32(model));
     let len = pixels.len() / k;
-    let mut grid = ImageGrid::new(format!("Decoded prior means ({k} components)"), model.image_shape());
+    let mut grid =
+        ImageGrid::new(format!("Decoded prior means ({k} components)"), model.image_shape());
     for (c, image) in pixels.chunks_exact(len).enumerate() {
         if c % columns == 0 {
             grid.rows.push(Vec::new());
-            grid.row_labels.push(if by_first { format!("{}={}", first.name, first.class_names[task.component_classes(c)[0]]) } else { String::new() });
+            grid.row_labels.push(if by_first {
+                format!("{}={}", first.name, first.class_names[task.component_classes(c)[0]])
+            } else {
+                String::new()
+            });
         }
         let caption = if by_first { rest_label(model, c) } else { short_label(model, c) };
-        grid.rows.last_mut().expect("a row").push(Some(Cell { pixels: image.to_vec(), caption: Some(caption) }));
+        grid.rows
+            .last_mut()
+            .expect("a row")
+            .push(Some(Cell { pixels: image.to_vec(), caption: Some(caption) }));
     }
     grid
 }
@@ -95,7 +124,13 @@ fn means_f32(model: &TrainedModel) -> Vec<f32> {
 fn rest_label(model: &TrainedModel, component: usize) -> String {
     let task = &model.data.task;
     let classes = task.component_classes(component);
-    task.kept.iter().zip(classes).skip(1).map(|(k, c)| k.class_names[c]).collect::<Vec<_>>().join("/")
+    task.kept
+        .iter()
+        .zip(classes)
+        .skip(1)
+        .map(|(k, c)| k.class_names[c])
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Test images with distinct components, chosen from the figures' random stream.
@@ -103,9 +138,11 @@ fn sample_test_items(model: &TrainedModel, n: usize) -> Vec<usize> {
     let mut order = model.test.clone();
     order.shuffle(&mut stream(model.config.seed, Stream::Figures, 0));
     let mut seen = std::collections::HashSet::new();
-    let mut picks: Vec<usize> = order.iter().copied().filter(|&i| seen.insert(model.data.components[i])).take(n).collect();
+    let mut picks: Vec<usize> =
+        order.iter().copied().filter(|&i| seen.insert(model.data.components[i])).take(n).collect();
     let missing = n.saturating_sub(picks.len());
-    let rest: Vec<usize> = order.iter().copied().filter(|i| !picks.contains(i)).take(missing).collect();
+    let rest: Vec<usize> =
+        order.iter().copied().filter(|i| !picks.contains(i)).take(missing).collect();
     picks.extend(rest);
     picks
 }
@@ -141,7 +178,11 @@ fn unary_relation_grid(model: &TrainedModel) -> ImageGrid {
     let reconstructions = model.decode(&codes);
     let len = inputs.len() / items.len().max(1);
     let mut grid = ImageGrid::new("Relations applied once", model.image_shape());
-    grid.column_headers = ["input", "reconstruction"].iter().map(|s| s.to_string()).chain(model.relations.relations.iter().map(|r| r.name.clone())).collect();
+    grid.column_headers = ["input", "reconstruction"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(model.relations.relations.iter().map(|r| r.name.clone()))
+        .collect();
     let mut rng = stream(model.config.seed, Stream::Figures, 2);
     for (row, &item) in items.iter().enumerate() {
         let truth = model.data.components[item];
@@ -149,12 +190,24 @@ fn unary_relation_grid(model: &TrainedModel) -> ImageGrid {
         grid.row_labels.push(short_label(model, truth));
         let mut cells = vec![
             cell(&inputs[row * len..(row + 1) * len], None),
-            cell(&reconstructions[row * len..(row + 1) * len], Some(classified_caption(model, code, truth))),
+            cell(
+                &reconstructions[row * len..(row + 1) * len],
+                Some(classified_caption(model, code, truth)),
+            ),
         ];
         for r in 0..model.relations.len() {
             cells.push(model.relations.continue_with(r, truth, &mut rng).map(|application| {
-                let moved = apply_applications(model, std::slice::from_ref(&application), code, &mut prior_draw(model), &mut rng);
-                Cell { pixels: model.decode(&moved), caption: Some(classified_caption(model, &moved, application.outputs[0])) }
+                let moved = apply_applications(
+                    model,
+                    std::slice::from_ref(&application),
+                    code,
+                    &mut prior_draw(model),
+                    &mut rng,
+                );
+                Cell {
+                    pixels: model.decode(&moved),
+                    caption: Some(classified_caption(model, &moved, application.outputs[0])),
+                }
             }));
         }
         grid.rows.push(cells);
@@ -176,22 +229,40 @@ fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
     if set.operator_coded() {
         grid.column_headers.push("operator".into());
     }
-    grid.column_headers.extend((0..set.outputs()).map(|o| if set.outputs() == 1 { "result".to_string() } else { format!("result {}", o + 1) }));
+    grid.column_headers.extend((0..set.outputs()).map(|o| {
+        if set.outputs() == 1 { "result".to_string() } else { format!("result {}", o + 1) }
+    }));
     for (r, relation) in set.relations.iter().enumerate() {
         for _ in 0..OPERAND_EXAMPLES {
             let Some(inputs) = relation.valid_inputs().choose(&mut rng).cloned() else { break };
             let application = set.application(r, inputs);
             let mut components = application.inputs.clone();
             components.extend(relation.operator);
-            let Some(items) = components.iter().map(|&c| images[c].choose(&mut rng).copied()).collect::<Option<Vec<usize>>>() else { continue };
+            let Some(items) = components
+                .iter()
+                .map(|&c| images[c].choose(&mut rng).copied())
+                .collect::<Option<Vec<usize>>>()
+            else {
+                continue;
+            };
             let d = model.mixture.dim;
             let codes = model.encode_items(&items);
             // The further operands' and the operator's codes, in the order the row takes them.
             let mut further = codes[d..].chunks_exact(d);
-            let out = apply_applications(model, std::slice::from_ref(&application), &codes[..d], &mut |_, _| further.next().expect("one code per input").to_vec(), &mut rng);
+            let out = apply_applications(
+                model,
+                std::slice::from_ref(&application),
+                &codes[..d],
+                &mut |_, _| further.next().expect("one code per input").to_vec(),
+                &mut rng,
+            );
             let shown = model.data.render_batch(&items);
             let len = shown.len() / items.len();
-            let mut cells: Vec<Option<Cell>> = shown.chunks_exact(len).zip(&components).map(|(px, &c)| cell(px, Some(short_label(model, c)))).collect();
+            let mut cells: Vec<Option<Cell>> = shown
+                .chunks_exact(len)
+                .zip(&components)
+                .map(|(px, &c)| cell(px, Some(short_label(model, c))))
+                .collect();
             for (z, &target) in out.chunks_exact(d).zip(&application.outputs) {
                 cells.push(cell(&model.decode(z), Some(classified_caption(model, z, target))));
             }
@@ -212,17 +283,36 @@ pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
     let start = sample_test_items(model, 1)[0];
     let code = model.encode_items(&[start]);
     let truth = model.data.components[start];
-    let mut grid = ImageGrid::new(format!("Relation chains from a test image ({})", short_label(model, truth)), model.image_shape());
-    grid.column_headers = (0..=CHAIN_DEPTH).map(|s| if s == 0 { "start".into() } else { format!("step {s}") }).collect();
+    let mut grid = ImageGrid::new(
+        format!("Relation chains from a test image ({})", short_label(model, truth)),
+        model.image_shape(),
+    );
+    grid.column_headers = (0..=CHAIN_DEPTH)
+        .map(|s| if s == 0 { "start".into() } else { format!("step {s}") })
+        .collect();
     let mut rng = stream(model.config.seed, Stream::Figures, 1);
     let set = &model.relations;
     for r in 0..set.len() {
         grid.row_labels.push(set.relations[r].name.clone());
-        grid.rows.push(chain_cells(model, &code, truth, |c, rng| set.continue_with(r, c, rng), true, &mut rng));
+        grid.rows.push(chain_cells(
+            model,
+            &code,
+            truth,
+            |c, rng| set.continue_with(r, c, rng),
+            true,
+            &mut rng,
+        ));
     }
     for m in 0..MIXED_CHAINS {
         grid.row_labels.push(format!("mixed {}", m + 1));
-        grid.rows.push(chain_cells(model, &code, truth, |c, rng| set.continue_from(c, rng), false, &mut rng));
+        grid.rows.push(chain_cells(
+            model,
+            &code,
+            truth,
+            |c, rng| set.continue_from(c, rng),
+            false,
+            &mut rng,
+        ));
     }
     grid
 }
@@ -231,19 +321,36 @@ pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
 /// (None ends the chain), whose further operands are prior samples; the chain carries the
 /// last output. Captions are the classified component (after the step, for steps with further
 /// operands), or with `classify == false` the step.
-fn chain_cells<R: rand::Rng>(model: &TrainedModel, code: &[f32], truth: usize, mut next: impl FnMut(usize, &mut R) -> Option<Application>, classify: bool, rng: &mut R) -> Vec<Option<Cell>> {
+fn chain_cells<R: rand::Rng>(
+    model: &TrainedModel,
+    code: &[f32],
+    truth: usize,
+    mut next: impl FnMut(usize, &mut R) -> Option<Application>,
+    classify: bool,
+    rng: &mut R,
+) -> Vec<Option<Cell>> {
     let mut cells = vec![cell(&model.decode(code), Some(classified_caption(model, code, truth)))];
     let (mut code, mut truth) = (code.to_vec(), truth);
     let d = model.mixture.dim;
     for _ in 1..=CHAIN_DEPTH {
         let Some(application) = next(truth, rng) else { break };
-        let out = apply_applications(model, std::slice::from_ref(&application), &code, &mut prior_draw(model), rng);
+        let out = apply_applications(
+            model,
+            std::slice::from_ref(&application),
+            &code,
+            &mut prior_draw(model),
+            rng,
+        );
         code = out[out.len() - d..].to_vec();
         truth = application.carried();
         let caption = match (classify, application.inputs.len()) {
             (false, _) => step_caption(model, &application),
             (true, 1) => classified_caption(model, &code, truth),
-            (true, _) => format!("{} → {}", step_caption(model, &application), classified_caption(model, &code, truth)),
+            (true, _) => format!(
+                "{} → {}",
+                step_caption(model, &application),
+                classified_caption(model, &code, truth)
+            ),
         };
         cells.push(cell(&model.decode(&code), Some(caption)));
     }
@@ -253,7 +360,9 @@ fn chain_cells<R: rand::Rng>(model: &TrainedModel, code: &[f32], truth: usize, m
 /// A chain step as text: the relation's name, then its further operands (e.g. `sum 3`).
 fn step_caption(model: &TrainedModel, application: &Application) -> String {
     let name = &model.relations.relations[application.relation].name;
-    application.inputs[1..].iter().fold(name.clone(), |caption, &c| format!("{caption} {}", short_label(model, c)))
+    application.inputs[1..]
+        .iter()
+        .fold(name.clone(), |caption, &c| format!("{caption} {}", short_label(model, c)))
 }
 
 fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -> Series {
@@ -261,27 +370,55 @@ fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -
 }
 
 fn alpha_panel(title: &str, y_label: &str, series: Vec<Series>) -> Panel {
-    Panel { title: title.into(), x_label: "α".into(), y_label: y_label.into(), series, y_range: Some((0.0, 1.02)) }
+    Panel {
+        title: title.into(),
+        x_label: "α".into(),
+        y_label: y_label.into(),
+        series,
+        y_range: Some((0.0, 1.02)),
+    }
 }
 
 /// Accuracy and accepted ratio against α, ours beside the paper's where it has the numbers.
 pub fn classification_panels(report: &EvalReport) -> Vec<Panel> {
-    let ours = |f: fn(&crate::eval::ClassificationRow) -> Option<f64>, label: String| alpha_series(label, report.classification.iter().map(|r| (r.alpha, f(r))));
-    let paper_rows = |i: usize| ALPHAS.iter().map(move |&a| (a, paper::classification(&report.task, report.tau, a).map(|p| if i == 0 { p.0 } else { p.1 })));
+    let ours = |f: fn(&crate::eval::ClassificationRow) -> Option<f64>, label: String| {
+        alpha_series(label, report.classification.iter().map(|r| (r.alpha, f(r))))
+    };
+    let paper_rows = |i: usize| {
+        ALPHAS.iter().map(move |&a| {
+            (
+                a,
+                paper::classification(&report.task, report.tau, a)
+                    .map(|p| if i == 0 { p.0 } else { p.1 }),
+            )
+        })
+    };
     let mut accuracy = vec![ours(|r| r.accuracy, format!("τ = {}", report.tau))];
     let mut accepted = vec![ours(|r| Some(r.accepted_ratio), format!("τ = {}", report.tau))];
     if paper::classification(&report.task, report.tau, 0.0).is_some() {
         accuracy.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(0)));
         accepted.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(1)));
     }
-    vec![alpha_panel("Accuracy among accepted codes", "accuracy", accuracy), alpha_panel("Accepted ratio", "accepted ratio", accepted)]
+    vec![
+        alpha_panel("Accuracy among accepted codes", "accuracy", accuracy),
+        alpha_panel("Accepted ratio", "accepted ratio", accepted),
+    ]
 }
 
-fn per_depth(rows: &[RelationalRow], label: &str, value: fn(&RelationalRow) -> Option<f64>) -> Vec<Series> {
+fn per_depth(
+    rows: &[RelationalRow],
+    label: &str,
+    value: fn(&RelationalRow) -> Option<f64>,
+) -> Vec<Series> {
     DEPTHS
         .iter()
         .filter(|&&d| rows.iter().any(|r| r.depth == d))
-        .map(|&d| alpha_series(format!("{label}depth {d}"), rows.iter().filter(|r| r.depth == d).map(|r| (r.alpha, value(r)))))
+        .map(|&d| {
+            alpha_series(
+                format!("{label}depth {d}"),
+                rows.iter().filter(|r| r.depth == d).map(|r| (r.alpha, value(r))),
+            )
+        })
         .collect()
 }
 
@@ -291,27 +428,50 @@ pub fn relational_panels(report: &EvalReport) -> Vec<Panel> {
     let mut prior = per_depth(&report.relational, "", |r| r.accuracy);
     for &d in &DEPTHS {
         if paper::relational(&report.task, d, 0.0).is_some() {
-            prior.push(alpha_series(format!("paper, depth {d}"), ALPHAS.iter().map(|&a| (a, paper::relational(&report.task, d, a).map(|p| p.0)))));
+            prior.push(alpha_series(
+                format!("paper, depth {d}"),
+                ALPHAS.iter().map(|&a| (a, paper::relational(&report.task, d, a).map(|p| p.0))),
+            ));
         }
     }
     vec![
         alpha_panel("From prior samples", "accuracy", prior),
-        alpha_panel("From test images (re-encoded)", "accuracy", per_depth(&report.relational_images, "", |r| r.accuracy)),
-        alpha_panel("Accepted ratio (prior samples)", "accepted ratio", per_depth(&report.relational, "", |r| Some(r.accepted_ratio))),
+        alpha_panel(
+            "From test images (re-encoded)",
+            "accuracy",
+            per_depth(&report.relational_images, "", |r| r.accuracy),
+        ),
+        alpha_panel(
+            "Accepted ratio (prior samples)",
+            "accepted ratio",
+            per_depth(&report.relational, "", |r| Some(r.accepted_ratio)),
+        ),
     ]
 }
 
-const LOSS_ORDER: [&str; 8] = ["recon", "adversarial", "kl", "total_correlation", "supervised", "consistency", "discriminator", "relational"];
+const LOSS_ORDER: [&str; 8] = [
+    "recon",
+    "adversarial",
+    "kl",
+    "total_correlation",
+    "supervised",
+    "consistency",
+    "discriminator",
+    "relational",
+];
 
 /// One panel per logged loss of `metrics.jsonl`, against the step.
 pub fn training_panels(metrics: &Path) -> Result<Vec<Panel>> {
     let Ok(text) = std::fs::read_to_string(metrics) else { return Ok(Vec::new()) };
     let mut losses: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::file(metrics, format!("line {}: {e}", n + 1)))?;
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::file(metrics, format!("line {}: {e}", n + 1)))?;
         let Some(step) = value["step"].as_f64() else { continue };
         for (key, v) in value.as_object().into_iter().flatten() {
-            let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) else { continue };
+            let (Some(v), false) = (v.as_f64(), ["step", "seconds"].contains(&key.as_str())) else {
+                continue;
+            };
             match losses.iter_mut().find(|(k, _)| k == key) {
                 Some((_, points)) => points.push((step, v)),
                 None => losses.push((key.clone(), vec![(step, v)])),
@@ -323,7 +483,13 @@ pub fn training_panels(metrics: &Path) -> Result<Vec<Panel>> {
     losses.sort_by_key(|(k, _)| rank(k));
     Ok(losses
         .into_iter()
-        .map(|(key, points)| Panel { title: key.replace('_', " "), x_label: "step".into(), y_label: "loss".into(), series: vec![Series { label: String::new(), points }], y_range: None })
+        .map(|(key, points)| Panel {
+            title: key.replace('_', " "),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![Series { label: String::new(), points }],
+            y_range: None,
+        })
         .collect())
 }
 
@@ -337,12 +503,16 @@ pub fn principal_axes(codes: &[f32], d: usize) -> (Vec<f64>, [Vec<f64>; 2]) {
     let eigen = SymmetricEigen::new(cov);
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
-    let axis = |k: usize| eigen.eigenvectors.column(order[k.min(d - 1)]).iter().copied().collect::<Vec<f64>>();
+    let axis = |k: usize| {
+        eigen.eigenvectors.column(order[k.min(d - 1)]).iter().copied().collect::<Vec<f64>>()
+    };
     (mean, [axis(0), axis(1)])
 }
 
 fn project(z: &[f32], mean: &[f64], axes: &[Vec<f64>; 2]) -> (f64, f64) {
-    let dot = |a: &Vec<f64>| z.iter().zip(mean).zip(a).map(|((&v, m), w)| (v as f64 - m) * w).sum::<f64>();
+    let dot = |a: &Vec<f64>| {
+        z.iter().zip(mean).zip(a).map(|((&v, m), w)| (v as f64 - m) * w).sum::<f64>()
+    };
     (dot(&axes[0]), dot(&axes[1]))
 }
 
@@ -352,12 +522,24 @@ pub fn pca_scatter(model: &TrainedModel) -> Scatter {
     let items = sample_test_items(model, PCA_POINTS.min(model.test.len()));
     let codes = model.encode_items(&items);
     let (mean, axes) = principal_axes(&codes, d);
-    let mut groups: Vec<Series> = (0..model.mixture.components()).map(|c| Series { label: short_label(model, c), points: Vec::new() }).collect();
+    let mut groups: Vec<Series> = (0..model.mixture.components())
+        .map(|c| Series { label: short_label(model, c), points: Vec::new() })
+        .collect();
     for (z, &item) in codes.chunks_exact(d).zip(&items) {
         groups[model.data.components[item]].points.push(project(z, &mean, &axes));
     }
-    let marks = means_f32(model).chunks_exact(d).enumerate().map(|(c, mu)| (c.to_string(), project(mu, &mean, &axes))).collect();
-    Scatter { title: "PCA of test codes".into(), x_label: "principal component 1".into(), y_label: "principal component 2".into(), groups, marks }
+    let marks = means_f32(model)
+        .chunks_exact(d)
+        .enumerate()
+        .map(|(c, mu)| (c.to_string(), project(mu, &mean, &axes)))
+        .collect();
+    Scatter {
+        title: "PCA of test codes".into(),
+        x_label: "principal component 1".into(),
+        y_label: "principal component 2".into(),
+        groups,
+        marks,
+    }
 }
 
 #[cfg(test)]
@@ -367,14 +549,21 @@ mod tests {
     #[test]
     fn principal_axes_find_the_direction_of_largest_spread() {
         // Points along (1, 1, 0)/√2 with a little spread along z.
-        let codes: Vec<f32> = (0..50).flat_map(|i| {
-            let t = i as f32 - 25.0;
-            [t + 3.0, t + 3.0, 0.1 * (i % 3) as f32]
-        }).collect();
+        let codes: Vec<f32> = (0..50)
+            .flat_map(|i| {
+                let t = i as f32 - 25.0;
+                [t + 3.0, t + 3.0, 0.1 * (i % 3) as f32]
+            })
+            .collect();
         let (mean, axes) = principal_axes(&codes, 3);
         assert!((mean[0] - 2.5).abs() < 1e-9 && (mean[1] - 2.5).abs() < 1e-9);
         let a = &axes[0];
-        assert!((a[0].abs() - 0.5f64.sqrt()).abs() < 1e-6 && (a[0] - a[1]).abs() < 1e-6 && a[2].abs() < 1e-3, "{a:?}");
+        assert!(
+            (a[0].abs() - 0.5f64.sqrt()).abs() < 1e-6
+                && (a[0] - a[1]).abs() < 1e-6
+                && a[2].abs() < 1e-3,
+            "{a:?}"
+        );
         assert!(axes[1][2].abs() > 0.99, "second axis is z: {:?}", axes[1]);
     }
 

@@ -51,7 +51,13 @@ struct Layout {
 impl ImageGrid {
     /// An untitled grid of images with no labels.
     pub fn new(title: impl Into<String>, shape: ImageShape) -> ImageGrid {
-        ImageGrid { title: title.into(), shape, column_headers: Vec::new(), row_labels: Vec::new(), rows: Vec::new() }
+        ImageGrid {
+            title: title.into(),
+            shape,
+            column_headers: Vec::new(),
+            row_labels: Vec::new(),
+            rows: Vec::new(),
+        }
     }
 
     fn columns(&self) -> usize {
@@ -64,18 +70,23 @@ impl ImageGrid {
         let (cell_w, cell_h) = ((w * scale) as u32, (h * scale) as u32);
         let has_captions = self.rows.iter().flatten().flatten().any(|c| c.caption.is_some());
         let caption_h = if has_captions { CAPTION_H } else { 0 };
-        let longest_label = self.row_labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+        let longest_label =
+            self.row_labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
         let left = PAD + if longest_label > 0 { longest_label * LABEL_CHAR_W + PAD } else { 0 };
         let top = TITLE_H + if self.column_headers.is_empty() { 0 } else { HEADER_H };
         let cols = self.columns() as u32;
-        let width = (left + cols * (cell_w + PAD) + PAD).max(MIN_TITLE_WIDTH.min(self.title.chars().count() as u32 * LABEL_CHAR_W + 2 * PAD));
+        let width = (left + cols * (cell_w + PAD) + PAD)
+            .max(MIN_TITLE_WIDTH.min(self.title.chars().count() as u32 * LABEL_CHAR_W + 2 * PAD));
         let height = top + self.rows.len() as u32 * (cell_h + caption_h + PAD) + PAD;
         Layout { scale, cell_w, cell_h, left, top, caption_h, width, height }
     }
 
     /// Cell origin (top-left pixel) of row `r`, column `c`.
     fn origin(layout: &Layout, r: usize, c: usize) -> (u32, u32) {
-        (layout.left + c as u32 * (layout.cell_w + PAD), layout.top + r as u32 * (layout.cell_h + layout.caption_h + PAD))
+        (
+            layout.left + c as u32 * (layout.cell_w + PAD),
+            layout.top + r as u32 * (layout.cell_h + layout.caption_h + PAD),
+        )
     }
 
     /// Draws the grid into an RGB buffer; returns it with its width and height.
@@ -135,27 +146,46 @@ impl ImageGrid {
         }
     }
 
-    fn draw_text(&self, rgb: &mut [u8], layout: &Layout) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn draw_text(
+        &self,
+        rgb: &mut [u8],
+        layout: &Layout,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         register_font();
-        let root = BitMapBackend::with_buffer(rgb, (layout.width, layout.height)).into_drawing_area();
-        let title = TextStyle::from((FONT, 18).into_font().style(FontStyle::Bold)).pos(Pos::new(HPos::Left, VPos::Center));
+        let root =
+            BitMapBackend::with_buffer(rgb, (layout.width, layout.height)).into_drawing_area();
+        let title = TextStyle::from((FONT, 18).into_font().style(FontStyle::Bold))
+            .pos(Pos::new(HPos::Left, VPos::Center));
         root.draw_text(&self.title, &title, (PAD as i32, (TITLE_H / 2) as i32))?;
-        let centred = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        let centred =
+            TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
         for (c, header) in self.column_headers.iter().enumerate() {
             let (x, _) = Self::origin(layout, 0, c);
-            root.draw_text(header, &centred, ((x + layout.cell_w / 2) as i32, (TITLE_H + HEADER_H / 2) as i32))?;
+            root.draw_text(
+                header,
+                &centred,
+                ((x + layout.cell_w / 2) as i32, (TITLE_H + HEADER_H / 2) as i32),
+            )?;
         }
         let label = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
         for (r, text) in self.row_labels.iter().enumerate() {
             let (_, y) = Self::origin(layout, r, 0);
             root.draw_text(text, &label, (PAD as i32, (y + layout.cell_h / 2) as i32))?;
         }
-        let caption = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        let caption =
+            TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
         for (r, row) in self.rows.iter().enumerate() {
             for (c, cell) in row.iter().enumerate() {
                 if let Some(text) = cell.as_ref().and_then(|cell| cell.caption.as_ref()) {
                     let (x, y) = Self::origin(layout, r, c);
-                    root.draw_text(text, &caption, ((x + layout.cell_w / 2) as i32, (y + layout.cell_h + CAPTION_H / 2 + 1) as i32))?;
+                    root.draw_text(
+                        text,
+                        &caption,
+                        (
+                            (x + layout.cell_w / 2) as i32,
+                            (y + layout.cell_h + CAPTION_H / 2 + 1) as i32,
+                        ),
+                    )?;
                 }
             }
         }
@@ -172,13 +202,17 @@ mod tests {
     use super::*;
 
     fn grid(rows: usize, cols: usize, caption: bool) -> ImageGrid {
-        let cell = |v: f32| Some(Cell { pixels: vec![v; 45 * 45], caption: caption.then(|| "shape=1".to_string()) });
+        let cell = |v: f32| {
+            Some(Cell { pixels: vec![v; 45 * 45], caption: caption.then(|| "shape=1".to_string()) })
+        };
         ImageGrid {
             title: "test grid".into(),
             shape: [1, 45, 45],
             column_headers: (0..cols).map(|c| format!("c{c}")).collect(),
             row_labels: (0..rows).map(|r| format!("row {r}")).collect(),
-            rows: (0..rows).map(|r| (0..cols).map(|c| cell(((r + c) % 2) as f32)).collect()).collect(),
+            rows: (0..rows)
+                .map(|r| (0..cols).map(|c| cell(((r + c) % 2) as f32)).collect())
+                .collect(),
         }
     }
 

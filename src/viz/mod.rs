@@ -21,14 +21,22 @@ use crate::run_dir::RunDir;
 use crate::{Error, Result};
 
 /// Draws the run's figures into `RUN/figures/` and writes `RUN/report.md`.
-pub fn figures_and_report(dir: &RunDir, model: &TrainedModel, eval: &EvalReport) -> Result<Vec<figures::Figure>> {
+pub fn figures_and_report(
+    dir: &RunDir,
+    model: &TrainedModel,
+    eval: &EvalReport,
+) -> Result<Vec<figures::Figure>> {
     let figures = figures::write_figures(model, eval, &dir.metrics(), &dir.figures())?;
     write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
     Ok(figures)
 }
 
 /// Draws a baseline run's figures into `RUN/figures/` and writes `RUN/report.md`.
-pub fn baseline_figures_and_report(dir: &RunDir, model: &crate::eval::baseline::TrainedVae, eval: &EvalReport) -> Result<Vec<figures::Figure>> {
+pub fn baseline_figures_and_report(
+    dir: &RunDir,
+    model: &crate::eval::baseline::TrainedVae,
+    eval: &EvalReport,
+) -> Result<Vec<figures::Figure>> {
     let figures = traversals::write_baseline_figures(model, &dir.metrics(), &dir.figures())?;
     write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
     Ok(figures)
@@ -51,7 +59,9 @@ pub fn register_font() {
 pub fn save_png(rgb: Vec<u8>, width: u32, height: u32, path: &Path) -> Result<()> {
     let image = image::RgbImage::from_raw(width, height, rgb).expect("buffer matches its size");
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| Error::file(path, e))?;
+    image
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| Error::file(path, e))?;
     write_atomic(path, &bytes)
 }
 

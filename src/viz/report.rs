@@ -10,14 +10,24 @@ use crate::eval::{EvalReport, tables};
 /// The report of a run as Markdown; figures are linked relative to the run directory.
 pub fn markdown(config: &Config, report: &EvalReport, figures: &[Figure]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# relatent run: {} {} ({} preset)\n", config.task, config.model, config.preset);
+    let _ = writeln!(
+        out,
+        "# relatent run: {} {} ({} preset)\n",
+        config.task, config.model, config.preset
+    );
     let _ = writeln!(out, "{}\n", data_statement(config, report));
     let _ = writeln!(out, "## Configuration\n\n{}", configuration_table(config));
     let _ = writeln!(out, "## Results\n\n{}", tables::markdown(report));
     if !figures.is_empty() {
         let _ = writeln!(out, "## Figures\n");
         for f in figures {
-            let _ = writeln!(out, "{}\n\n![{}](figures/{})\n", f.caption, f.file.trim_end_matches(".png"), f.file);
+            let _ = writeln!(
+                out,
+                "{}\n\n![{}](figures/{})\n",
+                f.caption,
+                f.file.trim_end_matches(".png"),
+                f.file
+            );
         }
     }
     out
@@ -30,7 +40,11 @@ fn data_statement(config: &Config, report: &EvalReport) -> String {
             "Data: {}. Our numbers are on procedurally rendered images, the paper's on the official files, so compare trends, not third decimals.",
             report.data
         ),
-        Some(path) => format!("Our numbers are on the official file `{}` ({}), like the paper's.", path.display(), report.data),
+        Some(path) => format!(
+            "Our numbers are on the official file `{}` ({}), like the paper's.",
+            path.display(),
+            report.data
+        ),
     }
 }
 
@@ -58,7 +72,11 @@ fn baseline_rows(config: &Config) -> Vec<(&'static str, String)> {
 
 fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
     let (t, p, i) = (&config.train, &config.prior, &config.improve);
-    let relations = if config.relations.is_empty() { "all of the task's".to_string() } else { config.relations.join(", ") };
+    let relations = if config.relations.is_empty() {
+        "all of the task's".to_string()
+    } else {
+        config.relations.join(", ")
+    };
     let rows: Vec<(&'static str, String)> = vec![
         ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
         ("labelled images per component (τ)", config.tau.to_string()),
@@ -67,11 +85,29 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
         ("learning rates (AE and disc., ReL)", format!("{}, {}", t.lr, t.rel_lr)),
         ("β (adversarial), γ (ReL)", format!("{}, {}", t.beta, t.gamma)),
         ("ReL objective, input augmentation", format!("{}, {}", t.rel_objective, t.augment)),
-        ("prior covariance, shrink, ε, refresh every", format!("{}, {}, {}, {}", p.covariance.name(), p.shrink, p.epsilon, p.refresh_every)),
-        ("supervised weight (labelled batch, augmented)", format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled)),
-        ("consistency weight (threshold, share of the batch)", format!("{} ({}, {})", i.consistency_weight, i.consistency_threshold, i.consistency_share)),
-        ("ReL updates per step, ReL-only steps after", format!("{}, {}", i.rel_updates, i.rel_finetune_steps)),
-        ("α rule (posterior temperature)", format!("{} ({})", config.eval.alpha_rule, config.eval.posterior_temperature)),
+        (
+            "prior covariance, shrink, ε, refresh every",
+            format!("{}, {}, {}, {}", p.covariance.name(), p.shrink, p.epsilon, p.refresh_every),
+        ),
+        (
+            "supervised weight (labelled batch, augmented)",
+            format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled),
+        ),
+        (
+            "consistency weight (threshold, share of the batch)",
+            format!(
+                "{} ({}, {})",
+                i.consistency_weight, i.consistency_threshold, i.consistency_share
+            ),
+        ),
+        (
+            "ReL updates per step, ReL-only steps after",
+            format!("{}, {}", i.rel_updates, i.rel_finetune_steps),
+        ),
+        (
+            "α rule (posterior temperature)",
+            format!("{} ({})", config.eval.alpha_rule, config.eval.posterior_temperature),
+        ),
     ];
     rows
 }
@@ -91,10 +127,24 @@ mod tests {
             preset: "default".into(),
             data: "dsprites (procedural)".into(),
             test_images: 100,
-            classification: vec![ClassificationRow { alpha: 0.0, accuracy: Some(0.75), accepted_ratio: 1.0 }],
+            classification: vec![ClassificationRow {
+                alpha: 0.0,
+                accuracy: Some(0.75),
+                accepted_ratio: 1.0,
+            }],
             factor_accuracy: [("shape".to_string(), 0.8)].into_iter().collect(),
-            relational: vec![RelationalRow { depth: 1, alpha: 0.0, accuracy: Some(0.9), accepted_ratio: 1.0 }],
-            relational_images: vec![RelationalRow { depth: 5, alpha: 0.5, accuracy: None, accepted_ratio: 0.0 }],
+            relational: vec![RelationalRow {
+                depth: 1,
+                alpha: 0.0,
+                accuracy: Some(0.9),
+                accepted_ratio: 1.0,
+            }],
+            relational_images: vec![RelationalRow {
+                depth: 5,
+                alpha: 0.5,
+                accuracy: None,
+                accepted_ratio: 0.0,
+            }],
             reconstruction: Reconstruction { bce_per_image: 50.0, mse_per_pixel: 0.01 },
             disentanglement: None,
             train: TrainSummary { steps: 10, seconds: 1.0, backend: "flex".into() },

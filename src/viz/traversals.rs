@@ -19,7 +19,11 @@ const TRAVERSAL_RANGE: f32 = 2.0;
 const KL_IMAGES: usize = 512;
 
 /// Writes a baseline run's figures into `dir` (created if needed).
-pub fn write_baseline_figures(model: &TrainedVae, metrics: &Path, dir: &Path) -> Result<Vec<Figure>> {
+pub fn write_baseline_figures(
+    model: &TrainedVae,
+    metrics: &Path,
+    dir: &Path,
+) -> Result<Vec<Figure>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let mut figures = vec![Figure {
         file: "traversals.png".into(),
@@ -30,7 +34,10 @@ pub fn write_baseline_figures(model: &TrainedVae, metrics: &Path, dir: &Path) ->
     latent_traversals(model).save(&dir.join(&figures[0].file))?;
     let curves = training_panels(metrics)?;
     if !curves.is_empty() {
-        figures.push(Figure { file: "training_curves.png".into(), caption: "Training losses from metrics.jsonl.".into() });
+        figures.push(Figure {
+            file: "training_curves.png".into(),
+            caption: "Training losses from metrics.jsonl.".into(),
+        });
         save_panels(&dir.join(&figures[1].file), "Training curves", &curves, 3)?;
     }
     Ok(figures)
@@ -47,16 +54,28 @@ pub fn latent_traversals(model: &TrainedVae) -> ImageGrid {
     let mut dims: Vec<usize> = (0..d).collect();
     dims.sort_by(|&a, &b| kl[b].total_cmp(&kl[a]));
     let start = &means[..d];
-    let values: Vec<f32> = (0..TRAVERSAL_STEPS).map(|i| -TRAVERSAL_RANGE + 2.0 * TRAVERSAL_RANGE * i as f32 / (TRAVERSAL_STEPS - 1) as f32).collect();
-    let mut grid = ImageGrid::new(format!("Latent traversals ({})", model.config.model), model.data.image_shape());
-    grid.column_headers = std::iter::once("input".to_string()).chain(values.iter().map(|v| format!("{v:+.1}"))).collect();
+    let values: Vec<f32> = (0..TRAVERSAL_STEPS)
+        .map(|i| -TRAVERSAL_RANGE + 2.0 * TRAVERSAL_RANGE * i as f32 / (TRAVERSAL_STEPS - 1) as f32)
+        .collect();
+    let mut grid = ImageGrid::new(
+        format!("Latent traversals ({})", model.config.model),
+        model.data.image_shape(),
+    );
+    grid.column_headers = std::iter::once("input".to_string())
+        .chain(values.iter().map(|v| format!("{v:+.1}")))
+        .collect();
     let input = model.data.render_batch(&order[..1]);
     for &j in &dims {
-        let codes: Vec<f32> = values.iter().flat_map(|&v| start.iter().enumerate().map(move |(k, &m)| if k == j { v } else { m })).collect();
+        let codes: Vec<f32> = values
+            .iter()
+            .flat_map(|&v| start.iter().enumerate().map(move |(k, &m)| if k == j { v } else { m }))
+            .collect();
         let pixels = model.decode(&codes);
         let len = pixels.len() / TRAVERSAL_STEPS;
         let mut row = vec![Some(Cell { pixels: input.clone(), caption: None })];
-        row.extend(pixels.chunks_exact(len).map(|p| Some(Cell { pixels: p.to_vec(), caption: None })));
+        row.extend(
+            pixels.chunks_exact(len).map(|p| Some(Cell { pixels: p.to_vec(), caption: None })),
+        );
         grid.row_labels.push(format!("z{j} (KL {:.2})", kl[j]));
         grid.rows.push(row);
     }

@@ -19,17 +19,31 @@ pub fn dci(rep: &Representation, train: usize) -> Dci {
         .into_par_iter()
         .map(|k| {
             let (labels, classes) = dense_labels(&rep.factor_column(k, 0..n));
-            let model = GradientBoosting::fit(&Samples { x: x_train, d: rep.dim, y: &labels[..train], classes });
+            let model = GradientBoosting::fit(&Samples {
+                x: x_train,
+                d: rep.dim,
+                y: &labels[..train],
+                classes,
+            });
             let predicted = model.predict(x_test, rep.dim);
             let correct = predicted.iter().zip(&labels[train..]).filter(|(p, y)| p == y).count();
-            (model.importances.iter().map(|v| v.abs()).collect(), correct as f64 / (n - train) as f64)
+            (
+                model.importances.iter().map(|v| v.abs()).collect(),
+                correct as f64 / (n - train) as f64,
+            )
         })
         .collect();
     // importance[code][factor]
-    let importance: Vec<Vec<f64>> = (0..rep.dim).map(|j| per_factor.iter().map(|(imp, _)| imp[j]).collect()).collect();
+    let importance: Vec<Vec<f64>> =
+        (0..rep.dim).map(|j| per_factor.iter().map(|(imp, _)| imp[j]).collect()).collect();
     let informativeness = per_factor.iter().map(|p| p.1).sum::<f64>() / rep.num_factors as f64;
     let (disentanglement, completeness) = scores(&importance);
-    Dci { disentanglement, completeness, informativeness, mean: (disentanglement + completeness + informativeness) / 3.0 }
+    Dci {
+        disentanglement,
+        completeness,
+        informativeness,
+        mean: (disentanglement + completeness + informativeness) / 3.0,
+    }
 }
 
 /// Disentanglement and completeness of an importance matrix `r[code][factor]`.
@@ -37,7 +51,9 @@ pub fn scores(r: &[Vec<f64>]) -> (f64, f64) {
     let (codes, factors) = (r.len(), r[0].len());
     let total: f64 = r.iter().flatten().sum();
     let weight = |v: f64| if total == 0.0 { 1.0 / (codes * factors) as f64 } else { v / total };
-    let disentanglement = (0..codes).map(|i| (1.0 - entropy(&r[i], factors)) * r[i].iter().map(|&v| weight(v)).sum::<f64>()).sum();
+    let disentanglement = (0..codes)
+        .map(|i| (1.0 - entropy(&r[i], factors)) * r[i].iter().map(|&v| weight(v)).sum::<f64>())
+        .sum();
     let completeness = (0..factors)
         .map(|k| {
             let column: Vec<f64> = r.iter().map(|row| row[k]).collect();

@@ -56,7 +56,9 @@ impl Tree {
         loop {
             match self.nodes[at] {
                 Node::Leaf { value } => return value,
-                Node::Split { feature, threshold, left, right } => at = if (row[feature] as f64) <= threshold { left } else { right },
+                Node::Split { feature, threshold, left, right } => {
+                    at = if (row[feature] as f64) <= threshold { left } else { right }
+                }
             }
         }
     }
@@ -130,10 +132,25 @@ impl GradientBoosting {
             let trees: Vec<(Tree, Vec<f64>, Vec<usize>)> = (0..k_out)
                 .into_par_iter()
                 .map(|k| {
-                    let target = |i: usize| if data.classes == 2 { usize::from(data.y[i] == 1) } else { usize::from(data.y[i] == k) };
-                    let residual: Vec<f64> = (0..n).map(|i| target(i) as f64 - prob[i * k_out + k]).collect();
+                    let target = |i: usize| {
+                        if data.classes == 2 {
+                            usize::from(data.y[i] == 1)
+                        } else {
+                            usize::from(data.y[i] == k)
+                        }
+                    };
+                    let residual: Vec<f64> =
+                        (0..n).map(|i| target(i) as f64 - prob[i * k_out + k]).collect();
                     let (mut growth, leaf_of) = grow(data, &order, &residual);
-                    newton_leaves(&mut growth.nodes, &leaf_of, &residual, &prob, k_out, k, data.classes);
+                    newton_leaves(
+                        &mut growth.nodes,
+                        &leaf_of,
+                        &residual,
+                        &prob,
+                        k_out,
+                        k,
+                        data.classes,
+                    );
                     (Tree { nodes: growth.nodes }, growth.importance, leaf_of)
                 })
                 .collect();
@@ -150,7 +167,8 @@ impl GradientBoosting {
             }
             stages.push(trees.into_iter().map(|t| t.0).collect());
         }
-        let mean: Vec<f64> = importance_sum.iter().map(|v| v / relevant_trees.max(1) as f64).collect();
+        let mean: Vec<f64> =
+            importance_sum.iter().map(|v| v / relevant_trees.max(1) as f64).collect();
         let total: f64 = mean.iter().sum();
         let importances = mean.iter().map(|v| if total > 0.0 { v / total } else { 0.0 }).collect();
         GradientBoosting { stages, init, classes: data.classes, importances }
@@ -166,7 +184,11 @@ impl GradientBoosting {
                         *r += LEARNING_RATE * tree.predict(row);
                     }
                 }
-                if self.classes == 2 { usize::from(raw[0] > 0.0) } else { crate::prior::argmax(&raw) }
+                if self.classes == 2 {
+                    usize::from(raw[0] > 0.0)
+                } else {
+                    crate::prior::argmax(&raw)
+                }
             })
             .collect()
     }
@@ -178,7 +200,11 @@ fn initial_raw(data: &Samples) -> Vec<f64> {
     let mut p = vec![0.0; data.classes];
     data.y.iter().for_each(|&c| p[c] += 1.0 / data.n() as f64);
     let p: Vec<f64> = p.iter().map(|v| v.clamp(eps, 1.0 - eps)).collect();
-    if data.classes == 2 { vec![(p[1] / (1.0 - p[1])).ln()] } else { p.iter().map(|v| v.ln()).collect() }
+    if data.classes == 2 {
+        vec![(p[1] / (1.0 - p[1])).ln()]
+    } else {
+        p.iter().map(|v| v.ln()).collect()
+    }
 }
 
 /// Class probabilities from raw predictions (sigmoid for one output, softmax otherwise).
@@ -199,7 +225,8 @@ fn probabilities(raw: &[f64], k_out: usize) -> Vec<f64> {
 /// Grows a depth-limited tree on `target`, level by level; returns it with the leaf of each row.
 fn grow(data: &Samples, order: &[Vec<usize>], target: &[f64]) -> (Growth, Vec<usize>) {
     let n = data.n();
-    let mut growth = Growth { nodes: vec![Node::Leaf { value: 0.0 }], importance: vec![0.0; data.d] };
+    let mut growth =
+        Growth { nodes: vec![Node::Leaf { value: 0.0 }], importance: vec![0.0; data.d] };
     let mut node_of = vec![0usize; n];
     let mut open = vec![0usize];
     for _depth in 0..MAX_DEPTH {
@@ -245,7 +272,8 @@ fn grow(data: &Samples, order: &[Vec<usize>], target: &[f64]) -> (Growth, Vec<us
             let (l, r) = (growth.nodes.len(), growth.nodes.len() + 1);
             growth.nodes.push(Node::Leaf { value: 0.0 });
             growth.nodes.push(Node::Leaf { value: 0.0 });
-            growth.nodes[a] = Node::Split { feature: c.feature, threshold: c.threshold, left: l, right: r };
+            growth.nodes[a] =
+                Node::Split { feature: c.feature, threshold: c.threshold, left: l, right: r };
             children[a] = Some((l, r, c));
             next_open.extend([l, r]);
         }
@@ -259,7 +287,8 @@ fn grow(data: &Samples, order: &[Vec<usize>], target: &[f64]) -> (Growth, Vec<us
         for &a in &open {
             if let Some((l, r, c)) = children[a] {
                 let (p, sl, sr) = (totals[a], child_stats[l], child_stats[r]);
-                growth.importance[c.feature] += p.count * p.impurity() - sl.count * sl.impurity() - sr.count * sr.impurity();
+                growth.importance[c.feature] +=
+                    p.count * p.impurity() - sl.count * sl.impurity() - sr.count * sr.impurity();
             }
         }
         open = next_open;
@@ -272,7 +301,15 @@ fn grow(data: &Samples, order: &[Vec<usize>], target: &[f64]) -> (Growth, Vec<us
 
 /// Sets each leaf to one Newton step of the log-loss over its rows (scikit-learn's
 /// `_update_terminal_regions`), with the (K − 1)/K factor for the multinomial loss.
-fn newton_leaves(nodes: &mut [Node], leaf_of: &[usize], residual: &[f64], prob: &[f64], k_out: usize, k: usize, classes: usize) {
+fn newton_leaves(
+    nodes: &mut [Node],
+    leaf_of: &[usize],
+    residual: &[f64],
+    prob: &[f64],
+    k_out: usize,
+    k: usize,
+    classes: usize,
+) {
     let mut num = vec![0.0; nodes.len()];
     let mut den = vec![0.0; nodes.len()];
     for (i, &leaf) in leaf_of.iter().enumerate() {
@@ -296,7 +333,8 @@ mod tests {
     fn a_class_readable_from_one_feature_puts_the_importance_there() {
         // Feature 0 decides the class; feature 1 is noise.
         let n = 300;
-        let x: Vec<f32> = (0..n).flat_map(|i| [(i % 3) as f32, ((i * 7919) % 101) as f32]).collect();
+        let x: Vec<f32> =
+            (0..n).flat_map(|i| [(i % 3) as f32, ((i * 7919) % 101) as f32]).collect();
         let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
         let model = GradientBoosting::fit(&Samples { x: &x, d: 2, y: &y, classes: 3 });
         assert!(model.importances[0] > 0.99, "{:?}", model.importances);

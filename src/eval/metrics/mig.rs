@@ -11,7 +11,8 @@ pub const BINS: usize = 20;
 
 /// MIG over the rows `rows`.
 pub fn mig(rep: &Representation, rows: Range<usize>) -> f64 {
-    let codes: Vec<Vec<usize>> = (0..rep.dim).map(|j| discretize(&rep.code_column(j, rows.clone()), BINS)).collect();
+    let codes: Vec<Vec<usize>> =
+        (0..rep.dim).map(|j| discretize(&rep.code_column(j, rows.clone()), BINS)).collect();
     let gaps: Vec<f64> = (0..rep.num_factors)
         .map(|k| {
             let (factor, _) = dense_labels(&rep.factor_column(k, rows.clone()));
@@ -27,7 +28,9 @@ pub fn mig(rep: &Representation, rows: Range<usize>) -> f64 {
 /// `np.digitize(x, np.histogram(x, bins)[1][:-1])`: the number of left bin edges at or below
 /// each value (1..=bins), with numpy's edges over [min, max] (or [v − 0.5, v + 0.5] when flat).
 pub fn discretize(values: &[f64], bins: usize) -> Vec<usize> {
-    let (mut lo, mut hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (mut lo, mut hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if lo == hi {
         (lo, hi) = (lo - 0.5, hi + 0.5);
     }
@@ -78,7 +81,11 @@ mod tests {
     fn discretize_follows_numpy_digitize_of_histogram_edges() {
         // np.digitize([0, 1, 2, 3, 4], np.histogram([0, 1, 2, 3, 4], 4)[1][:-1]) = [1, 2, 3, 4, 4]
         assert_eq!(discretize(&[0.0, 1.0, 2.0, 3.0, 4.0], 4), vec![1, 2, 3, 4, 4]);
-        assert_eq!(discretize(&[2.0, 2.0], 20), vec![11, 11], "flat: edges over [1.5, 2.5], as numpy");
+        assert_eq!(
+            discretize(&[2.0, 2.0], 20),
+            vec![11, 11],
+            "flat: edges over [1.5, 2.5], as numpy"
+        );
     }
 
     #[test]
@@ -88,14 +95,17 @@ mod tests {
         assert!(mutual_information(&a, &[0, 1, 0, 1]).abs() < 1e-12, "independent");
         // Known value: p(x,y) = [[.5, 0], [.25, .25]] → I = .5 ln 2 + 2·.25 ln(.25/(.5·.25)) + … = 0.2158
         let (x, y) = ([0, 0, 1, 1], [0, 0, 0, 1]);
-        let want = 0.5 * (0.5f64 / (0.5 * 0.75)).ln() + 0.25 * (0.25f64 / (0.5 * 0.75)).ln() + 0.25 * (0.25f64 / (0.5 * 0.25)).ln();
+        let want = 0.5 * (0.5f64 / (0.5 * 0.75)).ln()
+            + 0.25 * (0.25f64 / (0.5 * 0.75)).ln()
+            + 0.25 * (0.25f64 / (0.5 * 0.25)).ln();
         assert!((mutual_information(&x, &y) - want).abs() < 1e-12);
     }
 
     #[test]
     fn aligned_codes_score_one_and_duplicated_codes_zero() {
         // Two factors with 4 values each, all combinations, 3 repetitions.
-        let rows: Vec<(i64, i64)> = (0..48).map(|i| ((i % 4) as i64, ((i / 4) % 4) as i64)).collect();
+        let rows: Vec<(i64, i64)> =
+            (0..48).map(|i| ((i % 4) as i64, ((i / 4) % 4) as i64)).collect();
         let factors: Vec<i64> = rows.iter().flat_map(|&(a, b)| [a, b]).collect();
         let aligned: Vec<f64> = rows.iter().flat_map(|&(a, b)| [a as f64, b as f64]).collect();
         let rep = Representation::new(aligned, 2, factors.clone(), 2).unwrap();

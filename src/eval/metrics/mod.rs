@@ -31,11 +31,19 @@ pub struct Representation {
 impl Representation {
     /// Checks shapes and values: same number of rows, finite codes, every factor with at
     /// least two values.
-    pub fn new(codes: Vec<f64>, dim: usize, factors: Vec<i64>, num_factors: usize) -> Result<Representation> {
+    pub fn new(
+        codes: Vec<f64>,
+        dim: usize,
+        factors: Vec<i64>,
+        num_factors: usize,
+    ) -> Result<Representation> {
         if dim == 0 || num_factors == 0 {
             return Err(Error::Invalid("codes and factors need at least one column each".into()));
         }
-        if codes.len() % dim != 0 || factors.len() % num_factors != 0 || codes.len() / dim != factors.len() / num_factors {
+        if codes.len() % dim != 0
+            || factors.len() % num_factors != 0
+            || codes.len() / dim != factors.len() / num_factors
+        {
             return Err(Error::Invalid(format!(
                 "codes have {} rows but factors have {}",
                 codes.len() / dim,
@@ -49,7 +57,9 @@ impl Representation {
         for k in 0..num_factors {
             let first = rep.factor(0, k);
             if (0..rep.len()).all(|i| rep.factor(i, k) == first) {
-                return Err(Error::Invalid(format!("factor {k} takes a single value; it cannot be predicted or measured")));
+                return Err(Error::Invalid(format!(
+                    "factor {k} takes a single value; it cannot be predicted or measured"
+                )));
             }
         }
         Ok(rep)
@@ -104,9 +114,16 @@ pub struct Disentanglement {
 /// All three metrics: the first `train` rows fit the classifiers (and give MIG), the rest test.
 pub fn disentanglement(rep: &Representation, train: usize) -> Result<Disentanglement> {
     if train == 0 || train >= rep.len() {
-        return Err(Error::Invalid(format!("--train must be between 1 and {} (the rows minus one), got {train}", rep.len().saturating_sub(1))));
+        return Err(Error::Invalid(format!(
+            "--train must be between 1 and {} (the rows minus one), got {train}",
+            rep.len().saturating_sub(1)
+        )));
     }
-    Ok(Disentanglement { dci: dci::dci(rep, train), mig: mig::mig(rep, 0..train), sap: sap::sap(rep, train) })
+    Ok(Disentanglement {
+        dci: dci::dci(rep, train),
+        mig: mig::mig(rep, 0..train),
+        sap: sap::sap(rep, train),
+    })
 }
 
 /// Reads codes and factors from `.npy` files, with errors naming the file at fault.
@@ -114,18 +131,32 @@ pub fn read_representation(codes: &Path, factors: &Path) -> Result<Representatio
     let c = arrays::read_codes(codes)?;
     let f = arrays::read_factors(factors)?;
     if c.rows != f.rows {
-        return Err(Error::Invalid(format!("{} has {} rows but {} has {}", codes.display(), c.rows, factors.display(), f.rows)));
+        return Err(Error::Invalid(format!(
+            "{} has {} rows but {} has {}",
+            codes.display(),
+            c.rows,
+            factors.display(),
+            f.rows
+        )));
     }
     if c.rows < 2 {
         return Err(Error::file(codes, "needs at least two rows (one to fit, one to test)"));
     }
     if let Some(i) = c.values.iter().position(|v| !v.is_finite()) {
-        return Err(Error::file(codes, format!("row {} holds a non-finite value", i / c.cols.max(1))));
+        return Err(Error::file(
+            codes,
+            format!("row {} holds a non-finite value", i / c.cols.max(1)),
+        ));
     }
     for k in 0..f.cols {
         let first = f.values[k];
         if (0..f.rows).all(|i| f.values[i * f.cols + k] == first) {
-            return Err(Error::file(factors, format!("factor column {k} takes a single value ({first}); it cannot be predicted or measured")));
+            return Err(Error::file(
+                factors,
+                format!(
+                    "factor column {k} takes a single value ({first}); it cannot be predicted or measured"
+                ),
+            ));
         }
     }
     Representation::new(c.values, c.cols, f.values, f.cols)
@@ -141,5 +172,8 @@ pub fn dense_labels(values: &[i64]) -> (Vec<usize>, usize) {
     let mut distinct: Vec<i64> = values.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
-    (values.iter().map(|v| distinct.binary_search(v).expect("value is present")).collect(), distinct.len())
+    (
+        values.iter().map(|v| distinct.binary_search(v).expect("value is present")).collect(),
+        distinct.len(),
+    )
 }

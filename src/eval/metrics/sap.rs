@@ -26,7 +26,11 @@ pub fn sap(rep: &Representation, train: usize) -> f64 {
                 .map(|j| {
                     let x = rep.code_column(j, 0..n);
                     let svm = LinearSvm::fit(&x[..train], &labels[..train], classes);
-                    let correct = x[train..].iter().zip(&labels[train..]).filter(|&(&v, &y)| svm.predict(v) == y).count();
+                    let correct = x[train..]
+                        .iter()
+                        .zip(&labels[train..])
+                        .filter(|&(&v, &y)| svm.predict(v) == y)
+                        .count();
                     correct as f64 / (n - train) as f64
                 })
                 .collect()
@@ -55,7 +59,10 @@ impl LinearSvm {
         let mut counts = vec![0usize; classes];
         y.iter().for_each(|&c| counts[c] += 1);
         // class_weight="balanced": n / (classes · count).
-        let weight: Vec<f64> = counts.iter().map(|&c| if c == 0 { 0.0 } else { x.len() as f64 / (classes * c) as f64 }).collect();
+        let weight: Vec<f64> = counts
+            .iter()
+            .map(|&c| if c == 0 { 0.0 } else { x.len() as f64 / (classes * c) as f64 })
+            .collect();
         let planes = if classes == 2 {
             // The objective is symmetric in the sign convention; class 1 is the positive side.
             let signs: Vec<f64> = y.iter().map(|&c| if c == 1 { 1.0 } else { -1.0 }).collect();
@@ -64,8 +71,10 @@ impl LinearSvm {
         } else {
             (0..classes)
                 .map(|k| {
-                    let signs: Vec<f64> = y.iter().map(|&c| if c == k { 1.0 } else { -1.0 }).collect();
-                    let costs: Vec<f64> = y.iter().map(|&c| if c == k { C * weight[k] } else { C }).collect();
+                    let signs: Vec<f64> =
+                        y.iter().map(|&c| if c == k { 1.0 } else { -1.0 }).collect();
+                    let costs: Vec<f64> =
+                        y.iter().map(|&c| if c == k { C * weight[k] } else { C }).collect();
                     solve(x, &signs, &costs)
                 })
                 .collect()
@@ -77,7 +86,15 @@ impl LinearSvm {
     pub fn predict(&self, v: f64) -> usize {
         match self.planes.as_slice() {
             [(w, b)] => usize::from(w * v + b > 0.0),
-            planes => planes.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (k, (w, b))| if w * v + b > best.1 { (k, w * v + b) } else { best }).0,
+            planes => {
+                planes
+                    .iter()
+                    .enumerate()
+                    .fold((0, f64::NEG_INFINITY), |best, (k, (w, b))| {
+                        if w * v + b > best.1 { (k, w * v + b) } else { best }
+                    })
+                    .0
+            }
         }
     }
 }
@@ -85,7 +102,12 @@ impl LinearSvm {
 /// Minimises ½(w² + b²) + Σ cᵢ·max(0, 1 − sᵢ(w·xᵢ + b))² by Newton's method with backtracking.
 fn solve(x: &[f64], s: &[f64], c: &[f64]) -> (f64, f64) {
     let objective = |w: f64, b: f64| {
-        0.5 * (w * w + b * b) + x.iter().zip(s).zip(c).map(|((&x, &s), &c)| c * (1.0 - s * (w * x + b)).max(0.0).powi(2)).sum::<f64>()
+        0.5 * (w * w + b * b)
+            + x.iter()
+                .zip(s)
+                .zip(c)
+                .map(|((&x, &s), &c)| c * (1.0 - s * (w * x + b)).max(0.0).powi(2))
+                .sum::<f64>()
     };
     let (mut w, mut b) = (0.0, 0.0);
     for _ in 0..100 {
@@ -140,9 +162,15 @@ mod tests {
     /// tol=1e-8, max_iter=100000)` on x_i = 10·(i mod 3) + sin(0.37·i), i < 300.
     #[test]
     fn planes_match_scikit_learn() {
-        let x: Vec<f64> = (0..300).map(|i| (i % 3) as f64 * 10.0 + (i as f64 * 0.37).sin()).collect();
+        let x: Vec<f64> =
+            (0..300).map(|i| (i % 3) as f64 * 10.0 + (i as f64 * 0.37).sin()).collect();
         let y: Vec<usize> = (0..300).map(|i| i % 3).collect();
-        let close = |got: (f64, f64), want: (f64, f64)| assert!((got.0 - want.0).abs() < 1e-6 && (got.1 - want.1).abs() < 1e-6, "{got:?} vs {want:?}");
+        let close = |got: (f64, f64), want: (f64, f64)| {
+            assert!(
+                (got.0 - want.0).abs() < 1e-6 && (got.1 - want.1).abs() < 1e-6,
+                "{got:?} vs {want:?}"
+            )
+        };
         let svm = LinearSvm::fit(&x, &y, 3);
         close(svm.planes[0], (-0.17388042203380244, 0.6554979159402264));
         close(svm.planes[1], (-0.00583631705218271, -0.23561456020937466));

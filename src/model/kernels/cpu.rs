@@ -33,17 +33,53 @@ pub struct ConvGeometry {
 
 impl ConvGeometry {
     /// The convolution of a `c_in`×`h_in`×`w_in` image to `c_out` channels.
-    pub fn conv(c_in: usize, h_in: usize, w_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize) -> ConvGeometry {
+    pub fn conv(
+        c_in: usize,
+        h_in: usize,
+        w_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvGeometry {
         let out = |n: usize| (n + 2 * padding - kernel) / stride + 1;
-        ConvGeometry { c_in, h_in, w_in, c_out, h_out: out(h_in), w_out: out(w_in), kernel, stride, padding }
+        ConvGeometry {
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            h_out: out(h_in),
+            w_out: out(w_in),
+            kernel,
+            stride,
+            padding,
+        }
     }
 
     /// The convolution whose adjoint is the transposed convolution of a `c_in`×`h_in`×`w_in`
     /// image to `c_out` channels (output padding 0): it maps the transposed convolution's output
     /// back to its input.
-    pub fn transposed(c_in: usize, h_in: usize, w_in: usize, c_out: usize, kernel: usize, stride: usize, padding: usize) -> ConvGeometry {
+    pub fn transposed(
+        c_in: usize,
+        h_in: usize,
+        w_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvGeometry {
         let out = |n: usize| (n - 1) * stride + kernel - 2 * padding;
-        ConvGeometry { c_in: c_out, h_in: out(h_in), w_in: out(w_in), c_out: c_in, h_out: h_in, w_out: w_in, kernel, stride, padding }
+        ConvGeometry {
+            c_in: c_out,
+            h_in: out(h_in),
+            w_in: out(w_in),
+            c_out: c_in,
+            h_out: h_in,
+            w_out: w_in,
+            kernel,
+            stride,
+            padding,
+        }
     }
 
     /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
@@ -202,7 +238,15 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
         || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
         |(cols, phases), (y_b, x_b)| {
             im2col(x_b, g, cols, phases);
-            matmul(g.c_out, g.out_plane(), g.col_rows(), y_b, Mat::rows(w, g.col_rows()), Mat::rows(cols, g.out_plane()), false);
+            matmul(
+                g.c_out,
+                g.out_plane(),
+                g.col_rows(),
+                y_b,
+                Mat::rows(w, g.col_rows()),
+                Mat::rows(cols, g.out_plane()),
+                false,
+            );
         },
     );
     y
@@ -215,7 +259,15 @@ pub fn conv_input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     dx.par_chunks_mut(g.in_len()).zip(dy.par_chunks(g.out_len())).for_each_init(
         || vec![0.0; g.col_rows() * g.out_plane()],
         |cols, (dx_b, dy_b)| {
-            matmul(g.col_rows(), g.out_plane(), g.c_out, cols, Mat::transposed(w, g.col_rows()), Mat::rows(dy_b, g.out_plane()), false);
+            matmul(
+                g.col_rows(),
+                g.out_plane(),
+                g.c_out,
+                cols,
+                Mat::transposed(w, g.col_rows()),
+                Mat::rows(dy_b, g.out_plane()),
+                false,
+            );
             col2im(cols, g, dx_b);
         },
     );
@@ -236,18 +288,31 @@ pub fn conv_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
             || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
             |(cols, phases), (x_chunk, dy_chunk)| {
                 let mut dw = vec![0.0; len];
-                for (x_b, dy_b) in x_chunk.chunks_exact(g.in_len()).zip(dy_chunk.chunks_exact(g.out_len())) {
+                for (x_b, dy_b) in
+                    x_chunk.chunks_exact(g.in_len()).zip(dy_chunk.chunks_exact(g.out_len()))
+                {
                     im2col(x_b, g, cols, phases);
-                    matmul(g.c_out, g.col_rows(), g.out_plane(), &mut dw, Mat::rows(dy_b, g.out_plane()), Mat::transposed(cols, g.out_plane()), true);
+                    matmul(
+                        g.c_out,
+                        g.col_rows(),
+                        g.out_plane(),
+                        &mut dw,
+                        Mat::rows(dy_b, g.out_plane()),
+                        Mat::transposed(cols, g.out_plane()),
+                        true,
+                    );
                 }
                 dw
             },
         )
         .collect();
-    partials.into_iter().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-        a
-    }).unwrap_or_else(|| vec![0.0; len])
+    partials
+        .into_iter()
+        .reduce(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0.0; len])
 }
 
 #[cfg(test)]
@@ -267,12 +332,22 @@ mod tests {
                         for ci in 0..g.c_in {
                             for ky in 0..g.kernel {
                                 for kx in 0..g.kernel {
-                                    let (iy, ix) = ((oy * g.stride + ky) as i64 - g.padding as i64, (ox * g.stride + kx) as i64 - g.padding as i64);
-                                    if iy < 0 || ix < 0 || iy >= g.h_in as i64 || ix >= g.w_in as i64 {
+                                    let (iy, ix) = (
+                                        (oy * g.stride + ky) as i64 - g.padding as i64,
+                                        (ox * g.stride + kx) as i64 - g.padding as i64,
+                                    );
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= g.h_in as i64
+                                        || ix >= g.w_in as i64
+                                    {
                                         continue;
                                     }
-                                    let xv = x[b * g.in_len() + (ci * g.h_in + iy as usize) * g.w_in + ix as usize];
-                                    let wv = w[((co * g.c_in + ci) * g.kernel + ky) * g.kernel + kx];
+                                    let xv = x[b * g.in_len()
+                                        + (ci * g.h_in + iy as usize) * g.w_in
+                                        + ix as usize];
+                                    let wv =
+                                        w[((co * g.c_in + ci) * g.kernel + ky) * g.kernel + kx];
                                     acc += (xv * wv) as f64;
                                 }
                             }
@@ -300,7 +375,8 @@ mod tests {
         }
     }
 
-    const GEOMETRIES: [(usize, usize, usize, usize, usize); 4] = [(1, 16, 3, 4, 2), (3, 9, 5, 3, 1), (4, 8, 2, 4, 2), (2, 7, 3, 3, 2)];
+    const GEOMETRIES: [(usize, usize, usize, usize, usize); 4] =
+        [(1, 16, 3, 4, 2), (3, 9, 5, 3, 1), (4, 8, 2, 4, 2), (2, 7, 3, 3, 2)];
 
     #[test]
     fn forward_matches_the_textbook_convolution() {
@@ -323,8 +399,14 @@ mod tests {
             let reference = dot(&dy, &naive_conv(&x, &w, &g));
             let via_input = dot(&conv_input_grad(&dy, &w, &g), &x);
             let via_weight = dot(&conv_weight_grad(&x, &dy, &g), &w);
-            assert!((reference - via_input).abs() < 1e-3 * (1.0 + reference.abs()), "{g:?}: {reference} vs {via_input}");
-            assert!((reference - via_weight).abs() < 1e-3 * (1.0 + reference.abs()), "{g:?}: {reference} vs {via_weight}");
+            assert!(
+                (reference - via_input).abs() < 1e-3 * (1.0 + reference.abs()),
+                "{g:?}: {reference} vs {via_input}"
+            );
+            assert!(
+                (reference - via_weight).abs() < 1e-3 * (1.0 + reference.abs()),
+                "{g:?}: {reference} vs {via_weight}"
+            );
         }
     }
 

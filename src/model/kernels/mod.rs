@@ -13,11 +13,11 @@ pub mod cpu;
 pub mod norm;
 pub mod pointwise;
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
@@ -40,33 +40,67 @@ pub(crate) fn transpose_options(stride: usize, padding: usize) -> ConvTransposeO
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvKernels: Backend {
     /// Convolution of `x` (N×C×H×W) with `weight` (C_out×C×k×k).
-    fn conv2d_kernel(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv2d_kernel(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, None, conv_options(stride, padding))
     }
 
     /// Gradient of [`Self::conv2d_kernel`]'s input.
-    fn conv2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, grad: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         Self::conv2d_x_backward(x, weight, grad, conv_options(stride, padding))
     }
 
     /// Gradient of [`Self::conv2d_kernel`]'s weight.
-    fn conv2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, grad: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, grad, conv_options(stride, padding))
     }
 
     /// Transposed convolution of `x` (N×C×H×W) with `weight` (C×C_out×k×k), output padding 0.
-    fn conv_transpose2d_kernel(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv_transpose2d_kernel(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         Self::conv_transpose2d(x, weight, None, transpose_options(stride, padding))
     }
 
     /// Gradient of [`Self::conv_transpose2d_kernel`]'s input.
-    fn conv_transpose2d_input_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, grad: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv_transpose2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         let _ = x;
         Self::conv_transpose2d_x_backward(weight, grad, transpose_options(stride, padding))
     }
 
     /// Gradient of [`Self::conv_transpose2d_kernel`]'s weight.
-    fn conv_transpose2d_weight_grad(x: FloatTensor<Self>, weight: FloatTensor<Self>, grad: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv_transpose2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         Self::conv_transpose2d_weight_backward(x, weight, grad, transpose_options(stride, padding))
     }
 }
@@ -87,13 +121,23 @@ fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
 }
 
 /// The geometry of a convolution of `x` with `weight` (C_out×C×k×k).
-fn conv_geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: usize) -> ConvGeometry {
+fn conv_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: usize,
+    padding: usize,
+) -> ConvGeometry {
     let ([_, c, h, w], [c_out, _, k, _]) = (dims4(x), dims4(weight));
     ConvGeometry::conv(c, h, w, c_out, k, stride, padding)
 }
 
 /// The geometry whose adjoint is the transposed convolution of `x` with `weight` (C×C_out×k×k).
-fn transposed_geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, padding: usize) -> ConvGeometry {
+fn transposed_geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: usize,
+    padding: usize,
+) -> ConvGeometry {
     let ([_, c, h, w], [_, c_out, k, _]) = (dims4(x), dims4(weight));
     ConvGeometry::transposed(c, h, w, c_out, k, stride, padding)
 }
@@ -104,7 +148,12 @@ fn f32_inputs(tensors: &[&FlexTensor]) -> bool {
 }
 
 impl ConvKernels for Flex {
-    fn conv2d_kernel(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv2d_kernel(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight]) {
             return Flex::conv2d(x, weight, None, conv_options(stride, padding));
         }
@@ -114,7 +163,13 @@ impl ConvKernels for Flex {
         flex_tensor(y, [dims4(&x)[0], g.c_out, g.h_out, g.w_out])
     }
 
-    fn conv2d_input_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv2d_input_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight, &grad]) {
             return Flex::conv2d_x_backward(x, weight, grad, conv_options(stride, padding));
         }
@@ -123,7 +178,13 @@ impl ConvKernels for Flex {
         flex_tensor(cpu::conv_input_grad(values(&grad), values(&weight), &g), dims4(&x))
     }
 
-    fn conv2d_weight_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv2d_weight_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight, &grad]) {
             return Flex::conv2d_weight_backward(x, weight, grad, conv_options(stride, padding));
         }
@@ -132,7 +193,12 @@ impl ConvKernels for Flex {
         flex_tensor(cpu::conv_weight_grad(values(&x), values(&grad), &g), dims4(&weight))
     }
 
-    fn conv_transpose2d_kernel(x: FlexTensor, weight: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv_transpose2d_kernel(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight]) {
             return Flex::conv_transpose2d(x, weight, None, transpose_options(stride, padding));
         }
@@ -142,18 +208,39 @@ impl ConvKernels for Flex {
         flex_tensor(y, [dims4(&x)[0], g.c_in, g.h_in, g.w_in])
     }
 
-    fn conv_transpose2d_input_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv_transpose2d_input_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight, &grad]) {
-            return Flex::conv_transpose2d_x_backward(weight, grad, transpose_options(stride, padding));
+            return Flex::conv_transpose2d_x_backward(
+                weight,
+                grad,
+                transpose_options(stride, padding),
+            );
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
         flex_tensor(cpu::conv_forward(values(&grad), values(&weight), &g), dims4(&x))
     }
 
-    fn conv_transpose2d_weight_grad(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, stride: usize, padding: usize) -> FlexTensor {
+    fn conv_transpose2d_weight_grad(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        stride: usize,
+        padding: usize,
+    ) -> FlexTensor {
         if !f32_inputs(&[&x, &weight, &grad]) {
-            return Flex::conv_transpose2d_weight_backward(x, weight, grad, transpose_options(stride, padding));
+            return Flex::conv_transpose2d_weight_backward(
+                x,
+                weight,
+                grad,
+                transpose_options(stride, padding),
+            );
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
@@ -177,7 +264,12 @@ struct ConvBackward;
 impl<B: Backend + ConvKernels> Backward<B, 2> for ConvBackward {
     type State = (NodeId, NodeId, ConvKind, usize, usize);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x_state, weight_state, kind, stride, padding) = ops.state;
@@ -185,15 +277,25 @@ impl<B: Backend + ConvKernels> Backward<B, 2> for ConvBackward {
         let weight = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
         if let Some(node) = node_x {
             let dx = match kind {
-                ConvKind::Conv => B::conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), stride, padding),
-                ConvKind::Transposed => B::conv_transpose2d_input_grad(x.clone(), weight.clone(), grad.clone(), stride, padding),
+                ConvKind::Conv => {
+                    B::conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), stride, padding)
+                }
+                ConvKind::Transposed => B::conv_transpose2d_input_grad(
+                    x.clone(),
+                    weight.clone(),
+                    grad.clone(),
+                    stride,
+                    padding,
+                ),
             };
             grads.register::<B>(node.id, dx);
         }
         if let Some(node) = node_weight {
             let dw = match kind {
                 ConvKind::Conv => B::conv2d_weight_grad(x, weight, grad, stride, padding),
-                ConvKind::Transposed => B::conv_transpose2d_weight_grad(x, weight, grad, stride, padding),
+                ConvKind::Transposed => {
+                    B::conv_transpose2d_weight_grad(x, weight, grad, stride, padding)
+                }
             };
             grads.register::<B>(node.id, dw);
         }
@@ -215,18 +317,33 @@ fn tracked<B: Backend + ConvKernels, C: CheckpointStrategy>(
     match ConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
-            prep.finish((x_state, weight_state, kind, stride, padding), forward(x.into_primitive(), weight.into_primitive()))
+            prep.finish(
+                (x_state, weight_state, kind, stride, padding),
+                forward(x.into_primitive(), weight.into_primitive()),
+            )
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), weight.into_primitive())),
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
+        }
     }
 }
 
 impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
-    fn conv2d_kernel(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv2d_kernel(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         tracked::<B, C>(x, weight, ConvKind::Conv, stride, padding)
     }
 
-    fn conv_transpose2d_kernel(x: FloatTensor<Self>, weight: FloatTensor<Self>, stride: usize, padding: usize) -> FloatTensor<Self> {
+    fn conv_transpose2d_kernel(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
         tracked::<B, C>(x, weight, ConvKind::Transposed, stride, padding)
     }
 }
@@ -241,15 +358,35 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: usize, padding: usize) ->
     if !on_flex(&x.device()) {
         return burn::tensor::module::conv2d(x, weight, None, conv_options(stride, padding));
     }
-    Tensor::from_dispatch(<Dispatch as ConvKernels>::conv2d_kernel(x.into_dispatch(), weight.into_dispatch(), stride, padding))
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::conv2d_kernel(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride,
+        padding,
+    ))
 }
 
 /// Transposed convolution without bias (output padding 0): our kernels on Flex, burn's op elsewhere.
-pub fn conv_transpose2d(x: Tensor<4>, weight: Tensor<4>, stride: usize, padding: usize) -> Tensor<4> {
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
     if !on_flex(&x.device()) {
-        return burn::tensor::module::conv_transpose2d(x, weight, None, transpose_options(stride, padding));
+        return burn::tensor::module::conv_transpose2d(
+            x,
+            weight,
+            None,
+            transpose_options(stride, padding),
+        );
     }
-    Tensor::from_dispatch(<Dispatch as ConvKernels>::conv_transpose2d_kernel(x.into_dispatch(), weight.into_dispatch(), stride, padding))
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::conv_transpose2d_kernel(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        stride,
+        padding,
+    ))
 }
 
 #[cfg(test)]
@@ -258,7 +395,10 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn close(a: Tensor<4>, b: Tensor<4>, what: &str) {
-        let (a, b) = (a.into_data().try_into_vec::<f32>().unwrap(), b.into_data().try_into_vec::<f32>().unwrap());
+        let (a, b) = (
+            a.into_data().try_into_vec::<f32>().unwrap(),
+            b.into_data().try_into_vec::<f32>().unwrap(),
+        );
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
@@ -267,7 +407,12 @@ mod tests {
     }
 
     /// Values and both gradients of `ours` against `burn` on random inputs.
-    fn compare(x_shape: [usize; 4], w_shape: [usize; 4], ours: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>, burn: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>) {
+    fn compare(
+        x_shape: [usize; 4],
+        w_shape: [usize; 4],
+        ours: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+        burn: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+    ) {
         let device = Device::flex().autodiff();
         assert!(on_flex(&device), "the comparison must exercise our kernels");
         let x = Tensor::<4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
@@ -290,18 +435,40 @@ mod tests {
     #[test]
     fn convolution_matches_burn_in_values_and_gradients() {
         // dSprites' and Shapes3D's k4 s2 p1 layers, and HWF's k5 / k3 s2 p0 (45 → 21 → 9 → 4).
-        let cases = [([3, 1, 64, 64], [32, 1, 4, 4], 1), ([3, 32, 16, 16], [32, 32, 4, 4], 1), ([2, 5, 9, 9], [4, 5, 3, 3], 1), ([2, 1, 45, 45], [6, 1, 5, 5], 0), ([2, 6, 9, 9], [4, 6, 3, 3], 0)];
+        let cases = [
+            ([3, 1, 64, 64], [32, 1, 4, 4], 1),
+            ([3, 32, 16, 16], [32, 32, 4, 4], 1),
+            ([2, 5, 9, 9], [4, 5, 3, 3], 1),
+            ([2, 1, 45, 45], [6, 1, 5, 5], 0),
+            ([2, 6, 9, 9], [4, 6, 3, 3], 0),
+        ];
         for (x, w, p) in cases {
-            compare(x, w, |x, w| conv2d(x, w, 2, p), |x, w| burn::tensor::module::conv2d(x, w, None, conv_options(2, p)));
+            compare(
+                x,
+                w,
+                |x, w| conv2d(x, w, 2, p),
+                |x, w| burn::tensor::module::conv2d(x, w, None, conv_options(2, p)),
+            );
         }
     }
 
     #[test]
     fn transposed_convolution_matches_burn_in_values_and_gradients() {
         // k4 s2 p1 (64×64 tasks), and HWF's k3 / k5 s2 p0 (4 → 9 → 21 → 45).
-        let cases = [([3, 32, 32, 32], [32, 1, 4, 4], 1), ([3, 32, 4, 4], [32, 32, 4, 4], 1), ([2, 5, 6, 6], [5, 3, 4, 4], 1), ([2, 6, 4, 4], [6, 5, 3, 3], 0), ([2, 5, 21, 21], [5, 1, 5, 5], 0)];
+        let cases = [
+            ([3, 32, 32, 32], [32, 1, 4, 4], 1),
+            ([3, 32, 4, 4], [32, 32, 4, 4], 1),
+            ([2, 5, 6, 6], [5, 3, 4, 4], 1),
+            ([2, 6, 4, 4], [6, 5, 3, 3], 0),
+            ([2, 5, 21, 21], [5, 1, 5, 5], 0),
+        ];
         for (x, w, p) in cases {
-            compare(x, w, |x, w| conv_transpose2d(x, w, 2, p), |x, w| burn::tensor::module::conv_transpose2d(x, w, None, transpose_options(2, p)));
+            compare(
+                x,
+                w,
+                |x, w| conv_transpose2d(x, w, 2, p),
+                |x, w| burn::tensor::module::conv_transpose2d(x, w, None, transpose_options(2, p)),
+            );
         }
     }
 }

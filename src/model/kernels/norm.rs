@@ -12,14 +12,17 @@
 //! Off Flex, and outside training, [`batch_norm_leaky_relu`] is burn's `BatchNorm::forward`
 //! followed by the activation.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, Scalar, TensorMetadata, backend_extension, get_or_init_device_settings};
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, Scalar, TensorMetadata, backend_extension,
+    get_or_init_device_settings,
+};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
@@ -31,31 +34,66 @@ use super::{dims4, f32_inputs, on_flex, values};
 pub trait NormKernels: Backend {
     /// The normalised, scaled, shifted and activated `x`, and the batch's per-channel mean and
     /// biased variance (for the running statistics).
-    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, slope: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn batch_norm_train_kernel(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        slope: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         burn_forward::<Self>(x, gamma, beta, epsilon, slope)
     }
 
     /// Gradients of [`Self::batch_norm_train_kernel`]'s input, gamma and beta.
     #[allow(clippy::too_many_arguments)]
-    fn batch_norm_train_grads(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, mean: FloatTensor<Self>, variance: FloatTensor<Self>, epsilon: f64, slope: f64, grad: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    fn batch_norm_train_grads(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        slope: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         burn_grads::<Self>(x, gamma, beta, mean, variance, epsilon, slope, grad)
     }
 }
 
 /// The forward operation with burn's own ops.
-fn burn_forward<B: Backend>(x: FloatTensor<B>, gamma: FloatTensor<B>, beta: FloatTensor<B>, epsilon: f64, slope: f64) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+fn burn_forward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+    slope: f64,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let r = B::batch_norm_train(x, gamma, beta, epsilon);
     (B::leaky_relu(r.output, Scalar::Float(slope)), r.mean, r.variance)
 }
 
 /// The gradients with burn's own ops.
 #[allow(clippy::too_many_arguments)]
-fn burn_grads<B: Backend>(x: FloatTensor<B>, gamma: FloatTensor<B>, beta: FloatTensor<B>, mean: FloatTensor<B>, variance: FloatTensor<B>, epsilon: f64, slope: f64, grad: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+fn burn_grads<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    variance: FloatTensor<B>,
+    epsilon: f64,
+    slope: f64,
+    grad: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     // The activation passes the gradient where the normalised value is ≥ 0, `slope` of it elsewhere.
-    let normalised = B::batch_norm(x.clone(), gamma.clone(), beta, mean.clone(), variance.clone(), epsilon);
+    let normalised =
+        B::batch_norm(x.clone(), gamma.clone(), beta, mean.clone(), variance.clone(), epsilon);
     let bool_dtype = get_or_init_device_settings::<B>(&normalised.device()).bool_dtype;
     let negative = B::float_lower_elem(normalised, 0f32.into(), bool_dtype);
-    let grad = B::float_mask_where(grad.clone(), negative, B::float_mul_scalar(grad, Scalar::Float(slope)));
+    let grad = B::float_mask_where(
+        grad.clone(),
+        negative,
+        B::float_mul_scalar(grad, Scalar::Float(slope)),
+    );
     let r = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
     (r.x_grad, r.gamma_grad, r.beta_grad)
 }
@@ -71,7 +109,13 @@ fn owned(t: FlexTensor) -> Vec<f32> {
 }
 
 impl NormKernels for Flex {
-    fn batch_norm_train_kernel(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64, slope: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn batch_norm_train_kernel(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+        slope: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &beta]) {
             return burn_forward::<Flex>(x, gamma, beta, epsilon, slope);
         }
@@ -83,15 +127,36 @@ impl NormKernels for Flex {
         (FlexTensor::from_data(TensorData::new(out, dims4(&x))), vector(mean), vector(variance))
     }
 
-    fn batch_norm_train_grads(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, mean: FlexTensor, variance: FlexTensor, epsilon: f64, slope: f64, grad: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
-        if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &beta, &mean, &variance, &grad]) {
+    fn batch_norm_train_grads(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        slope: f64,
+        grad: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        if x.layout().shape().num_dims() != 4
+            || !f32_inputs(&[&x, &gamma, &beta, &mean, &variance, &grad])
+        {
             return burn_grads::<Flex>(x, gamma, beta, mean, variance, epsilon, slope, grad);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let [_, _, h, w] = dims4(&x);
-        let affine = ChannelAffine::new(&owned(gamma), &owned(beta), &owned(mean), &owned(variance), epsilon);
+        let affine = ChannelAffine::new(
+            &owned(gamma),
+            &owned(beta),
+            &owned(mean),
+            &owned(variance),
+            epsilon,
+        );
         let g = normalisation_grads(values(&x), values(&grad), &affine, slope as f32, h * w);
-        (FlexTensor::from_data(TensorData::new(g.input, dims4(&x))), vector(g.gamma), vector(g.beta))
+        (
+            FlexTensor::from_data(TensorData::new(g.input, dims4(&x))),
+            vector(g.gamma),
+            vector(g.beta),
+        )
     }
 }
 
@@ -101,15 +166,22 @@ struct NormBackward;
 
 impl<B: Backend + NormKernels> Backward<B, 3> for NormBackward {
     /// Input, gamma and beta (checkpointed), the batch's mean and variance, epsilon, slope.
-    type State = (NodeId, NodeId, NodeId, B::FloatTensorPrimitive, B::FloatTensorPrimitive, f64, f64);
+    type State =
+        (NodeId, NodeId, NodeId, B::FloatTensorPrimitive, B::FloatTensorPrimitive, f64, f64);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x_state, gamma_state, beta_state, mean, variance, epsilon, slope) = ops.state;
         let mut retrieve = |id| checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(id);
         let (x, gamma, beta) = (retrieve(x_state), retrieve(gamma_state), retrieve(beta_state));
-        let (dx, dgamma, dbeta) = B::batch_norm_train_grads(x, gamma, beta, mean, variance, epsilon, slope, grad);
+        let (dx, dgamma, dbeta) =
+            B::batch_norm_train_grads(x, gamma, beta, mean, variance, epsilon, slope, grad);
         for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, g);
@@ -119,16 +191,50 @@ impl<B: Backend + NormKernels> Backward<B, 3> for NormBackward {
 }
 
 impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B, C> {
-    fn batch_norm_train_kernel(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, epsilon: f64, slope: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        match NormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+    fn batch_norm_train_kernel(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        slope: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match NormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(mut prep) => {
-                let (x_state, gamma_state, beta_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma), prep.checkpoint(&beta));
-                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, slope);
-                let out = prep.finish((x_state, gamma_state, beta_state, mean.clone(), variance.clone(), epsilon, slope), out);
+                let (x_state, gamma_state, beta_state) =
+                    (prep.checkpoint(&x), prep.checkpoint(&gamma), prep.checkpoint(&beta));
+                let (out, mean, variance) = B::batch_norm_train_kernel(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    slope,
+                );
+                let out = prep.finish(
+                    (
+                        x_state,
+                        gamma_state,
+                        beta_state,
+                        mean.clone(),
+                        variance.clone(),
+                        epsilon,
+                        slope,
+                    ),
+                    out,
+                );
                 (out, Self::from_inner(mean), Self::from_inner(variance))
             }
             OpsKind::UnTracked(prep) => {
-                let (out, mean, variance) = B::batch_norm_train_kernel(x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), epsilon, slope);
+                let (out, mean, variance) = B::batch_norm_train_kernel(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    slope,
+                );
                 (prep.finish(out), Self::from_inner(mean), Self::from_inner(variance))
             }
         }
@@ -143,8 +249,19 @@ pub fn batch_norm_leaky_relu(norm: &BatchNorm, x: Tensor<4>, slope: f64) -> Tens
     if !(on_flex(&device) && device.is_autodiff() && norm.training.is_enabled()) {
         return crate::model::leaky_relu_with_slope(norm.forward(x), slope);
     }
-    let (out, mean, variance) = <Dispatch as NormKernels>::batch_norm_train_kernel(x.into_dispatch(), norm.gamma.val().into_dispatch(), norm.beta.val().into_dispatch(), norm.epsilon, slope);
-    let blend = |running: Tensor<1>, batch| running.mul_scalar(1.0 - norm.momentum).add(Tensor::<1>::from_dispatch(batch).detach().mul_scalar(norm.momentum)).detach();
+    let (out, mean, variance) = <Dispatch as NormKernels>::batch_norm_train_kernel(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+        norm.epsilon,
+        slope,
+    );
+    let blend = |running: Tensor<1>, batch| {
+        running
+            .mul_scalar(1.0 - norm.momentum)
+            .add(Tensor::<1>::from_dispatch(batch).detach().mul_scalar(norm.momentum))
+            .detach()
+    };
     norm.running_mean.update(blend(norm.running_mean.value_sync().to_device(&device), mean));
     norm.running_var.update(blend(norm.running_var.value_sync().to_device(&device), variance));
     Tensor::from_dispatch(out)
@@ -159,12 +276,16 @@ pub fn channel_moments(x: &[f32], channels: usize, plane: usize) -> (Vec<f32>, V
             // Sums of x − k and (x − k)² with k one of the channel's values, so the variance is
             // not the difference of two large numbers.
             let k = x[c * plane];
-            let (sum, squares) = x.chunks_exact(plane).skip(c).step_by(channels).fold((0.0, 0.0), |(s, q), p| {
-                let (ps, pq) = paired_lane_sums(p, p, |v, _| (v - k, (v - k) * (v - k)));
-                (s + ps, q + pq)
-            });
+            let (sum, squares) =
+                x.chunks_exact(plane).skip(c).step_by(channels).fold((0.0, 0.0), |(s, q), p| {
+                    let (ps, pq) = paired_lane_sums(p, p, |v, _| (v - k, (v - k) * (v - k)));
+                    (s + ps, q + pq)
+                });
             let shifted_mean = sum / count;
-            ((f64::from(k) + shifted_mean) as f32, (squares / count - shifted_mean * shifted_mean).max(0.0) as f32)
+            (
+                (f64::from(k) + shifted_mean) as f32,
+                (squares / count - shifted_mean * shifted_mean).max(0.0) as f32,
+            )
         })
         .unzip()
 }
@@ -203,12 +324,20 @@ pub struct ChannelAffine {
 }
 
 impl ChannelAffine {
-    pub fn new(gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f64) -> ChannelAffine {
+    pub fn new(
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        variance: &[f32],
+        epsilon: f64,
+    ) -> ChannelAffine {
         let wide = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
         let (gamma, mean) = (wide(gamma), wide(mean));
-        let inv_std: Vec<f64> = variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
+        let inv_std: Vec<f64> =
+            variance.iter().map(|&v| 1.0 / (f64::from(v) + epsilon).sqrt()).collect();
         let scale: Vec<f64> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-        let shift = beta.iter().zip(&mean).zip(&scale).map(|((&b, m), k)| f64::from(b) - m * k).collect();
+        let shift =
+            beta.iter().zip(&mean).zip(&scale).map(|((&b, m), k)| f64::from(b) - m * k).collect();
         ChannelAffine { mean, inv_std, gamma, scale, shift }
     }
 
@@ -231,13 +360,15 @@ fn slope_at(pre: f32, slope: f32) -> f32 {
 pub fn normalise(x: &[f32], affine: &ChannelAffine, slope: f32, plane: usize) -> Vec<f32> {
     let channels = affine.channels();
     let mut out = vec![0.0; x.len()];
-    out.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane)).enumerate().for_each(|(i, (o, x))| {
-        let (scale, shift) = affine.of(i % channels);
-        o.iter_mut().zip(x).for_each(|(o, &v)| {
-            let pre = v * scale + shift;
-            *o = pre * slope_at(pre, slope);
-        });
-    });
+    out.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane)).enumerate().for_each(
+        |(i, (o, x))| {
+            let (scale, shift) = affine.of(i % channels);
+            o.iter_mut().zip(x).for_each(|(o, &v)| {
+                let pre = v * scale + shift;
+                *o = pre * slope_at(pre, slope);
+            });
+        },
+    );
     out
 }
 
@@ -250,7 +381,13 @@ pub struct NormGrads {
 
 /// With g = dy·LeakyReLU′, x̂ = (x − mean)/σ and M values per channel: dβ = Σ g, dγ = Σ g·x̂
 /// and dx = γ/σ · (g − dβ/M − x̂·dγ/M), the mean and variance depending on x.
-pub fn normalisation_grads(x: &[f32], dy: &[f32], affine: &ChannelAffine, slope: f32, plane: usize) -> NormGrads {
+pub fn normalisation_grads(
+    x: &[f32],
+    dy: &[f32],
+    affine: &ChannelAffine,
+    slope: f32,
+    plane: usize,
+) -> NormGrads {
     let channels = affine.channels();
     let count = (x.len() / channels) as f64;
     let (beta, gamma_grad): (Vec<f64>, Vec<f64>) = (0..channels)
@@ -258,7 +395,8 @@ pub fn normalisation_grads(x: &[f32], dy: &[f32], affine: &ChannelAffine, slope:
         .map(|c| {
             let (scale, shift) = affine.of(c);
             let (m, s) = (affine.mean[c] as f32, affine.inv_std[c]);
-            let planes = x.chunks_exact(plane).zip(dy.chunks_exact(plane)).skip(c).step_by(channels);
+            let planes =
+                x.chunks_exact(plane).zip(dy.chunks_exact(plane)).skip(c).step_by(channels);
             let (sum_g, sum_g_centred) = planes.fold((0.0, 0.0), |(b, g), (x, dy)| {
                 let (pb, pg) = paired_lane_sums(x, dy, |x, dy| {
                     let g_pre = dy * slope_at(x * scale + shift, slope);
@@ -270,16 +408,22 @@ pub fn normalisation_grads(x: &[f32], dy: &[f32], affine: &ChannelAffine, slope:
         })
         .unzip();
     let mut input = vec![0.0; x.len()];
-    input.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane).zip(dy.par_chunks_exact(plane))).enumerate().for_each(|(i, (dx, (x, dy)))| {
-        let c = i % channels;
-        let (scale, shift) = affine.of(c);
-        let (s, k) = (affine.inv_std[c], affine.gamma[c] * affine.inv_std[c]);
-        // dx = k·g − q·x + r, with the per-channel terms folded in f64.
-        let q = k * s * gamma_grad[c] / count;
-        let r = q * affine.mean[c] - k * beta[c] / count;
-        let (k, q, r) = (k as f32, q as f32, r as f32);
-        dx.iter_mut().zip(x.iter().zip(dy)).for_each(|(dx, (&x, &dy))| *dx = k * dy * slope_at(x * scale + shift, slope) - q * x + r);
-    });
+    input
+        .par_chunks_exact_mut(plane)
+        .zip(x.par_chunks_exact(plane).zip(dy.par_chunks_exact(plane)))
+        .enumerate()
+        .for_each(|(i, (dx, (x, dy)))| {
+            let c = i % channels;
+            let (scale, shift) = affine.of(c);
+            let (s, k) = (affine.inv_std[c], affine.gamma[c] * affine.inv_std[c]);
+            // dx = k·g − q·x + r, with the per-channel terms folded in f64.
+            let q = k * s * gamma_grad[c] / count;
+            let r = q * affine.mean[c] - k * beta[c] / count;
+            let (k, q, r) = (k as f32, q as f32, r as f32);
+            dx.iter_mut().zip(x.iter().zip(dy)).for_each(|(dx, (&x, &dy))| {
+                *dx = k * dy * slope_at(x * scale + shift, slope) - q * x + r
+            });
+        });
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     NormGrads { input, gamma: narrow(gamma_grad), beta: narrow(beta) }
 }
@@ -296,7 +440,8 @@ mod tests {
 
     fn assert_close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len(), "{what}");
-        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0f32, f32::max);
+        let worst =
+            a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0f32, f32::max);
         assert!(worst < 2e-4, "{what}: worst relative difference {worst}");
     }
 
@@ -312,25 +457,49 @@ mod tests {
             let mut ours = reference.clone();
             let c = shape[1];
             // Non-trivial gamma and beta, shared by both.
-            ours.gamma = burn::module::Param::from_tensor(Tensor::<1>::random([c], Distribution::Uniform(0.5, 1.5), &device));
-            ours.beta = burn::module::Param::from_tensor(Tensor::<1>::random([c], Distribution::Uniform(-0.5, 0.5), &device));
-            let reference = BatchNorm { gamma: ours.gamma.clone(), beta: ours.beta.clone(), ..reference };
-            let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 2.0), &device).require_grad();
+            ours.gamma = burn::module::Param::from_tensor(Tensor::<1>::random(
+                [c],
+                Distribution::Uniform(0.5, 1.5),
+                &device,
+            ));
+            ours.beta = burn::module::Param::from_tensor(Tensor::<1>::random(
+                [c],
+                Distribution::Uniform(-0.5, 0.5),
+                &device,
+            ));
+            let reference =
+                BatchNorm { gamma: ours.gamma.clone(), beta: ours.beta.clone(), ..reference };
+            let x =
+                Tensor::<4>::random(shape, Distribution::Normal(0.3, 2.0), &device).require_grad();
             let weights = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
             let run = |norm: &BatchNorm, forward: &dyn Fn(&BatchNorm, Tensor<4>) -> Tensor<4>| {
                 let y = forward(norm, x.clone());
                 let grads = (y.clone() * weights.clone()).sum().backward();
                 let g = |t: Tensor<1>| vec_of(t.grad(&grads).unwrap());
-                (vec_of(y), vec_of(x.grad(&grads).unwrap()), g(norm.gamma.val()), g(norm.beta.val()))
+                (
+                    vec_of(y),
+                    vec_of(x.grad(&grads).unwrap()),
+                    g(norm.gamma.val()),
+                    g(norm.beta.val()),
+                )
             };
-            let want = run(&reference, &|n, x| burn::tensor::activation::leaky_relu(n.forward(x), slope));
+            let want =
+                run(&reference, &|n, x| burn::tensor::activation::leaky_relu(n.forward(x), slope));
             let got = run(&ours, &|n, x| batch_norm_leaky_relu(n, x, slope));
             assert_close(&got.0, &want.0, "output");
             assert_close(&got.1, &want.1, "input gradient");
             assert_close(&got.2, &want.2, "gamma gradient");
             assert_close(&got.3, &want.3, "beta gradient");
-            assert_close(&vec_of(ours.running_mean.value_sync()), &vec_of(reference.running_mean.value_sync()), "running mean");
-            assert_close(&vec_of(ours.running_var.value_sync()), &vec_of(reference.running_var.value_sync()), "running variance");
+            assert_close(
+                &vec_of(ours.running_mean.value_sync()),
+                &vec_of(reference.running_mean.value_sync()),
+                "running mean",
+            );
+            assert_close(
+                &vec_of(ours.running_var.value_sync()),
+                &vec_of(reference.running_var.value_sync()),
+                "running variance",
+            );
         }
     }
 

@@ -38,7 +38,12 @@ pub trait PointwiseKernels: Backend {
     /// Gradients of [`Self::bce_sum_kernel`]'s logits and (when `with_targets`; training
     /// targets are data and need none) targets for the upstream gradient `grad` of the sum:
     /// g·(σ(l) − x) and −g·l.
-    fn bce_sum_grads(logits: FloatTensor<Self>, targets: FloatTensor<Self>, grad: FloatTensor<Self>, with_targets: bool) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+    fn bce_sum_grads(
+        logits: FloatTensor<Self>,
+        targets: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        with_targets: bool,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
         burn_bce_sum_grads::<Self>(logits, targets, grad, with_targets)
     }
 
@@ -56,12 +61,23 @@ pub trait PointwiseKernels: Backend {
 /// The BCE sum with burn's own ops.
 fn burn_bce_sum<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B>) -> FloatTensor<B> {
     let positive_part = B::float_clamp_min(logits.clone(), Scalar::Float(0.0));
-    let softplus = B::float_add(positive_part, B::float_log1p(B::float_exp(B::float_neg(B::float_abs(logits.clone())))));
-    B::float_reshape(B::float_sum(B::float_sub(softplus, B::float_mul(logits, targets))), Shape::new([1]))
+    let softplus = B::float_add(
+        positive_part,
+        B::float_log1p(B::float_exp(B::float_neg(B::float_abs(logits.clone())))),
+    );
+    B::float_reshape(
+        B::float_sum(B::float_sub(softplus, B::float_mul(logits, targets))),
+        Shape::new([1]),
+    )
 }
 
 /// The BCE sum's gradients with burn's own ops.
-fn burn_bce_sum_grads<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B>, grad: FloatTensor<B>, with_targets: bool) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+fn burn_bce_sum_grads<B: Backend>(
+    logits: FloatTensor<B>,
+    targets: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    with_targets: bool,
+) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
     let shape = logits.shape();
     let g = B::float_expand(B::float_reshape(grad, Shape::from(vec![1; shape.num_dims()])), shape);
     let d_logits = B::float_mul(B::float_sub(B::sigmoid(logits.clone()), targets), g.clone());
@@ -70,7 +86,8 @@ fn burn_bce_sum_grads<B: Backend>(logits: FloatTensor<B>, targets: FloatTensor<B
 
 /// tanh's gradient with burn's own ops.
 fn burn_tanh_grad<B: Backend>(y: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
-    let one_minus_square = B::float_add_scalar(B::float_neg(B::float_mul(y.clone(), y)), Scalar::Float(1.0));
+    let one_minus_square =
+        B::float_add_scalar(B::float_neg(B::float_mul(y.clone(), y)), Scalar::Float(1.0));
     B::float_mul(one_minus_square, grad)
 }
 
@@ -91,11 +108,13 @@ fn shaped_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
 /// `f` of every element pair of `a` and `b` (same length), in parallel.
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (a, b))| {
-        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-            *o = f(a, b);
-        }
-    });
+    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(
+        |(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        },
+    );
     out
 }
 
@@ -115,14 +134,21 @@ impl PointwiseKernels for Flex {
         FlexTensor::from_data(TensorData::new(vec![sum], [1]))
     }
 
-    fn bce_sum_grads(logits: FlexTensor, targets: FlexTensor, grad: FlexTensor, with_targets: bool) -> (FlexTensor, Option<FlexTensor>) {
+    fn bce_sum_grads(
+        logits: FlexTensor,
+        targets: FlexTensor,
+        grad: FlexTensor,
+        with_targets: bool,
+    ) -> (FlexTensor, Option<FlexTensor>) {
         if !f32_inputs(&[&logits, &targets, &grad]) || logits.shape() != targets.shape() {
             return burn_bce_sum_grads::<Flex>(logits, targets, grad, with_targets);
         }
         let (l, x) = (logits.to_contiguous(), targets.to_contiguous());
         let g = values(&grad.to_contiguous())[0];
         let d_logits = zip_map(values(&l), values(&x), |l, x| g * (sigmoid_f32(l) - x));
-        let d_targets = with_targets.then(|| shaped_like(values(&l).par_iter().with_min_len(CHUNK).map(|&l| -g * l).collect(), &l));
+        let d_targets = with_targets.then(|| {
+            shaped_like(values(&l).par_iter().with_min_len(CHUNK).map(|&l| -g * l).collect(), &l)
+        });
         (shaped_like(d_logits, &l), d_targets)
     }
 
@@ -152,10 +178,18 @@ impl<B: Backend + PointwiseKernels> Backward<B, 2> for BceBackward {
     /// Logits and targets (checkpointed).
     type State = (NodeId, NodeId);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_logits, node_targets] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (logits, targets) = (checkpointer.retrieve_node_output(ops.state.0), checkpointer.retrieve_node_output(ops.state.1));
+        let (logits, targets) = (
+            checkpointer.retrieve_node_output(ops.state.0),
+            checkpointer.retrieve_node_output(ops.state.1),
+        );
         let (d_logits, d_targets) = B::bce_sum_grads(logits, targets, grad, node_targets.is_some());
         if let Some(node) = node_logits {
             grads.register::<B>(node.id, d_logits);
@@ -173,7 +207,12 @@ struct TanhBackward;
 impl<B: Backend + PointwiseKernels> Backward<B, 1> for TanhBackward {
     type State = B::FloatTensorPrimitive;
 
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = node {
@@ -187,9 +226,14 @@ impl<B: Backend + PointwiseKernels, C: CheckpointStrategy> PointwiseKernels for 
         match BceBackward.prepare::<C>([logits.node(), targets.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
                 let state = (prep.checkpoint(&logits), prep.checkpoint(&targets));
-                prep.finish(state, B::bce_sum_kernel(logits.into_primitive(), targets.into_primitive()))
+                prep.finish(
+                    state,
+                    B::bce_sum_kernel(logits.into_primitive(), targets.into_primitive()),
+                )
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::bce_sum_kernel(logits.into_primitive(), targets.into_primitive())),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::bce_sum_kernel(logits.into_primitive(), targets.into_primitive()))
+            }
         }
     }
 
@@ -210,7 +254,10 @@ pub fn bce_with_logits_sum<const D: usize>(logits: Tensor<D>, targets: Tensor<D>
     if !on_flex(&logits.device()) {
         return (softplus(logits.clone(), 1.0) - logits * targets).sum();
     }
-    Tensor::from_dispatch(<Dispatch as PointwiseKernels>::bce_sum_kernel(logits.into_dispatch(), targets.into_dispatch()))
+    Tensor::from_dispatch(<Dispatch as PointwiseKernels>::bce_sum_kernel(
+        logits.into_dispatch(),
+        targets.into_dispatch(),
+    ))
 }
 
 /// tanh: our kernel on Flex, burn's op elsewhere.
@@ -247,10 +294,17 @@ mod tests {
         let device = Device::flex().autodiff();
         assert!(on_flex(&device), "the comparison must exercise our kernel");
         // More elements than one chunk, and not a multiple of it.
-        let (logits, targets) = (random([3, 3, 64, 65], &device), random([3, 3, 64, 65], &device).div_scalar(12.0).add_scalar(0.5));
+        let (logits, targets) = (
+            random([3, 3, 64, 65], &device),
+            random([3, 3, 64, 65], &device).div_scalar(12.0).add_scalar(0.5),
+        );
         let run = |ours: bool| {
             let (l, x) = (logits.clone().require_grad(), targets.clone().require_grad());
-            let sum = if ours { bce_with_logits_sum(l.clone(), x.clone()) } else { (softplus(l.clone(), 1.0) - l.clone() * x.clone()).sum() };
+            let sum = if ours {
+                bce_with_logits_sum(l.clone(), x.clone())
+            } else {
+                (softplus(l.clone(), 1.0) - l.clone() * x.clone()).sum()
+            };
             // An upstream gradient other than 1, as the batch mean gives.
             let grads = sum.clone().mul_scalar(0.25).backward();
             (vec_of(sum.inner()), vec_of(l.grad(&grads).unwrap()), vec_of(x.grad(&grads).unwrap()))
