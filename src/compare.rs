@@ -5,10 +5,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::config::ModelKind;
 use crate::eval::metrics::Disentanglement;
-use crate::eval::{EvalReport, paper, read_eval};
+use crate::eval::{EvalReport, read_eval};
 use crate::run_dir::RunDir;
-use crate::sweep::weight_name;
+use crate::tasks;
 use crate::viz::charts::{Panel, Series, save_panels};
 use crate::{Error, Result};
 
@@ -17,7 +18,7 @@ use crate::{Error, Result};
 pub struct ComparedRun {
     pub dir: PathBuf,
     pub task: String,
-    pub model: String,
+    pub model: ModelKind,
     /// The weight a sweep varies: β (β-VAE, AbsAE) or γ (FactorVAE).
     pub weight: f64,
     pub disentanglement: Disentanglement,
@@ -39,16 +40,11 @@ impl ComparedRun {
                 "has no disentanglement metrics (eval.disentanglement_points was 0)",
             )
         })?;
-        let weight = if weight_name(&config.model) == "gamma" {
-            config.train.gamma
-        } else {
-            config.train.beta
-        };
         Ok(ComparedRun {
             dir: dir.to_path_buf(),
+            weight: config.model_weight(),
             task: config.task,
             model: config.model,
-            weight,
             disentanglement,
             bce_per_image: eval.reconstruction.bce_per_image,
             mse_per_pixel: eval.reconstruction.mse_per_pixel,
@@ -58,8 +54,7 @@ impl ComparedRun {
     }
 
     fn weight_label(&self) -> String {
-        let symbol = if weight_name(&self.model) == "gamma" { "γ" } else { "β" };
-        format!("{symbol} = {}", self.weight)
+        format!("{} = {}", self.model.weight_symbol(), self.weight)
     }
 }
 
@@ -67,24 +62,18 @@ impl ComparedRun {
 pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
     let runs: Vec<ComparedRun> =
         dirs.iter().map(|d| ComparedRun::read(d)).collect::<Result<_>>()?;
-    if let Some(first) = runs.first() {
-        if let Some(other) = runs.iter().find(|r| r.task != first.task) {
-            return Err(Error::file(
-                &other.dir,
-                format!("is a {} run; the others are {}", other.task, first.task),
-            ));
-        }
+    if let Some(first) = runs.first()
+        && let Some(other) = runs.iter().find(|r| r.task != first.task)
+    {
+        let message = format!("is a {} run; the others are {}", other.task, first.task);
+        return Err(Error::file(&other.dir, message));
     }
     Ok(runs)
 }
 
 /// The models present, in a fixed order (the method first).
-fn models(runs: &[ComparedRun]) -> Vec<String> {
-    crate::config::MODELS
-        .iter()
-        .map(|m| m.to_string())
-        .filter(|m| runs.iter().any(|r| &r.model == m))
-        .collect()
+fn models(runs: &[ComparedRun]) -> Vec<ModelKind> {
+    ModelKind::ALL.into_iter().filter(|&m| runs.iter().any(|r| r.model == m)).collect()
 }
 
 /// Every run, then the best run of each model (highest DCI mean) beside the paper's Table 1.
@@ -98,7 +87,7 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
         let _ = writeln!(
             out,
             "| {name} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.5} | {} | {:.0} |",
-            r.model,
+            r.model.name(),
             r.weight_label(),
             dci.disentanglement,
             dci.completeness,
@@ -128,11 +117,12 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
             .max_by(|a, b| a.disentanglement.dci.mean.total_cmp(&b.disentanglement.dci.mean))
             .expect("model has a run");
         let d = &best.disentanglement;
-        let paper = paper::model_disentanglement(task, &model);
+        let paper = tasks::paper::for_task(task).and_then(|p| p.disentanglement(model.name()));
         let cell = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             out,
-            "| {model} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} |",
+            model.name(),
             best.weight_label(),
             d.dci.mean,
             d.mig,
@@ -149,7 +139,8 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
 /// One panel per metric (DCI mean, MIG, SAP) against BCE per image; one line per model,
 /// its runs in the order of their weight.
 pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
-    let metrics: [(&str, fn(&Disentanglement) -> f64); 3] =
+    type Metric = (&'static str, fn(&Disentanglement) -> f64);
+    let metrics: [Metric; 3] =
         [("DCI (mean of D, C, I)", |d| d.dci.mean), ("MIG", |d| d.mig), ("SAP", |d| d.sap)];
     metrics
         .iter()
@@ -168,7 +159,7 @@ pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
                             .iter()
                             .map(|r| (r.bce_per_image, metric(&r.disentanglement)))
                             .collect(),
-                        label: model,
+                        label: model.name().into(),
                     }
                 })
                 .collect(),

@@ -1,26 +1,28 @@
 //! Run configuration: TOML with a default for every key, presets, overrides and validation.
 //!
-//! A config is resolved in layers: the preset's values, then the TOML file, then CLI flags.
-//! Layers are merged as TOML tables, so a file only names what it changes; unknown keys and
-//! bad values are errors that name the key.
+//! A config is resolved in layers: the preset's values for the task, then the TOML file, then
+//! CLI flags. Layers are merged as TOML tables, so a file only names what it changes; unknown
+//! keys, wrong types and bad values are errors that name the key.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::prior::Covariance;
+use crate::prior::{AlphaRule, Covariance};
+use crate::tasks::{self, Task};
 use crate::{Error, Result};
 
 /// The whole configuration of a run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Preset the values started from: `default`, `paper` or `paper-gpu`.
-    pub preset: String,
-    /// Task name: `dsprites`, `dsprites-full`, `shapes3d` or `hwf`.
+    /// Preset the values started from.
+    pub preset: Preset,
+    /// Task name (see [`tasks::TASKS`]).
     pub task: String,
-    /// `absae` (the method), or a baseline: `beta-vae`, `factor-vae` (SPEC §7).
-    pub model: String,
+    /// The method, or one of its baselines (SPEC §7).
+    pub model: ModelKind,
     /// Seed of every random choice.
     pub seed: u64,
     /// Labelled training images per component (τ).
@@ -32,32 +34,81 @@ pub struct Config {
     pub data: Option<PathBuf>,
     pub train: TrainConfig,
     pub prior: PriorConfig,
-    pub improve: ImproveConfig,
+    pub supervised: SupervisedConfig,
+    pub consistency: ConsistencyConfig,
+    pub rel: RelConfig,
+    pub beta_vae: BetaVaeConfig,
+    pub factor_vae: FactorVaeConfig,
     pub eval: EvalConfig,
 }
 
-/// The optimisation schedule.
+/// Where a config's values start from.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The paper plus the improvements measurement kept, at a 2-core CPU budget.
+    Default,
+    /// The method as published, at a 2-core CPU budget.
+    Paper,
+    /// The method as published at the paper's own GPU budget.
+    PaperGpu,
+}
+
+/// The model a run trains: the AbsAE (the method) or a baseline VAE.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    #[serde(rename = "absae")]
+    AbsAe,
+    BetaVae,
+    FactorVae,
+}
+
+/// Pixel corruption of every training input (`train.augment`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelAugment {
+    None,
+    /// Gaussian noise of `train.noise_std`.
+    Noise,
+    /// Pixels dropped with probability `train.dropout`.
+    Dropout,
+}
+
+/// The ReL's training objective (`rel.objective`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RelObjective {
+    /// −log N(ReL(inputs); μ_t, Σ_t) of the target component (the paper's).
+    Nll,
+    /// Squared distance to a fresh sample of the target component (the authors' code).
+    Mse,
+}
+
+/// Which α rule evaluation uses (`eval.alpha_rule`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AlphaRuleKind {
+    Posterior,
+    Density,
+}
+
+/// The optimisation schedule of the autoencoder and its discriminator.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Images in each autoencoder step's batch.
     pub batch_size: usize,
-    /// Batch of prior samples for one ReL update.
-    pub rel_batch_size: usize,
     pub lr: f64,
-    pub rel_lr: f64,
     /// Steps with the uniform prior before the switch to the mixture.
     pub warmup_steps: usize,
-    /// Total steps, warm-up included.
+    /// Total autoencoder steps, warm-up included.
     pub steps: usize,
-    /// Weight of the adversarial term in the autoencoder loss (absae); of the KL term (beta-vae).
+    /// The paper's β: weight of the adversarial term in the AbsAE's loss.
     pub beta: f64,
-    /// Weight of the ReL loss (absae); of the total-correlation term (factor-vae).
+    /// The paper's γ: weight of the ReL's loss.
     pub gamma: f64,
-    /// ReL objective: `nll` (the paper's) or `mse` (the authors' code).
-    pub rel_objective: String,
-    /// Input augmentation: `none`, `noise` or `dropout`.
-    pub augment: String,
+    pub augment: PixelAugment,
     pub noise_std: f64,
     pub dropout: f64,
     pub log_every: usize,
@@ -82,40 +133,71 @@ pub struct PriorConfig {
     pub refresh_shrink: f64,
 }
 
-/// The improvements of the default mode over the paper; all zero/off in `paper`.
+/// The supervised term: cross-entropy of the mixture posterior on the labelled images.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ImproveConfig {
-    /// Weight of the cross-entropy of the mixture posterior on labelled images (0 = off).
-    pub supervised_weight: f64,
+pub struct SupervisedConfig {
+    /// Weight of the term (0 = off, the paper).
+    pub weight: f64,
     /// Labelled images in each step's supervised batch.
     pub labelled_batch: usize,
-    /// Augment labelled images with component-preserving transformations.
-    pub augment_labelled: bool,
-    /// Weight of the consistency term on unlabelled images (0 = off).
-    pub consistency_weight: f64,
+    /// Augment labelled images with the task's component-preserving transformations.
+    pub augment: bool,
+}
+
+/// The consistency term: strongly augmented views of unlabelled images are asked to land in
+/// the component their plain view is confidently in (FixMatch-style pseudo-labels).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyConfig {
+    /// Weight of the term (0 = off, the paper).
+    pub weight: f64,
     /// Posterior confidence an unlabelled image needs before it is used as a pseudo-label.
-    pub consistency_threshold: f64,
-    /// Share of each batch's images that also get a strongly augmented view for the
-    /// consistency term (the first ones: the batch is drawn at random). Each view costs an
-    /// encoder pass forward and back.
-    pub consistency_share: f64,
+    pub threshold: f64,
+    /// Share of each batch's images that also get a strong view (the first ones: the batch is
+    /// drawn at random). Each view costs an encoder pass forward and back.
+    pub share: f64,
+}
+
+/// The relational learner's training.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RelConfig {
+    /// Relation applications in one ReL update.
+    pub batch_size: usize,
+    pub lr: f64,
+    pub objective: RelObjective,
     /// ReL updates per training step after the switch.
-    pub rel_updates: usize,
+    pub updates_per_step: usize,
     /// Extra ReL-only steps after the autoencoder has finished training.
-    pub rel_finetune_steps: usize,
-    /// Share of each ReL batch in the ReL-only steps taken from the encoded labelled images
+    pub finetune_steps: usize,
+    /// Share of each ReL batch in the ReL-only steps built from the encoded labelled images
     /// (their true components known) instead of prior samples, so the ReL also learns to move
     /// the codes real images have (0 = prior samples only, as in the paper).
-    pub rel_labelled_fraction: f64,
+    pub labelled_fraction: f64,
+}
+
+/// The β-VAE baseline.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BetaVaeConfig {
+    /// Weight of the KL term.
+    pub beta: f64,
+}
+
+/// The FactorVAE baseline.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FactorVaeConfig {
+    /// Weight of the total-correlation term.
+    pub gamma: f64,
 }
 
 /// Evaluation settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
-    /// `posterior` or `density`.
-    pub alpha_rule: String,
+    pub alpha_rule: AlphaRuleKind,
     /// Temperature T of the posterior rule, p(k | z) ∝ N(z; μ_k, Σ_k)^(1/T). The paper's is 1;
     /// the default preset's is 1 / `prior.shrink`: the posterior under the covariance the
     /// labelled codes actually have, not the shrunk one the prior samples from (with one
@@ -131,65 +213,160 @@ pub struct EvalConfig {
     pub disentanglement_points: usize,
 }
 
-/// The method's model name.
-pub const ABSAE: &str = "absae";
-/// Names of the models `train` builds: the method and its baselines.
-pub const MODELS: [&str; 3] = [ABSAE, "beta-vae", "factor-vae"];
+impl Preset {
+    /// Every preset, by name.
+    pub const ALL: [Preset; 3] = [Preset::Default, Preset::Paper, Preset::PaperGpu];
 
-/// Images in a task on its procedural data (the official files hold as many, HWF's about
-/// as many), for converting the paper's epochs to steps.
-fn task_images(task: &str) -> usize {
-    match task {
-        "dsprites-full" => 737_280,
-        "shapes3d" => 480_000 / 8 * 3,
-        "hwf" => 13 * crate::data::hwf::STYLES,
-        _ => 55_296,
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Default => "default",
+            Preset::Paper => "paper",
+            Preset::PaperGpu => "paper-gpu",
+        }
     }
 }
 
-/// Names of the presets.
-pub const PRESETS: [&str; 3] = ["default", "paper", "paper-gpu"];
+impl ModelKind {
+    /// Every model, by name.
+    pub const ALL: [ModelKind; 3] = [ModelKind::AbsAe, ModelKind::BetaVae, ModelKind::FactorVae];
+
+    /// The name used in configs, run directories and `eval.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::AbsAe => "absae",
+            ModelKind::BetaVae => "beta-vae",
+            ModelKind::FactorVae => "factor-vae",
+        }
+    }
+
+    /// The Greek letter of the weight a sweep varies for this model.
+    pub fn weight_symbol(self) -> &'static str {
+        match self {
+            ModelKind::FactorVae => "γ",
+            ModelKind::AbsAe | ModelKind::BetaVae => "β",
+        }
+    }
+
+    /// The weight's name in run folder names (`beta`, `gamma`).
+    pub fn weight_name(self) -> &'static str {
+        match self {
+            ModelKind::FactorVae => "gamma",
+            ModelKind::AbsAe | ModelKind::BetaVae => "beta",
+        }
+    }
+}
+
+/// Parses a name into one of `all` by its `name`; the error lists the known names.
+fn parse_named<T: Copy>(
+    text: &str,
+    what: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T> {
+    all.iter().copied().find(|&v| name(v) == text).ok_or_else(|| {
+        let known: Vec<&str> = all.iter().map(|&v| name(v)).collect();
+        Error::Unknown(format!("unknown {what} '{text}' (known: {})", known.join(", ")))
+    })
+}
+
+impl FromStr for Preset {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Preset> {
+        parse_named(text, "preset", &Preset::ALL, Preset::name)
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<ModelKind> {
+        parse_named(text, "model", &ModelKind::ALL, ModelKind::name)
+    }
+}
+
+impl FromStr for AlphaRuleKind {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<AlphaRuleKind> {
+        let all = [AlphaRuleKind::Posterior, AlphaRuleKind::Density];
+        parse_named(text, "alpha rule", &all, AlphaRuleKind::name)
+    }
+}
+
+impl PixelAugment {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelAugment::None => "none",
+            PixelAugment::Noise => "noise",
+            PixelAugment::Dropout => "dropout",
+        }
+    }
+}
+
+impl RelObjective {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RelObjective::Nll => "nll",
+            RelObjective::Mse => "mse",
+        }
+    }
+}
+
+impl AlphaRuleKind {
+    /// The rule's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlphaRuleKind::Posterior => "posterior",
+            AlphaRuleKind::Density => "density",
+        }
+    }
+}
+
+impl EvalConfig {
+    /// The α rule these settings name.
+    pub fn alpha_rule(&self) -> AlphaRule {
+        match self.alpha_rule {
+            AlphaRuleKind::Posterior => {
+                AlphaRule::Posterior { temperature: self.posterior_temperature }
+            }
+            AlphaRuleKind::Density => AlphaRule::Density,
+        }
+    }
+}
 
 impl Config {
-    /// The values of `preset` for `task`.
-    pub fn preset(preset: &str, task: &str) -> Result<Config> {
-        let mut config = Config::paper_cpu(task);
+    /// The values of `preset` for the task called `task`.
+    pub fn preset(preset: Preset, task: &str) -> Result<Config> {
+        let task = tasks::by_name(task)?;
+        let mut config = Config::paper_cpu(&task.name);
         match preset {
-            "paper" => {}
-            "paper-gpu" => config.apply_paper_gpu(),
-            "default" => config.apply_improvements(),
-            other => {
-                return Err(Error::Unknown(format!(
-                    "unknown preset '{other}' (known: {})",
-                    PRESETS.join(", ")
-                )));
-            }
+            Preset::Paper => {}
+            Preset::PaperGpu => config.apply_paper_gpu(&task),
+            Preset::Default => config.apply_improvements(&task),
         }
-        config.preset = preset.to_string();
+        config.preset = preset;
         Ok(config)
     }
 
     /// The published method at a budget this 2-core CPU runs in minutes.
     fn paper_cpu(task: &str) -> Config {
         Config {
-            preset: "paper".into(),
+            preset: Preset::Paper,
             task: task.into(),
-            model: ABSAE.into(),
+            model: ModelKind::AbsAe,
             seed: 0,
             tau: 10,
             relations: Vec::new(),
             data: None,
             train: TrainConfig {
                 batch_size: 64,
-                rel_batch_size: 128,
                 lr: 1e-4,
-                rel_lr: 1e-4,
                 warmup_steps: 1000,
                 steps: 3000,
                 beta: 1.0,
                 gamma: 1.0,
-                rel_objective: "nll".into(),
-                augment: "noise".into(),
+                augment: PixelAugment::Noise,
                 noise_std: 0.05,
                 dropout: 0.05,
                 log_every: 20,
@@ -202,19 +379,20 @@ impl Config {
                 refresh_shrink: 1.0,
                 covariance: Covariance::PerComponent,
             },
-            improve: ImproveConfig {
-                supervised_weight: 0.0,
-                labelled_batch: 0,
-                augment_labelled: false,
-                consistency_weight: 0.0,
-                consistency_threshold: 0.95,
-                consistency_share: 1.0,
-                rel_updates: 1,
-                rel_finetune_steps: 0,
-                rel_labelled_fraction: 0.0,
+            supervised: SupervisedConfig { weight: 0.0, labelled_batch: 0, augment: false },
+            consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
+            rel: RelConfig {
+                batch_size: 128,
+                lr: 1e-4,
+                objective: RelObjective::Nll,
+                updates_per_step: 1,
+                finetune_steps: 0,
+                labelled_fraction: 0.0,
             },
+            beta_vae: BetaVaeConfig { beta: 1.0 },
+            factor_vae: FactorVaeConfig { gamma: 10.0 },
             eval: EvalConfig {
-                alpha_rule: "posterior".into(),
+                alpha_rule: AlphaRuleKind::Posterior,
                 posterior_temperature: 1.0,
                 relational_samples: 2000,
                 max_test_images: 0,
@@ -224,64 +402,47 @@ impl Config {
     }
 
     /// The paper's GPU budget (section 4.2), converted from epochs to steps of batch 1024 over
-    /// the task's training split: 1000 warm-up epochs then 5000 more (Shapes3D: 5000 then 10000,
-    /// at learning rate 1e-5).
-    fn apply_paper_gpu(&mut self) {
-        let steps_per_epoch = (task_images(&self.task) * 7 / 10).div_ceil(1024);
-        let (warmup_epochs, epochs) =
-            if self.task == "shapes3d" { (5000, 15_000) } else { (1000, 6000) };
+    /// the task's training split.
+    fn apply_paper_gpu(&mut self, task: &Task) {
+        let budget = &task.presets.paper_gpu;
+        let steps_per_epoch = (task.presets.images * 7 / 10).div_ceil(1024);
         self.train.batch_size = 1024;
-        self.train.warmup_steps = warmup_epochs * steps_per_epoch;
-        self.train.steps = epochs * steps_per_epoch;
-        if self.task == "shapes3d" {
-            self.train.lr = 1e-5;
-            self.train.rel_lr = 1e-5;
-        }
+        self.train.warmup_steps = budget.warmup_epochs * steps_per_epoch;
+        self.train.steps = budget.epochs * steps_per_epoch;
+        self.train.lr = budget.lr;
+        self.rel.lr = budget.lr;
         self.train.checkpoint_every = 2000;
         self.train.log_every = 100;
     }
 
-    /// The default mode: the switchable improvements of SPEC §5 that measurement kept.
-    fn apply_improvements(&mut self) {
+    /// The default mode: the switchable improvements of SPEC §5 that measurement kept, on the
+    /// task's own step budget.
+    fn apply_improvements(&mut self, task: &Task) {
+        let schedule = &task.presets.default;
         self.train.lr = 5e-4;
-        self.train.rel_lr = 3e-4;
+        self.rel.lr = 3e-4;
         self.train.warmup_steps = 100;
-        // dSprites' shape needs more autoencoder steps than the other tasks (1500 steps: shape
-        // 0.90; 2500: 0.995), and its ReL fewer ReL-only steps (depth 10 at 1.000 either way),
-        // which keeps `relatent run` within 20 minutes on 2 cores.
-        let dsprites = self.task.starts_with("dsprites");
-        self.train.steps = if dsprites { 2500 } else { 1500 };
+        self.train.steps = schedule.steps;
         self.prior.refresh_every = 50;
         self.prior.covariance = Covariance::Pooled;
-        self.improve.supervised_weight = 10.0;
-        self.improve.labelled_batch = 64;
-        self.improve.augment_labelled = true;
-        self.improve.consistency_weight = 1.0;
-        self.improve.rel_updates = 2;
-        self.improve.rel_finetune_steps = if dsprites { 2000 } else { 4000 };
-        self.improve.rel_labelled_fraction = 0.5;
+        self.supervised = SupervisedConfig {
+            weight: 10.0,
+            labelled_batch: schedule.labelled_batch,
+            augment: true,
+        };
+        self.consistency.weight = 1.0;
+        self.consistency.share = schedule.consistency_share;
+        self.rel.updates_per_step = schedule.rel_updates_per_step;
+        self.rel.finetune_steps = schedule.rel_finetune_steps;
+        self.rel.labelled_fraction = 0.5;
         self.eval.posterior_temperature = 1.0 / self.prior.shrink;
-        if self.task == "shapes3d" {
-            self.fit_shapes3d_in_half_an_hour();
-        }
-    }
-
-    /// Shapes3D is compute-limited on 2 cores: 2000 autoencoder steps meet its targets where
-    /// 1500 do not, but its 64×64 RGB step costs about a second. Half the extra views per step
-    /// (32 labelled, a strong view of half the batch: a fifth off the step) and one ReL update
-    /// per step buy those 500 steps within the 30-minute budget (measured in the README).
-    fn fit_shapes3d_in_half_an_hour(&mut self) {
-        self.train.steps = 2000;
-        self.improve.labelled_batch = 32;
-        self.improve.consistency_share = 0.5;
-        self.improve.rel_updates = 1;
     }
 
     /// Resolve preset → file → overrides. `preset` and `task` come from the CLI when given,
     /// else from the file, else `default` and `dsprites`.
     pub fn resolve(
         file: Option<&Path>,
-        preset: Option<&str>,
+        preset: Option<Preset>,
         task: Option<&str>,
         overrides: &Overrides,
     ) -> Result<Config> {
@@ -289,15 +450,19 @@ impl Config {
             Some(path) => read_toml_table(path)?,
             None => toml::Table::new(),
         };
-        let from_file = |key: &str| file_table.get(key).and_then(|v| v.as_str()).map(String::from);
-        let preset =
-            preset.map(String::from).or_else(|| from_file("preset")).unwrap_or("default".into());
-        let task =
-            task.map(String::from).or_else(|| from_file("task")).unwrap_or("dsprites".into());
-        let base = Config::preset(&preset, &task)?;
+        let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
+        let preset = match preset {
+            Some(p) => p,
+            None => file_string(&file_table, "preset", &origin)?
+                .map_or(Ok(Preset::Default), |p| p.parse())?,
+        };
+        let task = match task {
+            Some(t) => t.to_string(),
+            None => file_string(&file_table, "task", &origin)?.unwrap_or_else(|| "dsprites".into()),
+        };
+        let base = Config::preset(preset, &task)?;
         let mut table = toml::Table::try_from(&base).expect("a config always serialises to TOML");
         merge(&mut table, file_table);
-        let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
         // serde_path_to_error names the key whose value has the wrong type or is unknown.
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
@@ -306,7 +471,7 @@ impl Config {
             })?;
         config.preset = preset;
         config.task = task;
-        overrides.apply(&mut config);
+        overrides.apply(&mut config)?;
         config.validate()?;
         Ok(config)
     }
@@ -314,13 +479,10 @@ impl Config {
     /// Check every value's range; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
-        one_of("model", &self.model, &MODELS)?;
         check(self.tau >= 2, "tau", format!("must be at least 2 (got {})", self.tau))?;
-        check(t.batch_size > 0, "train.batch_size", "must be positive (got 0)")?;
-        check(t.rel_batch_size > 0, "train.rel_batch_size", "must be positive (got 0)")?;
+        positive("train.batch_size", t.batch_size)?;
         positive_finite("train.lr", t.lr)?;
-        positive_finite("train.rel_lr", t.rel_lr)?;
-        check(t.steps > 0, "train.steps", "must be positive (got 0)")?;
+        positive("train.steps", t.steps)?;
         check(
             t.warmup_steps < t.steps,
             "train.warmup_steps",
@@ -328,51 +490,37 @@ impl Config {
         )?;
         non_negative_finite("train.beta", t.beta)?;
         non_negative_finite("train.gamma", t.gamma)?;
-        one_of("train.rel_objective", &t.rel_objective, &["nll", "mse"])?;
-        one_of("train.augment", &t.augment, &["none", "noise", "dropout"])?;
         non_negative_finite("train.noise_std", t.noise_std)?;
         check(
             (0.0..1.0).contains(&t.dropout),
             "train.dropout",
             format!("must be in [0, 1) (got {})", t.dropout),
         )?;
-        check(t.log_every > 0, "train.log_every", "must be positive (got 0)")?;
-        check(t.checkpoint_every > 0, "train.checkpoint_every", "must be positive (got 0)")?;
+        positive("train.log_every", t.log_every)?;
+        positive("train.checkpoint_every", t.checkpoint_every)?;
         positive_finite("prior.shrink", self.prior.shrink)?;
         positive_finite("prior.epsilon", self.prior.epsilon)?;
         positive_finite("prior.refresh_shrink", self.prior.refresh_shrink)?;
-        let i = &self.improve;
-        non_negative_finite("improve.supervised_weight", i.supervised_weight)?;
-        non_negative_finite("improve.consistency_weight", i.consistency_weight)?;
+        let s = &self.supervised;
+        non_negative_finite("supervised.weight", s.weight)?;
         check(
-            i.supervised_weight == 0.0 || i.labelled_batch > 0,
-            "improve.labelled_batch",
-            "must be positive when improve.supervised_weight is",
+            s.weight == 0.0 || s.labelled_batch > 0,
+            "supervised.labelled_batch",
+            "must be positive when supervised.weight is",
         )?;
-        check(
-            (0.0..=1.0).contains(&i.consistency_threshold),
-            "improve.consistency_threshold",
-            format!("must be in [0, 1] (got {})", i.consistency_threshold),
-        )?;
-        check(
-            (0.0..=1.0).contains(&i.consistency_share),
-            "improve.consistency_share",
-            format!("must be in [0, 1] (got {})", i.consistency_share),
-        )?;
-        check(i.rel_updates > 0, "improve.rel_updates", "must be positive (got 0)")?;
-        one_of("eval.alpha_rule", &self.eval.alpha_rule, &["posterior", "density"])?;
+        let c = &self.consistency;
+        non_negative_finite("consistency.weight", c.weight)?;
+        unit_interval("consistency.threshold", c.threshold)?;
+        unit_interval("consistency.share", c.share)?;
+        let r = &self.rel;
+        positive("rel.batch_size", r.batch_size)?;
+        positive_finite("rel.lr", r.lr)?;
+        positive("rel.updates_per_step", r.updates_per_step)?;
+        unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
+        non_negative_finite("beta_vae.beta", self.beta_vae.beta)?;
+        non_negative_finite("factor_vae.gamma", self.factor_vae.gamma)?;
         positive_finite("eval.posterior_temperature", self.eval.posterior_temperature)?;
-        check(
-            self.eval.relational_samples > 0,
-            "eval.relational_samples",
-            "must be positive (got 0)",
-        )?;
-        let fraction = self.improve.rel_labelled_fraction;
-        check(
-            (0.0..=1.0).contains(&fraction),
-            "improve.rel_labelled_fraction",
-            format!("must be in [0, 1] (got {fraction})"),
-        )?;
+        positive("eval.relational_samples", self.eval.relational_samples)?;
         let points = self.eval.disentanglement_points;
         check(
             points == 0 || points >= 3,
@@ -382,9 +530,31 @@ impl Config {
         Ok(())
     }
 
-    /// Whether this run trains a baseline VAE rather than the AbsAE.
-    pub fn is_baseline(&self) -> bool {
-        self.model != ABSAE
+    /// The weight a sweep varies for this run's model: the AbsAE's adversarial β, the β-VAE's
+    /// KL β or the FactorVAE's total-correlation γ.
+    pub fn model_weight(&self) -> f64 {
+        match self.model {
+            ModelKind::AbsAe => self.train.beta,
+            ModelKind::BetaVae => self.beta_vae.beta,
+            ModelKind::FactorVae => self.factor_vae.gamma,
+        }
+    }
+
+    /// Sets the weight [`Config::model_weight`] reads.
+    pub fn set_model_weight(&mut self, weight: f64) {
+        match self.model {
+            ModelKind::AbsAe => self.train.beta = weight,
+            ModelKind::BetaVae => self.beta_vae.beta = weight,
+            ModelKind::FactorVae => self.factor_vae.gamma = weight,
+        }
+    }
+
+    /// Total steps of the schedule: the autoencoder's, then the AbsAE's ReL-only steps.
+    pub fn total_steps(&self) -> usize {
+        match self.model {
+            ModelKind::AbsAe => self.train.steps + self.rel.finetune_steps,
+            ModelKind::BetaVae | ModelKind::FactorVae => self.train.steps,
+        }
     }
 
     /// The resolved config as TOML text, as written into a run directory.
@@ -404,42 +574,40 @@ pub struct Overrides {
     pub relations: Option<Vec<String>>,
     pub data: Option<PathBuf>,
     pub model: Option<String>,
+    /// β of the chosen model: the AbsAE's adversarial weight or the β-VAE's KL weight.
     pub beta: Option<f64>,
+    /// γ of the chosen model: the AbsAE's ReL weight or the FactorVAE's TC weight.
     pub gamma: Option<f64>,
 }
 
 impl Overrides {
-    fn apply(&self, c: &mut Config) {
-        if let Some(v) = self.seed {
-            c.seed = v
-        }
-        if let Some(v) = self.tau {
-            c.tau = v
-        }
-        if let Some(v) = self.steps {
-            c.train.steps = v
-        }
-        if let Some(v) = self.warmup_steps {
-            c.train.warmup_steps = v
-        }
-        if let Some(v) = self.batch_size {
-            c.train.batch_size = v
-        }
-        if let Some(v) = &self.relations {
-            c.relations = v.clone()
-        }
-        if let Some(v) = &self.data {
-            c.data = Some(v.clone())
-        }
+    fn apply(&self, c: &mut Config) -> Result<()> {
         if let Some(v) = &self.model {
-            c.model = v.clone()
+            c.model = v.parse().map_err(|e: Error| Error::config("model", e))?;
         }
-        if let Some(v) = self.beta {
-            c.train.beta = v
-        }
-        if let Some(v) = self.gamma {
-            c.train.gamma = v
-        }
+        set(&mut c.seed, self.seed);
+        set(&mut c.tau, self.tau);
+        set(&mut c.train.steps, self.steps);
+        set(&mut c.train.warmup_steps, self.warmup_steps);
+        set(&mut c.train.batch_size, self.batch_size);
+        set(&mut c.relations, self.relations.clone());
+        set(&mut c.data, self.data.clone().map(Some));
+        let beta =
+            if c.model == ModelKind::BetaVae { &mut c.beta_vae.beta } else { &mut c.train.beta };
+        set(beta, self.beta);
+        let gamma = if c.model == ModelKind::FactorVae {
+            &mut c.factor_vae.gamma
+        } else {
+            &mut c.train.gamma
+        };
+        set(gamma, self.gamma);
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
     }
 }
 
@@ -447,6 +615,18 @@ fn read_toml_table(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
     text.parse::<toml::Table>()
         .map_err(|e| Error::file(path, format!("invalid TOML: {}", e.message().trim())))
+}
+
+/// A top-level string of the file, which must be a string when present.
+fn file_string(table: &toml::Table, key: &str, origin: &str) -> Result<Option<String>> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Error::Invalid(format!(
+            "{origin}: {key}: must be a string (got {})",
+            other.type_str()
+        ))),
+    }
 }
 
 /// Overlay `top` onto `base`, recursing into tables so a file may set single keys of one.
@@ -465,6 +645,10 @@ fn check(ok: bool, key: &str, message: impl std::fmt::Display) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::config(key, message)) }
 }
 
+fn positive(key: &str, v: usize) -> Result<()> {
+    check(v > 0, key, "must be positive (got 0)")
+}
+
 fn positive_finite(key: &str, v: f64) -> Result<()> {
     check(v.is_finite() && v > 0.0, key, format!("must be finite and positive (got {v})"))
 }
@@ -473,8 +657,8 @@ fn non_negative_finite(key: &str, v: f64) -> Result<()> {
     check(v.is_finite() && v >= 0.0, key, format!("must be finite and non-negative (got {v})"))
 }
 
-fn one_of(key: &str, v: &str, allowed: &[&str]) -> Result<()> {
-    check(allowed.contains(&v), key, format!("must be one of {} (got '{v}')", allowed.join(", ")))
+fn unit_interval(key: &str, v: f64) -> Result<()> {
+    check((0.0..=1.0).contains(&v), key, format!("must be in [0, 1] (got {v})"))
 }
 
 #[cfg(test)]
@@ -491,8 +675,8 @@ mod tests {
     #[test]
     fn default_preset_trains_dsprites_longer_and_calibrates_the_posterior() {
         let steps = |task| {
-            let c = Config::preset("default", task).unwrap();
-            (c.train.steps, c.improve.rel_finetune_steps)
+            let c = Config::preset(Preset::Default, task).unwrap();
+            (c.train.steps, c.rel.finetune_steps)
         };
         assert_eq!(steps("dsprites"), (2500, 2000));
         assert_eq!(steps("dsprites-full"), (2500, 2000));
@@ -500,32 +684,31 @@ mod tests {
         assert_eq!(steps("hwf"), (1500, 4000));
         let temperature =
             |preset| Config::preset(preset, "dsprites").unwrap().eval.posterior_temperature;
-        assert_eq!((temperature("default"), temperature("paper")), (10.0, 1.0));
+        assert_eq!((temperature(Preset::Default), temperature(Preset::Paper)), (10.0, 1.0));
         let err = resolve_text("[eval]\nposterior_temperature = 0.0").unwrap_err().to_string();
         assert!(err.contains("eval.posterior_temperature"), "{err}");
     }
 
     #[test]
     fn paper_gpu_converts_each_tasks_epochs_to_steps() {
-        let dsprites = Config::preset("paper-gpu", "dsprites").unwrap();
-        assert_eq!(
-            (dsprites.train.batch_size, dsprites.train.warmup_steps, dsprites.train.steps),
-            (1024, 38_000, 228_000)
-        );
-        let shapes = Config::preset("paper-gpu", "shapes3d").unwrap();
+        let dsprites = Config::preset(Preset::PaperGpu, "dsprites").unwrap();
+        let t = &dsprites.train;
+        assert_eq!((t.batch_size, t.warmup_steps, t.steps), (1024, 38_000, 228_000));
+        let shapes = Config::preset(Preset::PaperGpu, "shapes3d").unwrap();
         // 126 000 training images → 124 steps per epoch; 5000 + 10 000 epochs at lr 1e-5.
+        let t = &shapes.train;
         assert_eq!(
-            (shapes.train.warmup_steps, shapes.train.steps, shapes.train.lr),
-            (5000 * 124, 15_000 * 124, 1e-5)
+            (t.warmup_steps, t.steps, t.lr, shapes.rel.lr),
+            (5000 * 124, 15_000 * 124, 1e-5, 1e-5)
         );
-        let hwf = Config::preset("paper-gpu", "hwf").unwrap();
+        let hwf = Config::preset(Preset::PaperGpu, "hwf").unwrap();
         assert_eq!((hwf.train.warmup_steps, hwf.train.lr), (1000 * 9, 1e-4));
     }
 
     #[test]
     fn empty_file_is_the_default_preset() {
         let c = resolve_text("").unwrap();
-        assert_eq!(c, Config::preset("default", "dsprites").unwrap());
+        assert_eq!(c, Config::preset(Preset::Default, "dsprites").unwrap());
     }
 
     #[test]
@@ -535,7 +718,7 @@ mod tests {
         assert_eq!(c.train.lr, 0.001);
         assert_eq!(
             c.train.batch_size,
-            Config::preset("default", "dsprites").unwrap().train.batch_size
+            Config::preset(Preset::Default, "dsprites").unwrap().train.batch_size
         );
     }
 
@@ -546,12 +729,18 @@ mod tests {
             ("[train]\nbatch_size = 0", "train.batch_size"),
             ("[train]\nlr = -1.0", "train.lr"),
             ("[train]\nlr = nan", "train.lr"),
+            ("[train]\naugment = \"blur\"", "train.augment"),
             ("[prior]\nshrink = 0.0", "prior.shrink"),
             ("[eval]\nalpha_rule = \"maybe\"", "eval.alpha_rule"),
             ("[prior]\ncovariance = \"diagonal\"", "prior.covariance"),
             ("model = \"vae\"", "model"),
+            ("preset = \"fast\"", "preset"),
+            ("preset = 3", "preset"),
             ("[train]\nbeta = -1.0", "train.beta"),
-            ("[improve]\nconsistency_share = 1.5", "improve.consistency_share"),
+            ("[beta_vae]\nbeta = -1.0", "beta_vae.beta"),
+            ("[consistency]\nshare = 1.5", "consistency.share"),
+            ("[rel]\nobjective = \"l1\"", "rel.objective"),
+            ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");
@@ -564,6 +753,32 @@ mod tests {
         assert!(err.contains("bogus"), "{err}");
         let err = resolve_text("[train]\nsteps = \"many\"").unwrap_err().to_string();
         assert!(err.contains("steps") || err.contains("integer"), "{err}");
+        let err = resolve_text("task = \"mnist\"").unwrap_err().to_string();
+        assert!(err.contains("unknown task 'mnist'"), "{err}");
+    }
+
+    #[test]
+    fn beta_and_gamma_flags_set_the_chosen_models_weight() {
+        let flags = |model: &str| Overrides {
+            model: Some(model.into()),
+            beta: Some(4.0),
+            gamma: Some(30.0),
+            ..Default::default()
+        };
+        let absae = Config::resolve(None, None, None, &flags("absae")).unwrap();
+        assert_eq!((absae.train.beta, absae.train.gamma, absae.model_weight()), (4.0, 30.0, 4.0));
+        let beta_vae = Config::resolve(None, None, None, &flags("beta-vae")).unwrap();
+        assert_eq!(
+            (beta_vae.beta_vae.beta, beta_vae.train.beta, beta_vae.model_weight()),
+            (4.0, 1.0, 4.0)
+        );
+        let factor_vae = Config::resolve(None, None, None, &flags("factor-vae")).unwrap();
+        assert_eq!(
+            (factor_vae.factor_vae.gamma, factor_vae.train.gamma, factor_vae.model_weight()),
+            (30.0, 1.0, 30.0)
+        );
+        let err = Config::resolve(None, None, None, &flags("vae")).unwrap_err().to_string();
+        assert!(err.contains("model") && err.contains("unknown model 'vae'"), "{err}");
     }
 
     #[test]
@@ -573,7 +788,7 @@ mod tests {
         std::fs::write(&path, "seed = 5\npreset = \"paper\"").unwrap();
         let o = Overrides { seed: Some(9), ..Default::default() };
         let c = Config::resolve(Some(&path), None, None, &o).unwrap();
-        assert_eq!((c.seed, c.preset.as_str()), (9, "paper"));
+        assert_eq!((c.seed, c.preset), (9, Preset::Paper));
         std::fs::write(&path, c.to_toml()).unwrap();
         let again = Config::resolve(Some(&path), None, None, &Overrides::default()).unwrap();
         assert_eq!(again, c);

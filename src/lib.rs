@@ -2,41 +2,48 @@
 //!
 //! An adversarial autoencoder (the *AbsAE*) whose latent space is shaped into a Gaussian
 //! mixture with one component per combination of the factor classes a task keeps, plus a
-//! relational learner (*ReL*) that moves codes between components. See `SPEC.md` in the
-//! project's shared folder for the definitions this crate follows.
+//! relational learner (*ReL*) that moves codes between components. `docs/design.md` in the
+//! repository describes the architecture; `README.md` the commands.
 //!
 //! Module map, by concept:
-//! - [`data`]: factor datasets (procedural renderers, official files), tasks, splits.
-//! - [`model`]: the networks (encoder, decoder, discriminator, relational learner) and our
-//!   CPU kernels for their convolutions ([`model::kernels`]).
-//! - [`prior`]: uniform and mixture priors, densities, classification, α rules.
-//! - [`relations`]: relations as tables over components.
-//! - [`train`]: the training loop, checkpoints and resume; the β-VAE / FactorVAE baselines
-//!   ([`train::vae`]).
-//! - [`eval`]: classification, relational accuracy, reconstruction, disentanglement metrics,
-//!   `eval.json`.
-//! - [`viz`]: figures and the run report.
-//! - [`pipeline`]: one run from config to report; [`sweep`]: grids of runs and their
-//!   [`compare`]: Table 1 and Figure 5 over runs.
-//! - [`apply`]: relation chains applied to a user's image.
-//! - [`bench`]: throughput measurements (`relatent bench`).
 //! - [`config`]: TOML configuration, presets and validation.
+//! - [`data`]: factor datasets (procedural renderers, official files), splits, augmentation.
+//! - [`tasks`]: the built-in tasks — kept factors and components, architecture, relations,
+//!   presets' budgets, the paper's numbers.
+//! - [`model`]: the networks (encoder, decoder, MLPs), unaware of how they are trained.
+//! - [`objectives`]: the loss terms.
+//! - [`prior`]: the uniform and mixture priors, and the α rules.
+//! - [`rel`]: relations as tables over components, and the relational learner.
+//! - [`method`]: the AbsAE, β-VAE and FactorVAE, each a [`method::Method`].
+//! - [`train`]: the training loop, checkpoints and resume.
+//! - [`inference`]: a trained run loaded without training machinery.
+//! - [`eval`]: classification, relational accuracy, reconstruction, the disentanglement
+//!   metrics, `eval.json`.
+//! - [`viz`]: figures and the run report.
+//! - [`backend`]: the device, and our CPU kernels as burn extensions.
+//! - [`pipeline`]: one run from config to report; [`sweep`] and [`compare`]: grids of runs and
+//!   Table 1 / Figure 5 over them; [`bench`]: throughput measurements.
 
-pub mod apply;
+pub mod backend;
 pub mod bench;
 pub mod compare;
 pub mod config;
+pub mod context;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod inference;
+pub mod method;
 pub mod model;
+pub mod objectives;
 pub mod perf;
 pub mod pipeline;
 pub mod prior;
-pub mod relations;
+pub mod rel;
 pub mod rng;
 pub mod run_dir;
 pub mod sweep;
+pub mod tasks;
 pub mod train;
 pub mod viz;
 

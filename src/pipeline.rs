@@ -1,14 +1,12 @@
 //! One run from config to report: train (or resume) into a run directory, evaluate, draw the
-//! figures and write `report.md`, for the AbsAE and the baselines alike. `relatent run` and
-//! `relatent sweep` are this.
+//! figures and write `report.md`, for every method alike. `relatent run` and `relatent sweep`
+//! are this.
 
 use crate::Result;
 use crate::config::Config;
-use crate::eval::baseline::{self, TrainedVae};
-use crate::eval::{self, EvalReport, TrainedModel};
-use crate::prior::AlphaRule;
+use crate::eval::{self, EvalReport};
+use crate::inference::Run;
 use crate::run_dir::RunDir;
-use crate::train::vae::VaeTrainer;
 use crate::train::{self, Progress, TrainOptions, Trainer};
 use crate::viz::{self, figures::Figure};
 
@@ -18,57 +16,34 @@ pub struct Finished {
     pub figures: Vec<Figure>,
 }
 
-/// A run whose trainer is built and whose directory exists, ready to train.
-pub enum Prepared {
-    Method(Trainer),
-    Baseline(VaeTrainer),
-}
-
 /// Builds the trainer of `config` for `dir` (a new run, or with `resume` the run already
 /// there, whose `config.toml` the caller read) and creates the directory of a new run.
 /// Everything the run reads is checked before its directory is created.
-pub fn prepare(config: Config, dir: &RunDir, resume: bool) -> Result<Prepared> {
-    let prepared = if config.is_baseline() {
-        Prepared::Baseline(VaeTrainer::new(config.clone())?)
-    } else {
-        Prepared::Method(Trainer::new(config.clone())?)
-    };
-    create_unless_resuming(dir, &config, resume)?;
-    Ok(prepared)
-}
-
-impl Prepared {
-    /// Trains to the end of the schedule, then evaluates, writes `eval.json`, the figures and
-    /// the report.
-    pub fn finish(
-        self,
-        dir: &RunDir,
-        resume: bool,
-        progress: &mut dyn Progress,
-    ) -> Result<Finished> {
-        let options = TrainOptions { resume, stop_at: None };
-        match self {
-            Prepared::Baseline(trainer) => {
-                let model =
-                    TrainedVae::from_trainer(train::train(trainer, dir, options, progress)?);
-                let report = baseline::evaluate(&model);
-                dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
-                let figures = viz::baseline_figures_and_report(dir, &model, &report)?;
-                Ok(Finished { report, figures })
-            }
-            Prepared::Method(trainer) => {
-                let model =
-                    TrainedModel::from_trainer(train::train(trainer, dir, options, progress)?)?;
-                let report = eval::evaluate(&model, AlphaRule::from_config(&model.config.eval)?);
-                dir.write_eval(&serde_json::to_value(&report).expect("report serialises"))?;
-                let figures = viz::figures_and_report(dir, &model, &report)?;
-                Ok(Finished { report, figures })
-            }
-        }
+pub fn prepare(config: Config, dir: &RunDir, resume: bool) -> Result<Trainer> {
+    let trainer = Trainer::new(config)?;
+    if !resume {
+        dir.create(trainer.config())?;
     }
+    Ok(trainer)
 }
 
-/// Creates the run directory for a new run; a resumed run's directory is already there.
-fn create_unless_resuming(dir: &RunDir, config: &Config, resume: bool) -> Result<()> {
-    if resume { Ok(()) } else { dir.create(config) }
+/// Trains to the end of the schedule, then evaluates, writes `eval.json`, the figures and the
+/// report.
+pub fn finish(
+    trainer: Trainer,
+    dir: &RunDir,
+    resume: bool,
+    progress: &mut dyn Progress,
+) -> Result<Finished> {
+    train::train(trainer, dir, TrainOptions { resume, stop_at: None }, progress)?;
+    let run = Run::open(dir, None)?;
+    let report = eval::evaluate(&run, run.ctx.config.eval.alpha_rule());
+    eval::write_eval(dir, &report)?;
+    draw(dir, &run, report)
+}
+
+/// Draws the figures of an evaluated run and writes its report.
+pub fn draw(dir: &RunDir, run: &Run, report: EvalReport) -> Result<Finished> {
+    let figures = viz::figures_and_report(dir, run, &report)?;
+    Ok(Finished { report, figures })
 }

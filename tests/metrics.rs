@@ -4,8 +4,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::npz::npy_bytes;
 use common::{assert_user_error, relatent};
-use relatent::data::npz::testing::npy_bytes;
 
 fn write_npy(dir: &Path, name: &str, descr: &str, shape: &[usize], data: Vec<u8>) -> PathBuf {
     let path = dir.join(name);

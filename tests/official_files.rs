@@ -2,10 +2,12 @@
 
 mod common;
 
+use common::npz::{npy_bytes, pickled_metadata, write_dsprites_npz, write_npz};
 use common::{assert_user_error, relatent};
+use relatent::data::FactorDataset;
 use relatent::data::dsprites::{DspritesRenderer, grid_classes};
-use relatent::data::npz::testing::{npy_bytes, write_dsprites_npz, write_npz};
-use relatent::data::{FactorDataset, TaskData};
+use relatent::data::npz::NpzArchive;
+use relatent::tasks::TaskData;
 
 /// Grid indices spread over every factor, including ones outside the authors' subset.
 fn sample_indices() -> Vec<usize> {
@@ -101,4 +103,46 @@ fn wrong_shapes_and_truncated_files_are_errors() {
     let out = relatent(&["data", "inspect", cut.to_str().unwrap()]);
     assert_user_error(&out, "cut.npz");
     assert!(!tmp.path().join("r").exists());
+}
+
+#[test]
+fn reads_integer_arrays_of_any_width_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npz");
+    let i64s: Vec<u8> = [-1i64, 2, 3, 4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let i16s: Vec<u8> = [-300i16, 7].iter().flat_map(|v| v.to_be_bytes()).collect();
+    write_npz(
+        &path,
+        &[
+            ("a", npy_bytes("<i8", &[2, 2], &i64s)),
+            ("b", npy_bytes(">i2", &[2], &i16s)),
+            ("img", npy_bytes("|u1", &[2, 3], &[1, 2, 3, 4, 5, 6])),
+            ("metadata", pickled_metadata()),
+        ],
+    )
+    .unwrap();
+    let mut npz = NpzArchive::open(&path).unwrap();
+    assert_eq!(npz.read_integers("a").unwrap(), (vec![2, 2], vec![-1, 2, 3, 4]));
+    assert_eq!(npz.read_integers("b").unwrap(), (vec![2], vec![-300, 7]));
+    {
+        let mut rows = npz.array("img").unwrap();
+        let mut row = [0u8; 3];
+        rows.read_row(&mut row).unwrap();
+        rows.read_row(&mut row).unwrap();
+        assert_eq!(row, [4, 5, 6]);
+        assert!(rows.read_row(&mut row).is_err());
+    }
+    let err = npz.array("missing").err().unwrap().to_string();
+    assert!(err.contains("a.npz") && err.contains("missing"), "{err}");
+}
+
+#[test]
+fn corrupt_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.npz");
+    std::fs::write(&path, b"this is not a zip").unwrap();
+    let err = NpzArchive::open(&path).err().unwrap().to_string();
+    assert!(err.contains("bad.npz") && err.contains("not a valid"), "{err}");
+    let err = NpzArchive::open(&dir.path().join("none.npz")).err().unwrap().to_string();
+    assert!(err.contains("none.npz"), "{err}");
 }

@@ -6,9 +6,10 @@ mod common;
 use std::path::Path;
 
 use common::{assert_user_error, relatent};
+use relatent::data::FactorDataset;
 use relatent::data::shapes3d::{Shapes3dRenderer, grid_classes};
 use relatent::data::shapes3d_h5::{Shapes3dH5, official_values};
-use relatent::data::{FactorDataset, TaskData};
+use relatent::tasks::TaskData;
 
 /// Grid indices spread over every factor.
 fn sample_indices() -> Vec<usize> {
@@ -107,7 +108,8 @@ fn inspect_and_export_read_the_h5() {
 fn bad_h5_files_get_one_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let (images, labels) = official_rows(&sample_indices()[..4]);
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    type WriteFile<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, WriteFile, &str)> = vec![
         (
             "no-labels.h5",
             Box::new(|p: &Path| {

@@ -4,10 +4,13 @@ mod common;
 
 use burn::prelude::*;
 use relatent::config::{Config, Overrides};
-use relatent::eval::{self, TrainedModel};
-use relatent::prior::AlphaRule;
+use relatent::eval;
+use relatent::inference::Run;
+use relatent::model;
+use relatent::prior::Prior;
 use relatent::run_dir::RunDir;
-use relatent::train::{Quiet, TrainOptions, Trainer, encode, relation_input, relation_row, train};
+use relatent::train::checkpoint::{Checkpoint, sections};
+use relatent::train::{Quiet, TrainOptions, Trainer, train};
 
 fn tiny_config(dir: &std::path::Path, extra: &str) -> Config {
     let path = common::write(dir, "tiny.toml", &format!("{extra}\n{}", common::TINY));
@@ -30,11 +33,7 @@ fn reconstruction_loss_falls() {
     config.train.batch_size = 16;
     let dir = RunDir::new(tmp.path().join("run"));
     run(config, &dir, TrainOptions::default());
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.metrics())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::losses(&dir.metrics());
     let recon: Vec<f64> = lines.iter().filter_map(|l| l["recon"].as_f64()).collect();
     let (first, last) = (recon[0], recon[recon.len() - 1]);
     assert!(last < 0.5 * first, "reconstruction {first} → {last}");
@@ -46,7 +45,7 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(tmp.path(), "");
     let whole = RunDir::new(tmp.path().join("whole"));
-    let a = run(config.clone(), &whole, TrainOptions::default());
+    run(config.clone(), &whole, TrainOptions::default());
 
     // Interrupted during the autoencoder phase, and during the ReL-only phase (whose batches
     // include the frozen labelled codes, recomputed after the resume).
@@ -54,42 +53,41 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
         let split = RunDir::new(tmp.path().join(format!("split-{stop}")));
         run(config.clone(), &split, TrainOptions { resume: false, stop_at: Some(stop) });
         let b = run(config.clone(), &split, TrainOptions { resume: true, stop_at: None });
-        assert_same_run(&a, &whole, &b, &split);
+        assert_eq!(b.state.step, 13);
+        assert_eq!(
+            common::losses(&whole.metrics()),
+            common::losses(&split.metrics()),
+            "stop at {stop}"
+        );
+        assert_same_weights(&whole, &split);
     }
 }
 
-fn assert_same_run(a: &Trainer, whole: &RunDir, b: &Trainer, split: &RunDir) {
-    assert_eq!((a.state.step, &a.state.prior), (b.state.step, &b.state.prior));
-    // Same weights ⇔ same outputs, bit for bit, on fixed inputs (records differ in parameter ids).
-    let items: Vec<usize> = a.split.test[..16].to_vec();
-    let device = a.device.clone().inner();
-    let codes_a = encode(&a.nets.ae, &a.data, &items, &device);
-    assert_eq!(codes_a, encode(&b.nets.ae, &b.data, &items, &device));
-    let z = || Tensor::<2>::from_data(TensorData::new(codes_a.clone(), [16, 8]), &device);
-    let out = |m: &relatent::model::Mlp, x: Tensor<2>| {
-        m.valid().forward(x).into_data().try_to_vec::<f32>().unwrap()
+/// Same weights ⇔ same outputs, bit for bit, on fixed inputs (records differ in parameter ids).
+fn assert_same_weights(a: &RunDir, b: &RunDir) {
+    let (ra, rb) = (Run::open(a, None).unwrap(), Run::open(b, None).unwrap());
+    let items = ra.test()[..16].to_vec();
+    let codes = ra.encode_items(&items);
+    assert_eq!(codes, rb.encode_items(&items));
+    assert_eq!(ra.decode(&codes), rb.decode(&codes));
+    let (ma, mb) = (ra.absae().unwrap(), rb.absae().unwrap());
+    assert_eq!(ma.mixture, mb.mixture);
+    let width = ma.learner.input_width();
+    let rows: Vec<f32> = (0..16 * width).map(|i| (i % 7) as f32 * 0.3 - 1.0).collect();
+    assert_eq!(ma.learner.apply_rows(&rows), mb.learner.apply_rows(&rows));
+    let discriminator = |dir: &RunDir| {
+        let checkpoint = Checkpoint::read(&dir.checkpoint()).unwrap();
+        assert!(matches!(checkpoint.json::<Prior>(sections::PRIOR).unwrap(), Prior::Mixture(_)));
+        let disc = checkpoint
+            .load_module(
+                sections::DISCRIMINATOR,
+                model::discriminator(&ra.ctx.arch, &ra.ctx.device),
+            )
+            .unwrap();
+        let z = Tensor::<2>::from_data(TensorData::new(codes.clone(), [16, 8]), &ra.ctx.device);
+        disc.valid().forward(z).into_data().try_to_vec::<f32>().unwrap()
     };
-    assert_eq!(out(&a.nets.disc, z()), out(&b.nets.disc, z()));
-    let rows: Vec<f32> = codes_a
-        .chunks_exact(8)
-        .flat_map(|z| {
-            let mut row = Vec::new();
-            relation_row(&a.relations, 0, z, None, &mut row);
-            row
-        })
-        .collect();
-    let rel_in = || relation_input(&rows, a.relations.input_width(8), &device);
-    assert_eq!(out(&a.nets.rel, rel_in()), out(&b.nets.rel, rel_in()));
-    let dec = |t: &Trainer| {
-        t.nets.ae.valid().decoder.forward(z()).into_data().try_to_vec::<f32>().unwrap()
-    };
-    assert_eq!(dec(a), dec(b));
-    let lines = std::fs::read_to_string(split.metrics()).unwrap();
-    assert_eq!(
-        lines.lines().count(),
-        std::fs::read_to_string(whole.metrics()).unwrap().lines().count(),
-        "no duplicated log lines"
-    );
+    assert_eq!(discriminator(a), discriminator(b));
 }
 
 #[test]
@@ -98,8 +96,8 @@ fn checkpoint_round_trips_and_evaluates() {
     let config = tiny_config(tmp.path(), "");
     let dir = RunDir::new(tmp.path().join("run"));
     let trained = run(config, &dir, TrainOptions::default());
-    let rule = AlphaRule::from_config(&trained.config.eval).unwrap();
-    let from_memory = eval::evaluate(&TrainedModel::from_trainer(trained).unwrap(), rule);
+    let in_memory = trained.inference_run().unwrap();
+    let from_memory = eval::evaluate(&in_memory, in_memory.ctx.config.eval.alpha_rule());
     let from_disk = eval::evaluate_run(&dir, &Default::default(), None).unwrap();
     assert_eq!(from_memory.classification, from_disk.classification);
     assert_eq!(from_memory.relational, from_disk.relational);
@@ -127,16 +125,29 @@ fn checkpoint_round_trips_and_evaluates() {
         && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
     assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
     assert_eq!(json["train"]["steps"], 13);
-    let density = eval::evaluate_run(
-        &dir,
-        &eval::RuleChoice { alpha_rule: Some("density".into()), posterior_temperature: None },
-        None,
-    )
-    .unwrap();
+    let choice = eval::RuleChoice {
+        alpha_rule: Some(relatent::config::AlphaRuleKind::Density),
+        posterior_temperature: None,
+    };
+    let density = eval::evaluate_run(&dir, &choice, None).unwrap();
     assert_eq!(density.alpha_rule, "density");
     assert_eq!(
         (from_disk.posterior_temperature, density.posterior_temperature),
         (Some(10.0), None),
         "the default preset's temperature is 1 / shrink"
     );
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), "");
+    let dir = RunDir::new(tmp.path().join("run"));
+    run(config, &dir, TrainOptions::default());
+    let mut bytes = std::fs::read(dir.checkpoint()).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(dir.checkpoint(), &bytes).unwrap();
+    let err = Run::open(&dir, None).err().unwrap().to_string();
+    assert!(err.contains("checkpoint.bin") && err.contains("fails its checksum"), "{err}");
 }

@@ -8,11 +8,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::Result;
-use crate::config::Config;
-use crate::eval::{ALPHAS, TrainedModel, classify_codes};
-use crate::model::Architecture;
+use crate::backend::training_device;
+use crate::config::{Config, Preset};
+use crate::eval::{ALPHAS, classify_codes};
 use crate::prior::AlphaRule;
-use crate::train::{Trainer, training_device};
+use crate::tasks;
+use crate::train::Trainer;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -67,7 +68,7 @@ fn median_seconds(warmup: usize, repeats: usize, mut f: impl FnMut() -> Result<(
 
 /// A trainer of `preset` for the bench, at batch `batch`, whose warm-up ends after
 /// `warmup_steps` and whose autoencoder never stops during the bench.
-fn bench_trainer(options: &BenchOptions, preset: &str, warmup_steps: usize) -> Result<Trainer> {
+fn bench_trainer(options: &BenchOptions, preset: Preset, warmup_steps: usize) -> Result<Trainer> {
     let mut config = Config::preset(preset, &options.task)?;
     config.train.batch_size = options.batch;
     config.train.warmup_steps = warmup_steps;
@@ -79,37 +80,39 @@ fn bench_trainer(options: &BenchOptions, preset: &str, warmup_steps: usize) -> R
 /// Runs every measurement.
 pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     let b = options.batch as f64;
-    let mut paper = bench_trainer(options, "paper", usize::MAX / 2)?;
+    let mut paper = bench_trainer(options, Preset::Paper, usize::MAX / 2)?;
     log("training step (paper mode: AE + discriminator)");
     let step = median_seconds(WARMUP, options.repeats, || paper.step().map(drop))?;
 
     log("training step (default mode)");
-    let mut default = bench_trainer(options, "default", 1)?;
+    let mut default = bench_trainer(options, Preset::Default, 1)?;
     let default_step = median_seconds(WARMUP, options.repeats, || default.step().map(drop))?;
 
     log("relational learner");
-    default.state.step = default.config.train.steps;
-    let updates = default.config.improve.rel_updates.max(1) as f64;
+    default.state.step = default.config().train.steps;
+    let updates = default.config().rel.updates_per_step as f64;
     let rel_step = median_seconds(WARMUP, options.repeats, || default.step().map(drop))?;
 
     log("renderer, encoder and evaluation");
-    let model = TrainedModel::from_trainer(default)?;
-    let n = model.test.len().min(1024);
-    let items = model.test[..n].to_vec();
+    let run = default.inference_run()?;
+    let mixture = &run.absae()?.mixture;
+    let n = run.test().len().min(1024);
+    let items = run.test()[..n].to_vec();
+    let data = &run.ctx.data;
     let render = median_seconds(WARMUP, options.repeats, || {
-        std::hint::black_box(model.data.render_batch(&items));
+        std::hint::black_box(data.render_batch(&items));
         Ok(())
     })?;
-    let pixels = model.data.render_batch(&items);
+    let pixels = data.render_batch(&items);
     let encode = median_seconds(WARMUP, options.repeats, || {
-        std::hint::black_box(model.encode_pixels(&pixels));
+        std::hint::black_box(run.encode_pixels(&pixels));
         Ok(())
     })?;
-    let truth: Vec<usize> = items.iter().map(|&i| model.data.components[i]).collect();
+    let truth: Vec<usize> = items.iter().map(|&i| data.components[i]).collect();
     let eval = median_seconds(WARMUP, options.repeats, || {
-        let codes = model.encode_items(&items);
+        let codes = run.encode_items(&items);
         std::hint::black_box(classify_codes(
-            &model.mixture,
+            mixture,
             &codes,
             &truth,
             AlphaRule::Posterior { temperature: 1.0 },
@@ -127,7 +130,7 @@ pub fn run(options: &BenchOptions, log: &mut dyn FnMut(&str)) -> Result<BenchRep
     Ok(BenchReport {
         task: options.task.clone(),
         batch: options.batch,
-        backend: model.backend.clone(),
+        backend: run.state.backend.clone(),
         threads: threads(),
         train_images_per_s: b / step,
         train_step_ms: step * 1e3,
@@ -153,7 +156,7 @@ pub struct OpsReport {
 
 /// Times every layer of `options.task`'s networks on the training device.
 pub fn run_ops(options: &BenchOptions) -> Result<OpsReport> {
-    let arch = Architecture::for_task(&options.task)?;
+    let arch = tasks::by_name(&options.task)?.architecture;
     let (device, backend) = training_device()?;
     let ops = ops::per_op(&arch, options.batch, options.repeats, &device.autodiff())?;
     Ok(OpsReport {

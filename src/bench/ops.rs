@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::median_seconds;
 use crate::Result;
-use crate::model::{self, Architecture, ConvSpec, LEAKY_SLOPE, kernels};
-use crate::train::bce_with_logits;
+use crate::backend::{self as kernels};
+use crate::model::{self, Architecture, ConvSpec, LEAKY_SLOPE};
+use crate::objectives::reconstruction_bce as bce_with_logits;
 
 /// Hidden width of the encoder's, decoder's and discriminator's dense layers (SPEC §2).
 const WIDTH: usize = 1024;
@@ -32,12 +33,15 @@ pub struct OpTiming {
     pub burn_ms: Option<f64>,
 }
 
+/// One way of computing a layer from its inputs.
+type LayerFn = Box<dyn Fn(&[Tensor<4>]) -> Tensor<4>>;
+
 /// A layer's inputs and the two ways of computing it.
 struct Case {
     op: &'static str,
     inputs: Vec<[usize; 4]>,
-    ours: Box<dyn Fn(&[Tensor<4>]) -> Tensor<4>>,
-    burn: Option<Box<dyn Fn(&[Tensor<4>]) -> Tensor<4>>>,
+    ours: LayerFn,
+    burn: Option<LayerFn>,
 }
 
 /// Times every layer of `arch`'s autoencoder (plus the discriminator's tanh and the
@@ -232,7 +236,7 @@ mod tests {
 
     #[test]
     fn every_layer_of_the_dsprites_networks_is_timed_once() {
-        let arch = Architecture::for_task("dsprites").unwrap();
+        let arch = crate::tasks::by_name("dsprites").unwrap().architecture;
         let ops = per_op(&arch, 2, 1, &Device::flex().autodiff()).unwrap();
         let layers = |op: &str| ops.iter().find(|t| t.op == op).map(|t| t.layers);
         assert_eq!(layers("conv2d"), Some(4));

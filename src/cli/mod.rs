@@ -9,15 +9,17 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rand::seq::index::sample;
 
-use relatent::config::{Config, Overrides};
+use relatent::config::{Config, ModelKind, Overrides};
 use relatent::data::images::export_images;
-use relatent::data::{TaskData, inspect};
-use relatent::eval::baseline::TrainedVae;
-use relatent::eval::{self, TrainedModel};
-use relatent::prior::AlphaRule;
+use relatent::data::inspect;
+use relatent::eval;
+use relatent::inference::Run;
+use relatent::rel::apply;
 use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
-use relatent::{apply, bench, compare, pipeline, sweep, train, viz};
+use relatent::tasks::TaskData;
+use relatent::train::Trainer;
+use relatent::{bench, compare, pipeline, sweep, train};
 
 #[derive(Parser)]
 #[command(
@@ -116,12 +118,8 @@ impl ConfigArgs {
             beta: self.beta,
             gamma: self.gamma,
         };
-        Config::resolve(
-            self.config.as_deref(),
-            self.preset.as_deref(),
-            self.task.as_deref(),
-            &overrides,
-        )
+        let preset = self.preset.as_deref().map(str::parse).transpose()?;
+        Config::resolve(self.config.as_deref(), preset, self.task.as_deref(), &overrides)
     }
 }
 
@@ -329,12 +327,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn train_into<T: train::Training>(
-    trainer: T,
+fn train_into(
+    trainer: Trainer,
     dir: &RunDir,
     options: train::TrainOptions,
     quiet: bool,
-) -> anyhow::Result<T> {
+) -> anyhow::Result<Trainer> {
     let mut bar = progress::TrainingBar::new(quiet);
     let trainer = train::train(trainer, dir, options, &mut bar)?;
     bar.finish();
@@ -348,22 +346,19 @@ fn train_evaluate_print(
     resume: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let prepared = pipeline::prepare(config, dir, resume)?;
-    let config = match &prepared {
-        pipeline::Prepared::Method(t) => &t.config,
-        pipeline::Prepared::Baseline(t) => &t.config,
-    };
+    let trainer = pipeline::prepare(config, dir, resume)?;
+    let c = trainer.config();
     eprintln!(
         "relatent: task {}, model {}, preset {}, {} steps; run directory {}",
-        config.task,
-        config.model,
-        config.preset,
-        config.train.steps,
+        c.task,
+        c.model.name(),
+        c.preset.name(),
+        c.train.steps,
         dir.root.display()
     );
-    report_view_coverage(&prepared);
+    print_notes(&trainer);
     let mut bar = progress::TrainingBar::new(quiet);
-    let finished = prepared.finish(dir, resume, &mut bar)?;
+    let finished = pipeline::finish(trainer, dir, resume, &mut bar)?;
     bar.finish();
     println!("{}", eval::tables::markdown(&finished.report));
     println!(
@@ -376,15 +371,10 @@ fn train_evaluate_print(
     Ok(())
 }
 
-/// Says on stderr how many labelled images the augmentation leaves as they are, if any.
-fn report_view_coverage(prepared: &pipeline::Prepared) {
-    if let pipeline::Prepared::Method(trainer) = prepared {
-        if let Some((viewable, total)) = trainer.labelled_view_coverage().filter(|(v, t)| v < t) {
-            eprintln!(
-                "relatent: the augmentation makes views of {viewable} of {total} labelled images; the other {} are used as they are",
-                total - viewable
-            );
-        }
+/// Says on stderr what the method wants the user to know before it trains.
+fn print_notes(trainer: &Trainer) {
+    for note in trainer.method.notes() {
+        eprintln!("relatent: {note}");
     }
 }
 
@@ -406,25 +396,19 @@ fn train_command(args: TrainArgs) -> anyhow::Result<()> {
         args.config.resolve()?
     };
     let options = train::TrainOptions { resume: args.resume, stop_at: args.stop_at };
-    let prepared = pipeline::prepare(config, &dir, args.resume)?;
-    report_view_coverage(&prepared);
-    let (steps, seconds) = match prepared {
-        pipeline::Prepared::Baseline(trainer) => {
-            let t = train_into(trainer, &dir, options, args.config.quiet)?;
-            (t.state.step, t.state.seconds)
-        }
-        pipeline::Prepared::Method(trainer) => {
-            let t = train_into(trainer, &dir, options, args.config.quiet)?;
-            (t.state.step, t.state.seconds)
-        }
-    };
+    let trainer = pipeline::prepare(config, &dir, args.resume)?;
+    print_notes(&trainer);
+    let trainer = train_into(trainer, &dir, options, args.config.quiet)?;
+    let (steps, seconds) = (trainer.state.step, trainer.state.seconds);
     println!("Trained {steps} steps in {seconds:.0} s; checkpoint {}", dir.checkpoint().display());
     Ok(())
 }
 
 fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
     let base = args.config.resolve()?;
-    let runs = sweep::plan(&args.models)?;
+    let models: Vec<ModelKind> =
+        args.models.iter().map(|m| m.parse()).collect::<relatent::Result<_>>()?;
+    let runs = sweep::plan(&models);
     let mut dirs = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let dir = RunDir::new(args.out.join(run.name()));
@@ -472,10 +456,8 @@ Wrote {} and {}",
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
-    let rule = eval::RuleChoice {
-        alpha_rule: args.alpha_rule,
-        posterior_temperature: args.posterior_temperature,
-    };
+    let alpha_rule = args.alpha_rule.as_deref().map(str::parse).transpose()?;
+    let rule = eval::RuleChoice { alpha_rule, posterior_temperature: args.posterior_temperature };
     let dir = RunDir::new(&args.dir);
     let report = eval::evaluate_run(&dir, &rule, args.data.as_deref())?;
     if args.json {
@@ -489,31 +471,17 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
 fn figures_command(args: FiguresArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.dir);
     let stale = !dir.eval().exists() || args.reevaluate;
-    if stale {
+    let run = Run::open(&dir, None)?;
+    let report = if stale {
         eprintln!("Evaluating {} first", dir.root.display());
-    }
-    let figures = if dir.read_config()?.is_baseline() {
-        let model = TrainedVae::open(&dir, None)?;
-        let report = if stale {
-            let report = eval::baseline::evaluate(&model);
-            dir.write_eval(&serde_json::to_value(&report)?)?;
-            report
-        } else {
-            eval::read_eval(&dir)?
-        };
-        viz::baseline_figures_and_report(&dir, &model, &report)?
+        let report = eval::evaluate(&run, run.ctx.config.eval.alpha_rule());
+        eval::write_eval(&dir, &report)?;
+        report
     } else {
-        let model = TrainedModel::open(&dir, None)?;
-        let report = if stale {
-            let report = eval::evaluate(&model, AlphaRule::from_config(&model.config.eval)?);
-            dir.write_eval(&serde_json::to_value(&report)?)?;
-            report
-        } else {
-            eval::read_eval(&dir)?
-        };
-        viz::figures_and_report(&dir, &model, &report)?
+        eval::read_eval(&dir)?
     };
-    for f in &figures {
+    let finished = pipeline::draw(&dir, &run, report)?;
+    for f in &finished.figures {
         println!("{}", dir.figures().join(&f.file).display());
     }
     println!("{}", dir.report().display());
@@ -532,12 +500,13 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
         return Err(relatent::Error::file(parent, "output folder does not exist").into());
     }
     let dir = RunDir::new(&args.dir);
-    let model = TrainedModel::open(&dir, None)?;
+    let run = Run::open(&dir, None)?;
+    let model = run.absae()?;
     for name in &args.relation {
-        model.relations.position(name)?;
+        model.relations().position(name)?;
     }
     let load = |path: &PathBuf| -> anyhow::Result<Vec<f32>> {
-        let (pixels, warning) = apply::load_image(path, model.image_shape())?;
+        let (pixels, warning) = apply::load_image(path, run.image_shape())?;
         if let Some(w) = warning {
             eprintln!("warning: {w}");
         }
@@ -548,8 +517,8 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
         operands: args.operand.iter().map(load).collect::<anyhow::Result<_>>()?,
         operators: args.operator.iter().map(load).collect::<anyhow::Result<_>>()?,
     };
-    let rule = AlphaRule::from_config(&model.config.eval)?;
-    let stages = apply::apply_chain(&model, &pixels, &args.relation, &images, rule, args.alpha)?;
+    let rule = run.ctx.config.eval.alpha_rule();
+    let stages = apply::apply_chain(&run, &pixels, &args.relation, &images, rule, args.alpha)?;
     for stage in &stages {
         let p = &stage.placement;
         let verdict = if p.accepted { "accepted" } else { "rejected" };
@@ -566,10 +535,10 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
     }
     if args.strip {
         let path = strip_path(&args.out);
-        apply::strip(&model, &pixels, &stages).save(&path)?;
+        apply::strip(&run, &pixels, &stages).save(&path)?;
         println!("Wrote {}", path.display());
     }
-    apply::write_result(&model, &stages, &args.out)?;
+    apply::write_result(&run, &stages, &args.out)?;
     println!("Wrote {}", args.out.display());
     Ok(())
 }

@@ -6,7 +6,36 @@ use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
 use super::room_colours::{finds_room, recolour_room};
-use super::task::{Augmentation, GeometricAugment};
+use crate::config::PixelAugment;
+
+/// Component-preserving augmentation of a task's images (default mode): of the labelled images
+/// of the supervised term, and the strong views of the consistency term.
+#[derive(Clone, Debug)]
+pub enum Augmentation {
+    /// dSprites: rotation and scale about the ink centroid; labelled images also move to a
+    /// random place inside their position bands.
+    Sprite(GeometricAugment),
+    /// HWF: rotation by up to `max_rotation` radians and a scale in `scale` about the ink
+    /// centroid, and a shift of up to `max_shift` pixels, which keep the symbol.
+    Handwriting { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
+    /// Shapes3D: floor and walls repainted in other palette hues, the object untouched.
+    RoomColours,
+}
+
+/// The sprite augmentation's ranges (dSprites).
+#[derive(Clone, Debug)]
+pub struct GeometricAugment {
+    /// Largest rotation either way, radians.
+    pub max_rotation: f64,
+    /// Range of the scale multiplier.
+    pub scale: (f64, f64),
+    /// For each x class, the pixel range its sprite centres span.
+    pub x_bands: Vec<(f64, f64)>,
+    /// For each y class, likewise.
+    pub y_bands: Vec<(f64, f64)>,
+    /// Kept-factor positions of the x and y bands in a component's classes.
+    pub band_factors: (usize, usize),
+}
 
 /// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
 #[derive(Clone, Copy, Debug)]
@@ -20,11 +49,11 @@ pub enum PixelNoise {
 
 impl PixelNoise {
     /// From the config's `train.augment`, `noise_std` and `dropout`.
-    pub fn from_config(kind: &str, noise_std: f64, dropout: f64) -> PixelNoise {
+    pub fn from_config(kind: PixelAugment, noise_std: f64, dropout: f64) -> PixelNoise {
         match kind {
-            "noise" => PixelNoise::Gaussian(noise_std as f32),
-            "dropout" => PixelNoise::Dropout(dropout),
-            _ => PixelNoise::None,
+            PixelAugment::Noise => PixelNoise::Gaussian(noise_std as f32),
+            PixelAugment::Dropout => PixelNoise::Dropout(dropout),
+            PixelAugment::None => PixelNoise::None,
         }
     }
 
@@ -185,12 +214,12 @@ pub fn ink_centroid(image: &[f32], side: usize) -> Option<(f64, f64)> {
 mod tests {
     use super::*;
     use crate::data::dsprites::{SIDE, render_sprite};
-    use crate::data::task::Task;
     use crate::rng::{Stream, stream};
+    use crate::tasks;
 
     #[test]
     fn geometric_augmentation_keeps_the_bands() {
-        let task = Task::by_name("dsprites-full").unwrap();
+        let task = tasks::by_name("dsprites-full").unwrap();
         let Some(Augmentation::Sprite(aug)) = task.augment.clone() else {
             panic!("dSprites augments sprites")
         };
@@ -215,7 +244,7 @@ mod tests {
 
     #[test]
     fn handwriting_views_keep_the_symbol_near_its_place() {
-        let aug = Task::by_name("hwf").unwrap().augment.unwrap();
+        let aug = tasks::by_name("hwf").unwrap().augment.unwrap();
         let mut rng = stream(3, Stream::Augment, 0);
         let mut img = vec![0.0; 45 * 45];
         crate::data::FactorDataset::render(&crate::data::hwf::HwfRenderer, 7 * 1000 + 3, &mut img);
@@ -234,7 +263,7 @@ mod tests {
     #[test]
     fn room_views_repaint_the_floor_and_keep_the_object() {
         use crate::data::shapes3d::{FACTORS, SIDE as S3D_SIDE, Shapes3dRenderer};
-        let task = Task::by_name("shapes3d").unwrap();
+        let task = tasks::by_name("shapes3d").unwrap();
         let aug = task.augment.expect("Shapes3D repaints rooms");
         let mut img = vec![0.0; 3 * S3D_SIDE * S3D_SIDE];
         // Classes (floor, wall, object, scale, shape, orientation).
@@ -263,7 +292,7 @@ mod tests {
 
     #[test]
     fn rotate_scale_keeps_the_centroid() {
-        let Some(Augmentation::Sprite(aug)) = Task::by_name("dsprites").unwrap().augment else {
+        let Some(Augmentation::Sprite(aug)) = tasks::by_name("dsprites").unwrap().augment else {
             panic!("dSprites augments sprites")
         };
         let mut rng = stream(2, Stream::Augment, 0);

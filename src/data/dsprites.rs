@@ -94,11 +94,6 @@ pub fn render_sprite(
     }
 }
 
-/// Index of a factor-class vector in the official grid (y fastest).
-pub fn grid_index(classes: &[usize]) -> usize {
-    classes.iter().zip(FACTORS.iter()).fold(0, |acc, (c, f)| acc * f.size + c)
-}
-
 /// Factor-class vector of a grid index.
 pub fn grid_classes(index: usize) -> Vec<usize> {
     super::grid_classes_of(&FACTORS, index)
@@ -276,6 +271,9 @@ mod tests {
         assert_eq!(grid_len(), 737_280);
         assert_eq!(grid_classes(1), vec![0, 0, 0, 0, 1], "y is fastest");
         assert_eq!(grid_classes(32), vec![0, 0, 0, 1, 0]);
+        let grid_index = |classes: &[usize]| {
+            classes.iter().zip(FACTORS.iter()).fold(0, |acc, (c, f)| acc * f.size + c)
+        };
         for i in [0, 1, 12345, 737_279] {
             assert_eq!(grid_index(&grid_classes(i)), i);
         }

@@ -1,9 +1,8 @@
-//! Factor datasets, tasks, splits and batches.
+//! Factor datasets, splits and augmentation.
 //!
 //! A [`FactorDataset`] is a set of images with integer labels for named generative factors,
-//! rendered on demand (procedural renderers) or read from an official file. A [`Task`] keeps
-//! some factors (each value or band of values a class) and treats the rest as nuisances; one
-//! combination of kept classes is a *component* of the mixture prior.
+//! rendered on demand (procedural renderers) or read from an official file. Which factors a
+//! run keeps, and so its components, is the task's business ([`crate::tasks`]).
 
 pub mod augment;
 pub mod dsprites;
@@ -16,10 +15,8 @@ pub mod room_colours;
 pub mod shapes3d;
 pub mod shapes3d_h5;
 pub mod split;
-pub mod task;
 
 pub use split::Split;
-pub use task::{Task, TaskData};
 
 /// One named generative factor and how many values it takes.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Task;
 use crate::prior::{AlphaRule, Mixture, argmax};
+use crate::tasks::Task;
 
 /// Accuracy among accepted codes and the accepted share, at one α.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{EvalReport, paper};
+use super::EvalReport;
+use crate::tasks::{self, PaperNumbers};
 
 fn cell(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into())
@@ -31,11 +32,12 @@ pub fn markdown(report: &EvalReport) -> String {
         report.train.seconds,
         report.train.backend
     );
+    let paper = tasks::paper::for_task(&report.task);
     if !report.classification.is_empty() {
-        method_tables(report, &mut out);
+        method_tables(report, paper, &mut out);
     }
     if let Some(d) = &report.disentanglement {
-        let paper = paper::model_disentanglement(&report.task, &report.model);
+        let paper = paper.and_then(|p| p.disentanglement(&report.model));
         let of = if report.classification.is_empty() {
             "latent means"
         } else {
@@ -70,14 +72,14 @@ pub fn markdown(report: &EvalReport) -> String {
 }
 
 /// The AbsAE's own tables: classification under the α rule, per-factor accuracy, relations.
-fn method_tables(report: &EvalReport, out: &mut String) {
+fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut String) {
     let _ = writeln!(out, "Latent classification (paper: table 4, τ = 10, official data)\n");
     let _ = writeln!(
         out,
         "| α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|"
     );
     for r in &report.classification {
-        let p = paper::classification(&report.task, report.tau, r.alpha);
+        let p = paper.and_then(|p| p.classification(report.tau, r.alpha));
         let _ = writeln!(
             out,
             "| {:.1} | {} | {:.3} | {} | {} |",
@@ -97,7 +99,7 @@ fn method_tables(report: &EvalReport, out: &mut String) {
         "| depth | α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|---|"
     );
     for r in &report.relational {
-        let p = paper::relational(&report.task, r.depth, r.alpha);
+        let p = paper.and_then(|p| p.relational(r.depth, r.alpha));
         let _ = writeln!(
             out,
             "| {} | {:.1} | {} | {:.3} | {} | {} |",

@@ -1,17 +1,18 @@
 //! The networks: the AbsAE's encoder and decoder (per-task architecture, SPEC §2), and the
 //! MLPs used as discriminator and relational learner.
 //!
+//! The networks are unaware of the objectives they are trained with ([`crate::objectives`]).
 //! Activations are written in forms that burn-flex runs faster and that compute the same
-//! function: LeakyReLU(0.1)(x) = 0.9·relu(x) + 0.1·x (measured in the performance issue: +24%
-//! training throughput), tanh as one kernel pass each way ([`kernels::pointwise`]).
+//! function: LeakyReLU(0.1)(x) = 0.9·relu(x) + 0.1·x (measured: +24% training throughput),
+//! tanh as one kernel pass each way ([`crate::backend::pointwise`]).
 
 pub mod arch;
-pub mod kernels;
 
+use crate::backend;
+use crate::backend::pointwise::leaky_relu_with_slope;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 pub use arch::{Architecture, ConvSpec};
 
@@ -21,11 +22,6 @@ pub const LEAKY_SLOPE: f64 = 0.1;
 /// LeakyReLU with slope 0.1, as a weighted sum of relu and identity.
 pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     leaky_relu_with_slope(x, LEAKY_SLOPE)
-}
-
-/// LeakyReLU with any slope below 1: (1 − slope)·relu(x) + slope·x.
-pub fn leaky_relu_with_slope<const D: usize>(x: Tensor<D>, slope: f64) -> Tensor<D> {
-    relu(x.clone()).mul_scalar(1.0 - slope) + x.mul_scalar(slope)
 }
 
 /// Adds a per-channel bias to an N×C×H×W tensor.
@@ -61,8 +57,8 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = kernels::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
-        kernels::norm::batch_norm_leaky_relu(&self.norm, y, LEAKY_SLOPE)
+        let y = backend::conv2d(x, self.conv.weight.val(), self.conv.stride[0], self.padding);
+        backend::norm::batch_norm_leaky_relu(&self.norm, y, LEAKY_SLOPE)
     }
 }
 
@@ -88,11 +84,11 @@ impl DeconvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let d = &self.deconv;
         let y = add_channel_bias(
-            kernels::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]),
+            backend::conv_transpose2d(x, d.weight.val(), d.stride[0], d.padding[0]),
             d.bias.as_ref(),
         );
         match &self.norm {
-            Some(norm) => kernels::norm::batch_norm_leaky_relu(norm, y, LEAKY_SLOPE),
+            Some(norm) => backend::norm::batch_norm_leaky_relu(norm, y, LEAKY_SLOPE),
             None => y,
         }
     }
@@ -233,7 +229,7 @@ pub enum Activation {
 impl Activation {
     fn apply(self, x: Tensor<2>) -> Tensor<2> {
         match self {
-            Activation::Tanh => kernels::pointwise::tanh(x),
+            Activation::Tanh => backend::pointwise::tanh(x),
             Activation::LeakyRelu(slope) => leaky_relu_with_slope(x, slope),
         }
     }
@@ -310,7 +306,7 @@ mod tests {
     #[test]
     fn dsprites_shapes_are_consistent() {
         let device = Device::flex();
-        let arch = Architecture::for_task("dsprites").unwrap();
+        let arch = crate::tasks::by_name("dsprites").unwrap().architecture;
         let ae = AbsAe::new(&arch, &device);
         let x = Tensor::<4>::zeros([2, 1, 64, 64], &device);
         let z = ae.encoder.forward(x);
@@ -337,7 +333,7 @@ mod tests {
     fn shapes3d_and_hwf_networks_map_images_to_codes_and_back() {
         let device = Device::flex();
         for (task, image, latent) in [("shapes3d", [3, 64, 64], 16), ("hwf", [1, 45, 45], 8)] {
-            let ae = AbsAe::new(&Architecture::for_task(task).unwrap(), &device);
+            let ae = AbsAe::new(&crate::tasks::by_name(task).unwrap().architecture, &device);
             let z =
                 ae.encoder.forward(Tensor::<4>::zeros([2, image[0], image[1], image[2]], &device));
             assert_eq!(z.dims(), [2, latent], "{task}");

@@ -8,10 +8,11 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::charts::{Panel, Scatter, Series, save_panels, save_scatter};
 use super::grid::{Cell, ImageGrid};
-use crate::eval::relational::apply_applications;
-use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow, TrainedModel, paper};
-use crate::relations::Application;
+use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow};
+use crate::inference::{AbsAeModel, Run};
+use crate::rel::Application;
 use crate::rng::{Stream, stream};
+use crate::tasks;
 use crate::{Error, Result};
 
 /// A written figure: its file name under `figures/` and what it shows.
@@ -32,7 +33,8 @@ const PCA_POINTS: usize = 3000;
 
 /// Writes every figure of the run into `dir` (created if needed) and returns them in report order.
 pub fn write_figures(
-    model: &TrainedModel,
+    run: &Run,
+    model: &AbsAeModel,
     report: &EvalReport,
     metrics: &Path,
     dir: &Path,
@@ -43,15 +45,15 @@ pub fn write_figures(
         figures.push(Figure { file: file.into(), caption });
         dir.join(file)
     };
-    prior_means(model).save(&add(
+    prior_means(run, model).save(&add(
         "prior_means.png",
         "Decoded mean of every prior component (paper figures 6–8).".into(),
     ))?;
-    relation_grid(model).save(&add(
+    relation_grid(run, model).save(&add(
         "relations.png",
         "Test images, their reconstructions, and each relation applied once by the ReL, decoded; captions give the component the result is classified as (✗ where it is not the intended one).".into(),
     ))?;
-    relation_chains(model).save(&add(
+    relation_chains(run, model).save(&add(
         "chains.png",
         format!("Relation chains of depth up to {CHAIN_DEPTH} from one test image (paper figures 9–12): each relation repeated, then random mixed chains."),
     ))?;
@@ -64,7 +66,15 @@ pub fn write_figures(
         &classification_panels(report),
         2,
     )?;
-    save_panels(&add("relational_alpha.png", "Relational accuracy and accepted ratio against α, one line per depth (paper figure 3).".into()), "Relational accuracy against α", &relational_panels(report), 3)?;
+    save_panels(
+        &add(
+            "relational_alpha.png",
+            "Relational accuracy and accepted ratio against α, one line per depth (paper figure 3).".into(),
+        ),
+        "Relational accuracy against α",
+        &relational_panels(report),
+        3,
+    )?;
     let curves = training_panels(metrics)?;
     if !curves.is_empty() {
         save_panels(
@@ -74,29 +84,22 @@ pub fn write_figures(
             3,
         )?;
     }
-    save_scatter(&add("pca.png", "Test codes projected on their first two principal components, coloured by true component; crosses are the component means.".into()), &pca_scatter(model))?;
+    save_scatter(&add("pca.png", "Test codes projected on their first two principal components, coloured by true component; crosses are the component means.".into()), &pca_scatter(run, model))?;
     Ok(figures)
-}
-
-/// Short label of a component: its class names, e.g. `heart/left/top`.
-fn short_label(model: &TrainedModel, component: usize) -> String {
-    let task = &model.data.task;
-    let classes = task.component_classes(component);
-    task.kept.iter().zip(classes).map(|(k, c)| k.class_names[c]).collect::<Vec<_>>().join("/")
 }
 
 /// Rows by the first kept factor's class, columns by the rest (or a square layout when
 /// that would be too wide).
-pub fn prior_means(model: &TrainedModel) -> ImageGrid {
-    let task = &model.data.task;
+pub fn prior_means(run: &Run, model: &AbsAeModel) -> ImageGrid {
+    let task = &run.ctx.data.task;
     let k = model.mixture.components();
     let first = &task.kept[0];
     let by_first = k / first.classes() <= 16;
     let columns = if by_first { k / first.classes() } else { (k as f64).sqrt().ceil() as usize };
-    let pixels = model.decode(&means_f32(model));
+    let pixels = run.decode(&means_f32(model));
     let len = pixels.len() / k;
     let mut grid =
-        ImageGrid::new(format!("Decoded prior means ({k} components)"), model.image_shape());
+        ImageGrid::new(format!("Decoded prior means ({k} components)"), run.image_shape());
     for (c, image) in pixels.chunks_exact(len).enumerate() {
         if c % columns == 0 {
             grid.rows.push(Vec::new());
@@ -106,7 +109,8 @@ pub fn prior_means(model: &TrainedModel) -> ImageGrid {
                 String::new()
             });
         }
-        let caption = if by_first { rest_label(model, c) } else { short_label(model, c) };
+        let caption =
+            if by_first { rest_label(run, c) } else { run.ctx.data.task.component_short_label(c) };
         grid.rows
             .last_mut()
             .expect("a row")
@@ -116,13 +120,13 @@ pub fn prior_means(model: &TrainedModel) -> ImageGrid {
 }
 
 /// The component means as one row-major k×d buffer of codes.
-fn means_f32(model: &TrainedModel) -> Vec<f32> {
+fn means_f32(model: &AbsAeModel) -> Vec<f32> {
     model.mixture.means.iter().flatten().map(|&v| v as f32).collect()
 }
 
 /// The classes of every kept factor but the first, e.g. `left/top`.
-fn rest_label(model: &TrainedModel, component: usize) -> String {
-    let task = &model.data.task;
+fn rest_label(run: &Run, component: usize) -> String {
+    let task = &run.ctx.data.task;
     let classes = task.component_classes(component);
     task.kept
         .iter()
@@ -134,12 +138,16 @@ fn rest_label(model: &TrainedModel, component: usize) -> String {
 }
 
 /// Test images with distinct components, chosen from the figures' random stream.
-fn sample_test_items(model: &TrainedModel, n: usize) -> Vec<usize> {
-    let mut order = model.test.clone();
-    order.shuffle(&mut stream(model.config.seed, Stream::Figures, 0));
+fn sample_test_items(run: &Run, n: usize) -> Vec<usize> {
+    let mut order = run.test().to_vec();
+    order.shuffle(&mut stream(run.ctx.config.seed, Stream::Figures, 0));
     let mut seen = std::collections::HashSet::new();
-    let mut picks: Vec<usize> =
-        order.iter().copied().filter(|&i| seen.insert(model.data.components[i])).take(n).collect();
+    let mut picks: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| seen.insert(run.ctx.data.components[i]))
+        .take(n)
+        .collect();
     let missing = n.saturating_sub(picks.len());
     let rest: Vec<usize> =
         order.iter().copied().filter(|i| !picks.contains(i)).take(missing).collect();
@@ -149,10 +157,10 @@ fn sample_test_items(model: &TrainedModel, n: usize) -> Vec<usize> {
 
 /// Caption for a decoded code: the component it is classified as, marked when it is not
 /// the `expected` one.
-fn classified_caption(model: &TrainedModel, code: &[f32], expected: usize) -> String {
+fn classified_caption(run: &Run, model: &AbsAeModel, code: &[f32], expected: usize) -> String {
     let (predicted, _) = model.mixture.classify(code);
     let mark = if predicted == expected { "" } else { "✗ " };
-    format!("{mark}{}", short_label(model, predicted))
+    format!("{mark}{}", run.ctx.data.task.component_short_label(predicted))
 }
 
 fn cell(pixels: &[f32], caption: Option<String>) -> Option<Cell> {
@@ -161,52 +169,51 @@ fn cell(pixels: &[f32], caption: Option<String>) -> Option<Cell> {
 
 /// Test images, reconstructions and each relation applied once: one column per relation for
 /// unary relations, one row per example for relations with operands and operator codes.
-pub fn relation_grid(model: &TrainedModel) -> ImageGrid {
-    if model.relations.arity() == 1 && !model.relations.operator_coded() {
-        unary_relation_grid(model)
+pub fn relation_grid(run: &Run, model: &AbsAeModel) -> ImageGrid {
+    if model.relations().arity() == 1 && !model.relations().operator_coded() {
+        unary_relation_grid(run, model)
     } else {
-        operand_relation_grid(model)
+        operand_relation_grid(run, model)
     }
 }
 
 /// Input, reconstruction and one column per relation for a few test images.
-fn unary_relation_grid(model: &TrainedModel) -> ImageGrid {
-    let items = sample_test_items(model, RELATION_GRID_ROWS);
+fn unary_relation_grid(run: &Run, model: &AbsAeModel) -> ImageGrid {
+    let items = sample_test_items(run, RELATION_GRID_ROWS);
     let d = model.mixture.dim;
-    let codes = model.encode_items(&items);
-    let inputs = model.data.render_batch(&items);
-    let reconstructions = model.decode(&codes);
+    let codes = run.encode_items(&items);
+    let inputs = run.ctx.data.render_batch(&items);
+    let reconstructions = run.decode(&codes);
     let len = inputs.len() / items.len().max(1);
-    let mut grid = ImageGrid::new("Relations applied once", model.image_shape());
+    let mut grid = ImageGrid::new("Relations applied once", run.image_shape());
     grid.column_headers = ["input", "reconstruction"]
         .iter()
         .map(|s| s.to_string())
-        .chain(model.relations.relations.iter().map(|r| r.name.clone()))
+        .chain(model.relations().relations.iter().map(|r| r.name.clone()))
         .collect();
-    let mut rng = stream(model.config.seed, Stream::Figures, 2);
+    let mut rng = stream(run.ctx.config.seed, Stream::Figures, 2);
     for (row, &item) in items.iter().enumerate() {
-        let truth = model.data.components[item];
+        let truth = run.ctx.data.components[item];
         let code = &codes[row * d..(row + 1) * d];
-        grid.row_labels.push(short_label(model, truth));
+        grid.row_labels.push(run.ctx.data.task.component_short_label(truth));
         let mut cells = vec![
             cell(&inputs[row * len..(row + 1) * len], None),
             cell(
                 &reconstructions[row * len..(row + 1) * len],
-                Some(classified_caption(model, code, truth)),
+                Some(classified_caption(run, model, code, truth)),
             ),
         ];
-        for r in 0..model.relations.len() {
-            cells.push(model.relations.continue_with(r, truth, &mut rng).map(|application| {
-                let moved = apply_applications(
-                    model,
+        for r in 0..model.relations().len() {
+            cells.push(model.relations().continue_with(r, truth, &mut rng).map(|application| {
+                let moved = model.learner.apply(
                     std::slice::from_ref(&application),
                     code,
                     &mut prior_draw(model),
                     &mut rng,
                 );
                 Cell {
-                    pixels: model.decode(&moved),
-                    caption: Some(classified_caption(model, &moved, application.outputs[0])),
+                    pixels: run.decode(&moved),
+                    caption: Some(classified_caption(run, model, &moved, application.outputs[0])),
                 }
             }));
         }
@@ -220,11 +227,11 @@ const OPERAND_EXAMPLES: usize = 3;
 
 /// For each relation a few examples (paper figures 9 and 10): the encoded test images of the
 /// operands and the operator, and the decoded output code(s), classified.
-fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
-    let mut rng = stream(model.config.seed, Stream::Figures, 2);
-    let images = model.test_items_by_component();
-    let set = &model.relations;
-    let mut grid = ImageGrid::new("Relations on encoded test images", model.image_shape());
+fn operand_relation_grid(run: &Run, model: &AbsAeModel) -> ImageGrid {
+    let mut rng = stream(run.ctx.config.seed, Stream::Figures, 2);
+    let images = run.test_items_by_component();
+    let set = model.relations();
+    let mut grid = ImageGrid::new("Relations on encoded test images", run.image_shape());
     grid.column_headers = (0..set.arity()).map(|i| format!("operand {}", i + 1)).collect();
     if set.operator_coded() {
         grid.column_headers.push("operator".into());
@@ -246,25 +253,24 @@ fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
                 continue;
             };
             let d = model.mixture.dim;
-            let codes = model.encode_items(&items);
+            let codes = run.encode_items(&items);
             // The further operands' and the operator's codes, in the order the row takes them.
             let mut further = codes[d..].chunks_exact(d);
-            let out = apply_applications(
-                model,
+            let out = model.learner.apply(
                 std::slice::from_ref(&application),
                 &codes[..d],
                 &mut |_, _| further.next().expect("one code per input").to_vec(),
                 &mut rng,
             );
-            let shown = model.data.render_batch(&items);
+            let shown = run.ctx.data.render_batch(&items);
             let len = shown.len() / items.len();
             let mut cells: Vec<Option<Cell>> = shown
                 .chunks_exact(len)
                 .zip(&components)
-                .map(|(px, &c)| cell(px, Some(short_label(model, c))))
+                .map(|(px, &c)| cell(px, Some(run.ctx.data.task.component_short_label(c))))
                 .collect();
             for (z, &target) in out.chunks_exact(d).zip(&application.outputs) {
-                cells.push(cell(&model.decode(z), Some(classified_caption(model, z, target))));
+                cells.push(cell(&run.decode(z), Some(classified_caption(run, model, z, target))));
             }
             grid.row_labels.push(relation.name.clone());
             grid.rows.push(cells);
@@ -274,27 +280,31 @@ fn operand_relation_grid(model: &TrainedModel) -> ImageGrid {
 }
 
 /// Further operands and operator codes of the figures' chains: prior samples.
-fn prior_draw<R: rand::Rng>(model: &TrainedModel) -> impl FnMut(usize, &mut R) -> Vec<f32> + '_ {
+fn prior_draw<R: rand::Rng>(model: &AbsAeModel) -> impl FnMut(usize, &mut R) -> Vec<f32> + '_ {
     move |c, rng| model.mixture.sample(c, rng)
 }
 
 /// One test image moved by each relation repeatedly, then random mixed chains.
-pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
-    let start = sample_test_items(model, 1)[0];
-    let code = model.encode_items(&[start]);
-    let truth = model.data.components[start];
+pub fn relation_chains(run: &Run, model: &AbsAeModel) -> ImageGrid {
+    let start = sample_test_items(run, 1)[0];
+    let code = run.encode_items(&[start]);
+    let truth = run.ctx.data.components[start];
     let mut grid = ImageGrid::new(
-        format!("Relation chains from a test image ({})", short_label(model, truth)),
-        model.image_shape(),
+        format!(
+            "Relation chains from a test image ({})",
+            run.ctx.data.task.component_short_label(truth)
+        ),
+        run.image_shape(),
     );
     grid.column_headers = (0..=CHAIN_DEPTH)
         .map(|s| if s == 0 { "start".into() } else { format!("step {s}") })
         .collect();
-    let mut rng = stream(model.config.seed, Stream::Figures, 1);
-    let set = &model.relations;
+    let mut rng = stream(run.ctx.config.seed, Stream::Figures, 1);
+    let set = model.relations();
     for r in 0..set.len() {
         grid.row_labels.push(set.relations[r].name.clone());
         grid.rows.push(chain_cells(
+            run,
             model,
             &code,
             truth,
@@ -306,6 +316,7 @@ pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
     for m in 0..MIXED_CHAINS {
         grid.row_labels.push(format!("mixed {}", m + 1));
         grid.rows.push(chain_cells(
+            run,
             model,
             &code,
             truth,
@@ -322,20 +333,21 @@ pub fn relation_chains(model: &TrainedModel) -> ImageGrid {
 /// last output. Captions are the classified component (after the step, for steps with further
 /// operands), or with `classify == false` the step.
 fn chain_cells<R: rand::Rng>(
-    model: &TrainedModel,
+    run: &Run,
+    model: &AbsAeModel,
     code: &[f32],
     truth: usize,
     mut next: impl FnMut(usize, &mut R) -> Option<Application>,
     classify: bool,
     rng: &mut R,
 ) -> Vec<Option<Cell>> {
-    let mut cells = vec![cell(&model.decode(code), Some(classified_caption(model, code, truth)))];
+    let mut cells =
+        vec![cell(&run.decode(code), Some(classified_caption(run, model, code, truth)))];
     let (mut code, mut truth) = (code.to_vec(), truth);
     let d = model.mixture.dim;
     for _ in 1..=CHAIN_DEPTH {
         let Some(application) = next(truth, rng) else { break };
-        let out = apply_applications(
-            model,
+        let out = model.learner.apply(
             std::slice::from_ref(&application),
             &code,
             &mut prior_draw(model),
@@ -344,25 +356,27 @@ fn chain_cells<R: rand::Rng>(
         code = out[out.len() - d..].to_vec();
         truth = application.carried();
         let caption = match (classify, application.inputs.len()) {
-            (false, _) => step_caption(model, &application),
-            (true, 1) => classified_caption(model, &code, truth),
-            (true, _) => format!(
-                "{} → {}",
-                step_caption(model, &application),
-                classified_caption(model, &code, truth)
-            ),
+            (false, _) => step_caption(run, model, &application),
+            (true, 1) => classified_caption(run, model, &code, truth),
+            (true, _) => {
+                format!(
+                    "{} → {}",
+                    step_caption(run, model, &application),
+                    classified_caption(run, model, &code, truth)
+                )
+            }
         };
-        cells.push(cell(&model.decode(&code), Some(caption)));
+        cells.push(cell(&run.decode(&code), Some(caption)));
     }
     cells
 }
 
 /// A chain step as text: the relation's name, then its further operands (e.g. `sum 3`).
-fn step_caption(model: &TrainedModel, application: &Application) -> String {
-    let name = &model.relations.relations[application.relation].name;
-    application.inputs[1..]
-        .iter()
-        .fold(name.clone(), |caption, &c| format!("{caption} {}", short_label(model, c)))
+fn step_caption(run: &Run, model: &AbsAeModel, application: &Application) -> String {
+    let name = &model.relations().relations[application.relation].name;
+    application.inputs[1..].iter().fold(name.clone(), |caption, &c| {
+        format!("{caption} {}", run.ctx.data.task.component_short_label(c))
+    })
 }
 
 fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -> Series {
@@ -384,18 +398,20 @@ pub fn classification_panels(report: &EvalReport) -> Vec<Panel> {
     let ours = |f: fn(&crate::eval::ClassificationRow) -> Option<f64>, label: String| {
         alpha_series(label, report.classification.iter().map(|r| (r.alpha, f(r))))
     };
+    let paper = tasks::paper::for_task(&report.task);
     let paper_rows = |i: usize| {
         ALPHAS.iter().map(move |&a| {
             (
                 a,
-                paper::classification(&report.task, report.tau, a)
+                paper
+                    .and_then(|p| p.classification(report.tau, a))
                     .map(|p| if i == 0 { p.0 } else { p.1 }),
             )
         })
     };
     let mut accuracy = vec![ours(|r| r.accuracy, format!("τ = {}", report.tau))];
     let mut accepted = vec![ours(|r| Some(r.accepted_ratio), format!("τ = {}", report.tau))];
-    if paper::classification(&report.task, report.tau, 0.0).is_some() {
+    if paper.and_then(|p| p.classification(report.tau, 0.0)).is_some() {
         accuracy.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(0)));
         accepted.push(alpha_series(format!("paper, τ = {}", report.tau), paper_rows(1)));
     }
@@ -426,11 +442,11 @@ fn per_depth(
 /// the accepted ratio, each with one line per depth.
 pub fn relational_panels(report: &EvalReport) -> Vec<Panel> {
     let mut prior = per_depth(&report.relational, "", |r| r.accuracy);
-    for &d in &DEPTHS {
-        if paper::relational(&report.task, d, 0.0).is_some() {
+    if let Some(paper) = tasks::paper::for_task(&report.task) {
+        for &d in &DEPTHS {
             prior.push(alpha_series(
                 format!("paper, depth {d}"),
-                ALPHAS.iter().map(|&a| (a, paper::relational(&report.task, d, a).map(|p| p.0))),
+                ALPHAS.iter().map(|&a| (a, paper.relational(d, a).map(|p| p.0))),
             ));
         }
     }
@@ -517,16 +533,16 @@ fn project(z: &[f32], mean: &[f64], axes: &[Vec<f64>; 2]) -> (f64, f64) {
 }
 
 /// Test codes on their first two principal components, one colour per true component.
-pub fn pca_scatter(model: &TrainedModel) -> Scatter {
+pub fn pca_scatter(run: &Run, model: &AbsAeModel) -> Scatter {
     let d = model.mixture.dim;
-    let items = sample_test_items(model, PCA_POINTS.min(model.test.len()));
-    let codes = model.encode_items(&items);
+    let items = sample_test_items(run, PCA_POINTS.min(run.test().len()));
+    let codes = run.encode_items(&items);
     let (mean, axes) = principal_axes(&codes, d);
     let mut groups: Vec<Series> = (0..model.mixture.components())
-        .map(|c| Series { label: short_label(model, c), points: Vec::new() })
+        .map(|c| Series { label: run.ctx.data.task.component_short_label(c), points: Vec::new() })
         .collect();
     for (z, &item) in codes.chunks_exact(d).zip(&items) {
-        groups[model.data.components[item]].points.push(project(z, &mean, &axes));
+        groups[run.ctx.data.components[item]].points.push(project(z, &mean, &axes));
     }
     let marks = means_f32(model)
         .chunks_exact(d)

@@ -16,29 +16,23 @@ use std::sync::Once;
 use plotters::style::FontStyle;
 
 use crate::data::images::write_atomic;
-use crate::eval::{EvalReport, TrainedModel};
+use crate::eval::EvalReport;
+use crate::inference::Run;
 use crate::run_dir::RunDir;
 use crate::{Error, Result};
 
-/// Draws the run's figures into `RUN/figures/` and writes `RUN/report.md`.
+/// Draws the run's figures into `RUN/figures/` and writes `RUN/report.md`: the AbsAE's prior,
+/// relations and α curves, or a baseline's latent traversals; training curves for both.
 pub fn figures_and_report(
     dir: &RunDir,
-    model: &TrainedModel,
+    run: &Run,
     eval: &EvalReport,
 ) -> Result<Vec<figures::Figure>> {
-    let figures = figures::write_figures(model, eval, &dir.metrics(), &dir.figures())?;
-    write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
-    Ok(figures)
-}
-
-/// Draws a baseline run's figures into `RUN/figures/` and writes `RUN/report.md`.
-pub fn baseline_figures_and_report(
-    dir: &RunDir,
-    model: &crate::eval::baseline::TrainedVae,
-    eval: &EvalReport,
-) -> Result<Vec<figures::Figure>> {
-    let figures = traversals::write_baseline_figures(model, &dir.metrics(), &dir.figures())?;
-    write_atomic(&dir.report(), report::markdown(&model.config, eval, &figures).as_bytes())?;
+    let figures = match run.model.absae() {
+        Some(absae) => figures::write_figures(run, absae, eval, &dir.metrics(), &dir.figures())?,
+        None => traversals::write_baseline_figures(run, &dir.metrics(), &dir.figures())?,
+    };
+    write_atomic(&dir.report(), report::markdown(&run.ctx.config, eval, &figures).as_bytes())?;
     Ok(figures)
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::figures::Figure;
-use crate::config::Config;
+use crate::config::{Config, ModelKind};
 use crate::eval::{EvalReport, tables};
 
 /// The report of a run as Markdown; figures are linked relative to the run directory.
@@ -13,7 +13,9 @@ pub fn markdown(config: &Config, report: &EvalReport, figures: &[Figure]) -> Str
     let _ = writeln!(
         out,
         "# relatent run: {} {} ({} preset)\n",
-        config.task, config.model, config.preset
+        config.task,
+        config.model.name(),
+        config.preset.name()
     );
     let _ = writeln!(out, "{}\n", data_statement(config, report));
     let _ = writeln!(out, "## Configuration\n\n{}", configuration_table(config));
@@ -40,16 +42,21 @@ fn data_statement(config: &Config, report: &EvalReport) -> String {
             "Data: {}. Our numbers are on procedurally rendered images, the paper's on the official files, so compare trends, not third decimals.",
             report.data
         ),
-        Some(path) => format!(
-            "Our numbers are on the official file `{}` ({}), like the paper's.",
-            path.display(),
-            report.data
-        ),
+        Some(path) => {
+            format!(
+                "Our numbers are on the official file `{}` ({}), like the paper's.",
+                path.display(),
+                report.data
+            )
+        }
     }
 }
 
 fn configuration_table(config: &Config) -> String {
-    let rows = if config.is_baseline() { baseline_rows(config) } else { method_rows(config) };
+    let rows = match config.model {
+        ModelKind::AbsAe => method_rows(config),
+        ModelKind::BetaVae | ModelKind::FactorVae => baseline_rows(config),
+    };
     let mut out = String::from("| setting | value |\n|---|---|\n");
     for (k, v) in rows {
         let _ = writeln!(out, "| {k} | {v} |");
@@ -59,54 +66,61 @@ fn configuration_table(config: &Config) -> String {
 
 fn baseline_rows(config: &Config) -> Vec<(&'static str, String)> {
     let t = &config.train;
-    let weight = match config.model.as_str() {
-        "beta-vae" => format!("β (KL) = {}", t.beta),
-        _ => format!("γ (total correlation) = {}", t.gamma),
+    let weight = match config.model {
+        ModelKind::FactorVae => format!("γ (total correlation) = {}", config.factor_vae.gamma),
+        _ => format!("β (KL) = {}", config.beta_vae.beta),
     };
     vec![
-        ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
-        ("model", format!("{}, {weight}", config.model)),
+        (
+            "task / preset / seed",
+            format!("{} / {} / {}", config.task, config.preset.name(), config.seed),
+        ),
+        ("model", format!("{}, {weight}", config.model.name())),
         ("steps, batch, learning rate", format!("{}, {}, {}", t.steps, t.batch_size, t.lr)),
     ]
 }
 
 fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
-    let (t, p, i) = (&config.train, &config.prior, &config.improve);
+    let (t, p, r) = (&config.train, &config.prior, &config.rel);
+    let (s, c) = (&config.supervised, &config.consistency);
     let relations = if config.relations.is_empty() {
         "all of the task's".to_string()
     } else {
         config.relations.join(", ")
     };
     let rows: Vec<(&'static str, String)> = vec![
-        ("task / preset / seed", format!("{} / {} / {}", config.task, config.preset, config.seed)),
+        (
+            "task / preset / seed",
+            format!("{} / {} / {}", config.task, config.preset.name(), config.seed),
+        ),
         ("labelled images per component (τ)", config.tau.to_string()),
         ("relations", relations),
         ("steps (warm-up), batch", format!("{} ({}), {}", t.steps, t.warmup_steps, t.batch_size)),
-        ("learning rates (AE and disc., ReL)", format!("{}, {}", t.lr, t.rel_lr)),
+        ("learning rates (AE and disc., ReL)", format!("{}, {}", t.lr, r.lr)),
         ("β (adversarial), γ (ReL)", format!("{}, {}", t.beta, t.gamma)),
-        ("ReL objective, input augmentation", format!("{}, {}", t.rel_objective, t.augment)),
+        (
+            "ReL objective, input augmentation",
+            format!("{}, {}", r.objective.name(), t.augment.name()),
+        ),
         (
             "prior covariance, shrink, ε, refresh every",
             format!("{}, {}, {}, {}", p.covariance.name(), p.shrink, p.epsilon, p.refresh_every),
         ),
         (
             "supervised weight (labelled batch, augmented)",
-            format!("{} ({}, {})", i.supervised_weight, i.labelled_batch, i.augment_labelled),
+            format!("{} ({}, {})", s.weight, s.labelled_batch, s.augment),
         ),
         (
             "consistency weight (threshold, share of the batch)",
-            format!(
-                "{} ({}, {})",
-                i.consistency_weight, i.consistency_threshold, i.consistency_share
-            ),
+            format!("{} ({}, {})", c.weight, c.threshold, c.share),
         ),
         (
             "ReL updates per step, ReL-only steps after",
-            format!("{}, {}", i.rel_updates, i.rel_finetune_steps),
+            format!("{}, {}", r.updates_per_step, r.finetune_steps),
         ),
         (
             "α rule (posterior temperature)",
-            format!("{} ({})", config.eval.alpha_rule, config.eval.posterior_temperature),
+            format!("{} ({})", config.eval.alpha_rule.name(), config.eval.posterior_temperature),
         ),
     ];
     rows
@@ -115,6 +129,7 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Preset;
     use crate::eval::{ClassificationRow, Reconstruction, RelationalRow, TrainSummary};
 
     fn report() -> EvalReport {
@@ -153,7 +168,7 @@ mod tests {
 
     #[test]
     fn report_has_config_tables_with_paper_numbers_and_figures() {
-        let config = Config::preset("default", "dsprites").unwrap();
+        let config = Config::preset(Preset::Default, "dsprites").unwrap();
         let figures = vec![Figure { file: "pca.png".into(), caption: "PCA.".into() }];
         let md = markdown(&config, &report(), &figures);
         assert!(md.contains("procedurally rendered images"), "{md}");
@@ -167,7 +182,7 @@ mod tests {
 
     #[test]
     fn report_names_the_official_file_when_one_was_used() {
-        let mut config = Config::preset("default", "dsprites").unwrap();
+        let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
         config.data = Some("dsprites.npz".into());
         assert!(markdown(&config, &report(), &[]).contains("official file `dsprites.npz`"));
     }

@@ -8,7 +8,8 @@ use rand::seq::SliceRandom;
 use super::charts::save_panels;
 use super::figures::{Figure, training_panels};
 use super::grid::{Cell, ImageGrid};
-use crate::eval::baseline::TrainedVae;
+use crate::context::image_tensor;
+use crate::inference::{INFERENCE_BATCH, Run};
 use crate::rng::{Stream, stream};
 use crate::{Error, Result};
 
@@ -19,11 +20,7 @@ const TRAVERSAL_RANGE: f32 = 2.0;
 const KL_IMAGES: usize = 512;
 
 /// Writes a baseline run's figures into `dir` (created if needed).
-pub fn write_baseline_figures(
-    model: &TrainedVae,
-    metrics: &Path,
-    dir: &Path,
-) -> Result<Vec<Figure>> {
+pub fn write_baseline_figures(run: &Run, metrics: &Path, dir: &Path) -> Result<Vec<Figure>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let mut figures = vec![Figure {
         file: "traversals.png".into(),
@@ -31,7 +28,7 @@ pub fn write_baseline_figures(
             "Latent traversals: one test image's posterior mean with one dimension set to each of {TRAVERSAL_STEPS} values in [−{TRAVERSAL_RANGE}, {TRAVERSAL_RANGE}], decoded; rows are labelled with the dimension's mean KL over test images (near 0: unused)."
         ),
     }];
-    latent_traversals(model).save(&dir.join(&figures[0].file))?;
+    latent_traversals(run)?.save(&dir.join(&figures[0].file))?;
     let curves = training_panels(metrics)?;
     if !curves.is_empty() {
         figures.push(Figure {
@@ -44,12 +41,12 @@ pub fn write_baseline_figures(
 }
 
 /// One row per code dimension, ordered by mean KL (most informative first).
-pub fn latent_traversals(model: &TrainedVae) -> ImageGrid {
-    let d = model.latent;
-    let mut order = model.test.clone();
-    order.shuffle(&mut stream(model.config.seed, Stream::Figures, 0));
+pub fn latent_traversals(run: &Run) -> Result<ImageGrid> {
+    let d = run.model.latent();
+    let mut order = run.test().to_vec();
+    order.shuffle(&mut stream(run.ctx.config.seed, Stream::Figures, 0));
     order.truncate(KL_IMAGES.max(1));
-    let (means, log_vars) = model.posteriors(&order);
+    let (means, log_vars) = posteriors(run, &order)?;
     let kl = mean_kl_per_dimension(&means, &log_vars, d);
     let mut dims: Vec<usize> = (0..d).collect();
     dims.sort_by(|&a, &b| kl[b].total_cmp(&kl[a]));
@@ -58,19 +55,19 @@ pub fn latent_traversals(model: &TrainedVae) -> ImageGrid {
         .map(|i| -TRAVERSAL_RANGE + 2.0 * TRAVERSAL_RANGE * i as f32 / (TRAVERSAL_STEPS - 1) as f32)
         .collect();
     let mut grid = ImageGrid::new(
-        format!("Latent traversals ({})", model.config.model),
-        model.data.image_shape(),
+        format!("Latent traversals ({})", run.ctx.config.model.name()),
+        run.image_shape(),
     );
     grid.column_headers = std::iter::once("input".to_string())
         .chain(values.iter().map(|v| format!("{v:+.1}")))
         .collect();
-    let input = model.data.render_batch(&order[..1]);
+    let input = run.ctx.data.render_batch(&order[..1]);
     for &j in &dims {
         let codes: Vec<f32> = values
             .iter()
             .flat_map(|&v| start.iter().enumerate().map(move |(k, &m)| if k == j { v } else { m }))
             .collect();
-        let pixels = model.decode(&codes);
+        let pixels = run.decode(&codes);
         let len = pixels.len() / TRAVERSAL_STEPS;
         let mut row = vec![Some(Cell { pixels: input.clone(), caption: None })];
         row.extend(
@@ -79,7 +76,22 @@ pub fn latent_traversals(model: &TrainedVae) -> ImageGrid {
         grid.row_labels.push(format!("z{j} (KL {:.2})", kl[j]));
         grid.rows.push(row);
     }
-    grid
+    Ok(grid)
+}
+
+/// Posterior means and log-variances (each row-major n×d) of the task's images `items`.
+fn posteriors(run: &Run, items: &[usize]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (mut means, mut log_vars) = (Vec::new(), Vec::new());
+    for chunk in items.chunks(INFERENCE_BATCH) {
+        let x = image_tensor(run.ctx.data.render_batch(chunk), run.image_shape(), &run.ctx.device);
+        let (mean, log_var) = run
+            .model
+            .posterior(x)
+            .ok_or_else(|| Error::Invalid("latent traversals need a VAE's posterior".into()))?;
+        means.extend(mean.into_data().try_into_vec::<f32>().expect("f32 means"));
+        log_vars.extend(log_var.into_data().try_into_vec::<f32>().expect("f32 log-variances"));
+    }
+    Ok((means, log_vars))
 }
 
 /// Mean over rows of ½(μ² + σ² − log σ² − 1), per dimension.

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod npz;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -10,15 +12,16 @@ seed = 3
 tau = 4
 [train]
 batch_size = 8
-rel_batch_size = 16
 warmup_steps = 4
 steps = 10
 log_every = 2
 checkpoint_every = 4
 lr = 0.001
-[improve]
+[supervised]
 labelled_batch = 8
-rel_finetune_steps = 3
+[rel]
+batch_size = 16
+finetune_steps = 3
 [eval]
 relational_samples = 50
 max_test_images = 64
@@ -30,6 +33,19 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Metrics lines of a run without their wall-clock seconds: equal iff the losses are.
+pub fn losses(metrics: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(metrics)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
 }
 
 /// Runs the relatent binary.

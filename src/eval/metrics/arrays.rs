@@ -14,9 +14,10 @@ pub struct Matrix<T> {
     pub cols: usize,
 }
 
-fn open(
-    path: &Path,
-) -> Result<(NpyFile<std::io::BufReader<std::fs::File>>, TypeChar, u64, usize, usize)> {
+/// An opened `.npy` file, its element type and size, rows and columns.
+type OpenedNpy = (NpyFile<std::io::BufReader<std::fs::File>>, TypeChar, u64, usize, usize);
+
+fn open(path: &Path) -> Result<OpenedNpy> {
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, e))?;
     let npy = NpyFile::new(std::io::BufReader::new(file))
         .map_err(|e| Error::file(path, format!("not a .npy file: {e}")))?;

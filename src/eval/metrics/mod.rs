@@ -40,8 +40,8 @@ impl Representation {
         if dim == 0 || num_factors == 0 {
             return Err(Error::Invalid("codes and factors need at least one column each".into()));
         }
-        if codes.len() % dim != 0
-            || factors.len() % num_factors != 0
+        if !codes.len().is_multiple_of(dim)
+            || !factors.len().is_multiple_of(num_factors)
             || codes.len() / dim != factors.len() / num_factors
         {
             return Err(Error::Invalid(format!(

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use rayon::prelude::*;
 
-use crate::model::kernels::on_flex;
+use super::on_flex;
 
 /// Elements per parallel task: large enough that a task outweighs its scheduling.
 const CHUNK: usize = 1 << 14;

@@ -8,7 +8,7 @@
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-use crate::data::Task;
+use crate::tasks::Task;
 use crate::{Error, Result};
 
 /// Arithmetic of HWF's binary relations.
@@ -356,7 +356,7 @@ mod tests {
     use crate::rng::{Stream, stream};
 
     fn set_of(task: &str, names: &[&str]) -> (Task, RelationSet) {
-        let task = Task::by_name(task).unwrap();
+        let task = crate::tasks::by_name(task).unwrap();
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let set = RelationSet::for_task(&task, &names).unwrap();
         (task, set)
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn saturating_shift_is_undefined_at_the_end() {
-        let t = Task::by_name("dsprites").unwrap();
+        let t = crate::tasks::by_name("dsprites").unwrap();
         let r = RelationSpec::shift("r", 1, 1, false).relation(&t);
         assert_eq!(r.apply(&[t.component_from_classes(&[0, 2, 0])]), None);
         assert_eq!(
@@ -409,7 +409,7 @@ mod tests {
     fn names_select_and_unknown_names_fail() {
         let (_, set) = set_of("dsprites", &["change_shape"]);
         assert_eq!(set.len(), 1);
-        let t = Task::by_name("dsprites").unwrap();
+        let t = crate::tasks::by_name("dsprites").unwrap();
         let err = RelationSet::for_task(&t, &["teleport".into()]).unwrap_err().to_string();
         assert!(err.contains("unknown relation 'teleport'"), "{err}");
     }
@@ -454,7 +454,7 @@ mod tests {
 
     #[test]
     fn relations_of_different_shapes_cannot_share_a_learner() {
-        let t = Task::by_name("hwf").unwrap();
+        let t = crate::tasks::by_name("hwf").unwrap();
         let err = RelationSet::for_task(&t, &["sum".into(), "sum_tens_units".into()])
             .unwrap_err()
             .to_string();

@@ -247,7 +247,7 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
 pub fn batch_norm_leaky_relu(norm: &BatchNorm, x: Tensor<4>, slope: f64) -> Tensor<4> {
     let device = x.device();
     if !(on_flex(&device) && device.is_autodiff() && norm.training.is_enabled()) {
-        return crate::model::leaky_relu_with_slope(norm.forward(x), slope);
+        return super::pointwise::leaky_relu_with_slope(norm.forward(x), slope);
     }
     let (out, mean, variance) = <Dispatch as NormKernels>::batch_norm_train_kernel(
         x.into_dispatch(),

@@ -1,5 +1,5 @@
-//! The priors of the latent space: Uniform(−1, 1)^d during warm-up, then a Gaussian mixture
-//! with one equally weighted component per combination of kept factor classes.
+//! The mixture prior: one equally weighted Gaussian per component, fitted to the codes of the
+//! labelled images, with densities, classification and typicality.
 //!
 //! The mixture's maths lives here twice on purpose: in f64 on the CPU for classification and
 //! evaluation (exact, used on thousands of codes at once), and as burn tensors for the
@@ -23,98 +23,6 @@ pub struct Mixture {
     pub means: Vec<Vec<f64>>,
     /// Lower-triangular Cholesky factor L_k of each covariance, row-major d×d.
     pub cholesky: Vec<Vec<f64>>,
-}
-
-/// The prior in force: uniform during warm-up, then the mixture.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub enum Prior {
-    Uniform { dim: usize },
-    Mixture(Mixture),
-}
-
-impl Prior {
-    /// `n` samples, row-major n×d.
-    pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Vec<f32> {
-        match self {
-            Prior::Uniform { dim } => {
-                (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-            }
-            Prior::Mixture(m) => {
-                (0..n).flat_map(|_| m.sample(rng.random_range(0..m.components()), rng)).collect()
-            }
-        }
-    }
-}
-
-/// Which codes the α threshold accepts.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum AlphaRule {
-    /// max_k p(k | z) ≥ α: scale-free. The posterior is taken at a `temperature` T,
-    /// p(k | z) ∝ N(z; μ_k, Σ_k)^(1/T): T = 1 is the mixture's own posterior, and T = 1/shrink
-    /// is the posterior under the unshrunk covariance of the codes the mixture was fitted to.
-    Posterior { temperature: f64 },
-    /// max_k N(z; μ_k, Σ_k) ≥ α: what the authors' code does.
-    Density,
-}
-
-impl AlphaRule {
-    /// Parses `posterior` (at `temperature`) or `density`.
-    pub fn parse(name: &str, temperature: f64) -> Result<AlphaRule> {
-        match name {
-            "posterior" if temperature.is_finite() && temperature > 0.0 => {
-                Ok(AlphaRule::Posterior { temperature })
-            }
-            "posterior" => Err(Error::Invalid(format!(
-                "posterior temperature must be positive (got {temperature})"
-            ))),
-            "density" => Ok(AlphaRule::Density),
-            other => Err(Error::Unknown(format!(
-                "unknown alpha rule '{other}' (known: posterior, density)"
-            ))),
-        }
-    }
-
-    /// The rule a run's `[eval]` settings name.
-    pub fn from_config(eval: &crate::config::EvalConfig) -> Result<AlphaRule> {
-        AlphaRule::parse(&eval.alpha_rule, eval.posterior_temperature)
-    }
-
-    /// The rule's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            AlphaRule::Posterior { .. } => "posterior",
-            AlphaRule::Density => "density",
-        }
-    }
-
-    /// The posterior's temperature (1 for the density rule, whose posterior is only shown).
-    pub fn temperature(self) -> f64 {
-        match self {
-            AlphaRule::Posterior { temperature } => temperature,
-            AlphaRule::Density => 1.0,
-        }
-    }
-
-    /// The score the threshold is compared with, from all components' log-densities.
-    pub fn score(self, log_densities: &[f64]) -> f64 {
-        match self {
-            AlphaRule::Density => {
-                log_densities.iter().cloned().fold(f64::NEG_INFINITY, f64::max).exp()
-            }
-            AlphaRule::Posterior { temperature } => max_posterior(log_densities, temperature),
-        }
-    }
-
-    /// Whether a code with these log-densities is accepted at threshold `alpha`.
-    pub fn accepts(self, log_densities: &[f64], alpha: f64) -> bool {
-        alpha <= 0.0 || self.score(log_densities) >= alpha
-    }
-}
-
-/// max_k p(k | z) at `temperature` for equally weighted components, from their log-densities.
-pub fn max_posterior(log_densities: &[f64], temperature: f64) -> f64 {
-    let max = log_densities.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    1.0 / log_densities.iter().map(|l| ((l - max) / temperature).exp()).sum::<f64>()
 }
 
 impl Mixture {
@@ -404,12 +312,11 @@ mod tests {
     fn log_density_matches_the_slow_formula() {
         let (m, _, _) = fitted();
         for z in [[0.0f32, 0.0, 0.0], [3.0, -1.0, 0.4], [-2.0, 5.0, 1.0]] {
-            let fast = m.log_densities(&z);
-            for k in 0..2 {
+            let zf: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+            for (k, fast) in m.log_densities(&z).into_iter().enumerate() {
                 let l = DMatrix::from_row_slice(3, 3, &m.cholesky[k]);
-                let zf: Vec<f64> = z.iter().map(|&v| v as f64).collect();
                 let slow = slow_log_density(&zf, &m.means[k], &(&l * l.transpose()));
-                assert!((fast[k] - slow).abs() < 1e-9, "{} vs {slow}", fast[k]);
+                assert!((fast - slow).abs() < 1e-9, "{fast} vs {slow}");
             }
         }
     }
@@ -433,39 +340,6 @@ mod tests {
     }
 
     #[test]
-    fn alpha_rules_follow_their_definitions() {
-        let ld = [0.4f64.ln(), 0.25f64.ln(), 0.25f64.ln()];
-        let dens: Vec<f64> = ld.iter().map(|l| l.exp()).collect();
-        let posterior = dens[0] / dens.iter().sum::<f64>();
-        let rule = AlphaRule::Posterior { temperature: 1.0 };
-        assert!((rule.score(&ld) - posterior).abs() < 1e-12);
-        assert!((AlphaRule::Density.score(&ld) - dens[0]).abs() < 1e-12);
-        assert!(rule.accepts(&ld, 0.0));
-        assert!(rule.accepts(&ld, posterior - 1e-9));
-        assert!(!rule.accepts(&ld, posterior + 1e-9));
-        assert!(!AlphaRule::Density.accepts(&ld, 0.5));
-    }
-
-    #[test]
-    fn a_posterior_temperature_is_the_posterior_of_the_widened_gaussians() {
-        // Two 1-D unit Gaussians at ±1; T = 4 must equal the posterior with variance 4.
-        let z = 0.7;
-        let log_density = |mu: f64, var: f64| {
-            -0.5 * ((z - mu) * (z - mu) / var + (2.0 * std::f64::consts::PI * var).ln())
-        };
-        let widened = [log_density(1.0, 4.0), log_density(-1.0, 4.0)];
-        let expected = 1.0 / (1.0 + (widened[1] - widened[0]).exp());
-        let unit = [log_density(1.0, 1.0), log_density(-1.0, 1.0)];
-        let warm = AlphaRule::parse("posterior", 4.0).unwrap().score(&unit);
-        assert!((warm - expected).abs() < 1e-12);
-        assert!(
-            warm < AlphaRule::parse("posterior", 1.0).unwrap().score(&unit),
-            "a higher temperature is less confident"
-        );
-        assert!(AlphaRule::parse("posterior", 0.0).is_err());
-    }
-
-    #[test]
     fn typicality_is_the_chi_square_tail() {
         let m = Mixture {
             dim: 2,
@@ -480,22 +354,22 @@ mod tests {
     }
 
     #[test]
+    fn too_few_codes_is_an_error() {
+        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, Covariance::Pooled, 0.1, 1e-4)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("component 1"), "{err}");
+    }
+
+    #[test]
     fn samples_follow_the_component() {
         let (m, _, _) = fitted();
         let mut rng = stream(2, Stream::PriorSample, 0);
         let n = 20_000;
         let mean0: f64 = (0..n).map(|_| m.sample(1, &mut rng)[0] as f64).sum::<f64>() / n as f64;
         assert!((mean0 - m.means[1][0]).abs() < 0.02);
-        let prior = Prior::Uniform { dim: 4 };
+        let prior = crate::prior::Prior::Uniform { dim: 4 };
         let u = prior.sample(1000, &mut rng);
         assert!(u.len() == 4000 && u.iter().all(|v| (-1.0..1.0).contains(v)));
-    }
-
-    #[test]
-    fn too_few_codes_is_an_error() {
-        let err = Mixture::fit(&[0.0, 1.0, 2.0], 1, &[0, 0, 1], 2, Covariance::Pooled, 0.1, 1e-4)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("component 1"), "{err}");
     }
 }

@@ -3,28 +3,13 @@
 
 use std::path::Path;
 
+use super::learner::relation_row;
 use crate::data::ImageShape;
 use crate::data::images::{to_dynamic_image, write_atomic};
-use crate::eval::TrainedModel;
-use crate::eval::relational::apply_rows;
-use crate::prior::{AlphaRule, argmax, max_posterior};
-use crate::train::relation_row;
+use crate::inference::{AbsAeModel, Placement, Run};
+use crate::prior::AlphaRule;
 use crate::viz::grid::{Cell, ImageGrid};
 use crate::{Error, Result};
-
-/// Where a code lands: its most likely component and how confidently.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Placement {
-    pub component: usize,
-    /// The component's factor classes, e.g. `shape=heart x=left y=top`.
-    pub label: String,
-    /// log N(z; μ_k, Σ_k) of that component.
-    pub log_density: f64,
-    /// Its posterior probability p(k | z).
-    pub posterior: f64,
-    /// Whether the α rule accepts the code.
-    pub accepted: bool,
-}
 
 /// One stage of the chain: the relation that led to it (None for the input), where its
 /// code lands, and its decoded image.
@@ -58,20 +43,6 @@ pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<St
     Ok((pixels, warning))
 }
 
-/// Where `code` lands under `rule` at threshold `alpha`.
-pub fn place(model: &TrainedModel, code: &[f32], rule: AlphaRule, alpha: f64) -> Placement {
-    let ld = model.mixture.log_densities(code);
-    let k = argmax(&ld);
-    let posterior = max_posterior(&ld, rule.temperature());
-    Placement {
-        component: k,
-        label: model.data.task.component_label(k),
-        log_density: ld[k],
-        posterior,
-        accepted: rule.accepts(&ld, alpha),
-    }
-}
-
 /// Images a chain's steps take besides the chain's own code, consumed in order: the further
 /// operands of relations with several inputs, and the operators' images of relations selected
 /// by an operator (when none are given, the operator component's prior mean stands in).
@@ -85,27 +56,28 @@ pub struct StepImages {
 /// chain carries the last output on). Relations undefined at the component the code is in are
 /// still applied (the ReL extrapolates); the caller is told through the placements.
 pub fn apply_chain(
-    model: &TrainedModel,
+    run: &Run,
     pixels: &[f32],
     relations: &[String],
     images: &StepImages,
     rule: AlphaRule,
     alpha: f64,
 ) -> Result<Vec<Stage>> {
+    let model = run.absae()?;
     let ids: Vec<usize> =
-        relations.iter().map(|name| model.relations.position(name)).collect::<Result<_>>()?;
+        relations.iter().map(|name| model.relations().position(name)).collect::<Result<_>>()?;
     check_step_images(model, &ids, images)?;
-    let mut operands = images.operands.iter().map(|px| model.encode_pixels(px));
-    let mut operators = images.operators.iter().map(|px| model.encode_pixels(px));
-    let mut code = model.encode_pixels(pixels);
+    let mut operands = images.operands.iter().map(|px| run.encode_pixels(px));
+    let mut operators = images.operators.iter().map(|px| run.encode_pixels(px));
+    let mut code = run.encode_pixels(pixels);
     let mut stages = vec![Stage {
         relation: None,
-        placement: place(model, &code, rule, alpha),
-        pixels: model.decode(&code),
+        placement: model.place(&code, rule, alpha),
+        pixels: run.decode(&code),
     }];
     let d = model.mixture.dim;
     for (&id, name) in ids.iter().zip(relations) {
-        let relation = &model.relations.relations[id];
+        let relation = &model.relations().relations[id];
         let mut inputs = code.clone();
         inputs.extend((1..relation.arity).flat_map(|_| operands.next().expect("counted")));
         let operator = relation.operator.map(|op| {
@@ -114,8 +86,8 @@ pub fn apply_chain(
                 .unwrap_or_else(|| model.mixture.means[op].iter().map(|&v| v as f32).collect())
         });
         let mut row = Vec::new();
-        relation_row(&model.relations, id, &inputs, operator.as_deref(), &mut row);
-        let out = apply_rows(model, &row);
+        relation_row(model.relations(), id, &inputs, operator.as_deref(), &mut row);
+        let out = model.learner.apply_rows(&row);
         for (o, z) in out.chunks_exact(d).enumerate() {
             let label = if relation.outputs == 1 {
                 name.clone()
@@ -124,8 +96,8 @@ pub fn apply_chain(
             };
             stages.push(Stage {
                 relation: Some(label),
-                placement: place(model, z, rule, alpha),
-                pixels: model.decode(z),
+                placement: model.place(z, rule, alpha),
+                pixels: run.decode(z),
             });
         }
         code = out[out.len() - d..].to_vec();
@@ -135,8 +107,8 @@ pub fn apply_chain(
 
 /// The chain of relations `ids` needs exactly as many operand images as its further inputs, and
 /// operator images for all of its operator-selected steps or for none.
-fn check_step_images(model: &TrainedModel, ids: &[usize], images: &StepImages) -> Result<()> {
-    let relations = ids.iter().map(|&id| &model.relations.relations[id]);
+fn check_step_images(model: &AbsAeModel, ids: &[usize], images: &StepImages) -> Result<()> {
+    let relations = ids.iter().map(|&id| &model.relations().relations[id]);
     let operands: usize = relations.clone().map(|r| r.arity - 1).sum();
     let operators = relations.filter(|r| r.operator.is_some()).count();
     if images.operands.len() != operands {
@@ -155,26 +127,25 @@ fn check_step_images(model: &TrainedModel, ids: &[usize], images: &StepImages) -
 }
 
 /// The input and every stage side by side, captioned with relation and component.
-pub fn strip(model: &TrainedModel, input: &[f32], stages: &[Stage]) -> ImageGrid {
-    let mut grid = ImageGrid::new("relatent apply", model.image_shape());
+pub fn strip(run: &Run, input: &[f32], stages: &[Stage]) -> ImageGrid {
+    let task = &run.ctx.data.task;
+    let mut grid = ImageGrid::new("relatent apply", run.image_shape());
     grid.column_headers.push("input".into());
     let mut row = vec![Some(Cell { pixels: input.to_vec(), caption: None })];
     for stage in stages {
         grid.column_headers.push(stage.relation.clone().unwrap_or_else(|| "reconstruction".into()));
-        let classes = model.data.task.component_classes(stage.placement.component);
-        let short: Vec<&str> =
-            model.data.task.kept.iter().zip(classes).map(|(k, c)| k.class_names[c]).collect();
-        row.push(Some(Cell { pixels: stage.pixels.clone(), caption: Some(short.join("/")) }));
+        let caption = task.component_short_label(stage.placement.component);
+        row.push(Some(Cell { pixels: stage.pixels.clone(), caption: Some(caption) }));
     }
     grid.rows.push(row);
     grid
 }
 
 /// Writes the last stage's image at the model's resolution as a PNG, atomically.
-pub fn write_result(model: &TrainedModel, stages: &[Stage], out: &Path) -> Result<()> {
+pub fn write_result(run: &Run, stages: &[Stage], out: &Path) -> Result<()> {
     let last = stages.last().expect("the input stage is always there");
     let mut bytes = Vec::new();
-    to_dynamic_image(&last.pixels, model.image_shape())
+    to_dynamic_image(&last.pixels, run.image_shape())
         .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
         .map_err(|e| Error::file(out, e))?;
     write_atomic(out, &bytes)

@@ -3,15 +3,11 @@
 //! [`ConvKernels`] has six operations: a convolution and a transposed convolution, each with
 //! its input and weight gradient. Their default bodies are burn's own ops, so a backend that
 //! does not override them (CUDA) computes exactly what `burn::nn` would. Flex overrides all six
-//! with the im2col kernels of [`cpu`]; `Autodiff` overrides the two forward operations with a
+//! with the im2col kernels of [`super::im2col`]; `Autodiff` overrides the two forward operations with a
 //! backward pass that calls the inner backend's gradient operations.
 //!
 //! [`conv2d`] and [`conv_transpose2d`] are the tensor-level entry points; they fall back to
 //! burn's modules' ops on a device that is not Flex, so the GPU path never sees this code.
-
-pub mod cpu;
-pub mod norm;
-pub mod pointwise;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -21,18 +17,18 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
-use cpu::ConvGeometry;
+use super::im2col::{self, ConvGeometry};
+use super::{dims4, f32_inputs, on_flex, values};
 
-pub(crate) fn conv_options(stride: usize, padding: usize) -> ConvOptions<2> {
+pub fn conv_options(stride: usize, padding: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
 }
 
-pub(crate) fn transpose_options(stride: usize, padding: usize) -> ConvTransposeOptions<2> {
+pub fn transpose_options(stride: usize, padding: usize) -> ConvTransposeOptions<2> {
     ConvTransposeOptions::new([stride, stride], [padding, padding], [0, 0], [1, 1], 1)
 }
 
@@ -105,17 +101,6 @@ pub trait ConvKernels: Backend {
     }
 }
 
-/// Dimensions of a 4-D Flex tensor.
-fn dims4(t: &FlexTensor) -> [usize; 4] {
-    let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
-/// A contiguous f32 Flex tensor's values.
-fn values(t: &FlexTensor) -> &[f32] {
-    t.storage::<f32>()
-}
-
 fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -142,11 +127,6 @@ fn transposed_geometry(
     ConvGeometry::transposed(c, h, w, c_out, k, stride, padding)
 }
 
-/// Whether our kernels take these tensors (f32; other dtypes use burn's ops).
-fn f32_inputs(tensors: &[&FlexTensor]) -> bool {
-    tensors.iter().all(|t| t.dtype() == DType::F32)
-}
-
 impl ConvKernels for Flex {
     fn conv2d_kernel(
         x: FlexTensor,
@@ -159,7 +139,7 @@ impl ConvKernels for Flex {
         }
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
-        let y = cpu::conv_forward(values(&x), values(&weight), &g);
+        let y = im2col::conv_forward(values(&x), values(&weight), &g);
         flex_tensor(y, [dims4(&x)[0], g.c_out, g.h_out, g.w_out])
     }
 
@@ -175,7 +155,7 @@ impl ConvKernels for Flex {
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
-        flex_tensor(cpu::conv_input_grad(values(&grad), values(&weight), &g), dims4(&x))
+        flex_tensor(im2col::conv_input_grad(values(&grad), values(&weight), &g), dims4(&x))
     }
 
     fn conv2d_weight_grad(
@@ -190,7 +170,7 @@ impl ConvKernels for Flex {
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
-        flex_tensor(cpu::conv_weight_grad(values(&x), values(&grad), &g), dims4(&weight))
+        flex_tensor(im2col::conv_weight_grad(values(&x), values(&grad), &g), dims4(&weight))
     }
 
     fn conv_transpose2d_kernel(
@@ -204,7 +184,7 @@ impl ConvKernels for Flex {
         }
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
-        let y = cpu::conv_input_grad(values(&x), values(&weight), &g);
+        let y = im2col::conv_input_grad(values(&x), values(&weight), &g);
         flex_tensor(y, [dims4(&x)[0], g.c_in, g.h_in, g.w_in])
     }
 
@@ -224,7 +204,7 @@ impl ConvKernels for Flex {
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
-        flex_tensor(cpu::conv_forward(values(&grad), values(&weight), &g), dims4(&x))
+        flex_tensor(im2col::conv_forward(values(&grad), values(&weight), &g), dims4(&x))
     }
 
     fn conv_transpose2d_weight_grad(
@@ -246,7 +226,7 @@ impl ConvKernels for Flex {
         let g = transposed_geometry(&x, &weight, stride, padding);
         // The adjoint convolution reads the transposed convolution's output gradient and
         // produces its input: its weight gradient pairs them the other way round.
-        flex_tensor(cpu::conv_weight_grad(values(&grad), values(&x), &g), dims4(&weight))
+        flex_tensor(im2col::conv_weight_grad(values(&grad), values(&x), &g), dims4(&weight))
     }
 }
 
@@ -346,11 +326,6 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
     ) -> FloatTensor<Self> {
         tracked::<B, C>(x, weight, ConvKind::Transposed, stride, padding)
     }
-}
-
-/// Whether tensors on `device` run on Flex (directly or under autodiff).
-pub(crate) fn on_flex(device: &Device) -> bool {
-    matches!(device.as_dispatch().clone().inner(), DispatchDevice::Flex(_))
 }
 
 /// Convolution without bias: our kernels on Flex, burn's op elsewhere.

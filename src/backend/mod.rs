@@ -1,0 +1,76 @@
+//! Where the tensors run, and our CPU kernels as burn backend extensions.
+//!
+//! Training runs on burn's pure-Rust Flex backend by default and on CUDA with the `cuda`
+//! feature ([`training_device`]). On Flex, the ops that profiles showed burn's generic forms
+//! to be slow at are our own kernels: convolutions ([`conv`], over [`im2col`]), batch norm
+//! fused with LeakyReLU ([`norm`]), binary cross-entropy and tanh ([`pointwise`]), and Adam
+//! ([`adam`]). Each falls back to burn's own op on any other device, so the GPU path never
+//! sees this code, and each is tested against burn's op in values and gradients.
+
+pub mod adam;
+pub mod conv;
+pub mod im2col;
+pub mod norm;
+pub mod pointwise;
+
+use burn::backend::DispatchDevice;
+use burn::backend::flex::FlexTensor;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+pub use conv::{conv_options, conv_transpose2d, conv2d, transpose_options};
+
+use crate::Result;
+
+/// The device training runs on, and the backend's name: Flex (CPU) by default, CUDA with the
+/// `cuda` feature.
+pub fn training_device() -> Result<(Device, &'static str)> {
+    #[cfg(feature = "cuda")]
+    {
+        cuda_driver_present()?;
+        Ok((Device::cuda(0), "cuda"))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Ok((Device::flex(), "flex"))
+    }
+}
+
+/// cudarc panics on a worker thread when it cannot load the NVIDIA driver, which would leave
+/// the user a backtrace; looking for the library first gives one clear error instead.
+#[cfg(feature = "cuda")]
+fn cuda_driver_present() -> Result<()> {
+    let loads = |name: &str| {
+        let name = std::ffi::CString::new(name).expect("no NUL in a library name");
+        // SAFETY: dlopen with a valid C string; the handle is only tested, never used.
+        !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY) }.is_null()
+    };
+    if ["libcuda.so.1", "libcuda.so"].into_iter().any(loads) {
+        Ok(())
+    } else {
+        Err(crate::Error::Invalid(
+            "this relatent was built with --features cuda, but no NVIDIA driver (libcuda.so) is installed here; build without the feature to train on the CPU".into(),
+        ))
+    }
+}
+
+/// Whether tensors on `device` run on Flex (directly or under autodiff).
+pub(crate) fn on_flex(device: &Device) -> bool {
+    matches!(device.as_dispatch().clone().inner(), DispatchDevice::Flex(_))
+}
+
+/// Dimensions of a 4-D Flex tensor.
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.layout().shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// A contiguous f32 Flex tensor's values.
+fn values(t: &FlexTensor) -> &[f32] {
+    t.storage::<f32>()
+}
+
+/// Whether our kernels take these tensors (f32; other dtypes use burn's ops).
+fn f32_inputs(tensors: &[&FlexTensor]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
+}

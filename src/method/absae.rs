@@ -1,0 +1,431 @@
+//! The AbsAE (SPEC §2, §5): an adversarial autoencoder whose codes a discriminator compares
+//! with the prior — uniform during warm-up, then the mixture fitted to the labelled images'
+//! codes — and the relational learner trained on codes drawn from that mixture.
+//!
+//! One step on a batch: (1) the autoencoder update on reconstruction + β·adversarial (plus the
+//! default mode's supervised and consistency terms), (2) the discriminator update on prior
+//! samples against the detached codes, (3) after warm-up, the ReL updates. Once the
+//! autoencoder's steps are done, ReL-only steps follow.
+
+use std::sync::Arc;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+use super::Method;
+use crate::Result;
+use crate::backend::adam::adam;
+use crate::context::{RunContext, code_tensor, image_tensor};
+use crate::data::augment::{Augmentation, PixelNoise, labelled_view, makes_views_of, strong_view};
+use crate::inference::encode_with;
+use crate::model::{self, AbsAe, Mlp};
+use crate::objectives::{self, scalar};
+use crate::prior::{Mixture, MixtureTensors, Prior};
+use crate::rel::RelationSet;
+use crate::rel::learner::{
+    self, LabelledCodes, RelationBatch, relation_input, sample_relation_batch,
+};
+use crate::rng::{Stream, stream};
+use crate::train::StepLosses;
+use crate::train::checkpoint::{Checkpoint, sections};
+
+/// The AbsAE in training: its three networks, their optimisers and the prior in force.
+pub struct AbsAeMethod {
+    ctx: Arc<RunContext>,
+    relations: RelationSet,
+    /// The autodiff device the networks train on.
+    device: Device,
+    ae: AbsAe,
+    disc: Mlp,
+    rel: Mlp,
+    opt_ae: ModuleOptimizer,
+    opt_disc: ModuleOptimizer,
+    opt_rel: ModuleOptimizer,
+    prior: Prior,
+    mixture_tensors: Option<MixtureTensors>,
+    noise: PixelNoise,
+    /// Codes of the labelled images once the autoencoder has stopped (it no longer changes, so
+    /// a resumed run recomputes the same codes).
+    frozen_labelled_codes: Option<Vec<f32>>,
+    /// Pixels of the labelled images, in `split.labelled` order: every step of the default
+    /// mode and every mixture refresh needs them, and rendering them again cost Shapes3D a
+    /// tenth of its step time.
+    labelled_pixels: Vec<f32>,
+}
+
+/// Training views beyond the plain batch (default mode).
+#[derive(Default)]
+struct ExtraViews {
+    labelled_pixels: Vec<f32>,
+    labelled_targets: Vec<usize>,
+    strong_pixels: Vec<f32>,
+}
+
+impl AbsAeMethod {
+    /// The AbsAE at step 0, its networks initialised from the config's seed.
+    pub fn new(ctx: Arc<RunContext>) -> Result<AbsAeMethod> {
+        let config = &ctx.config;
+        let relations = RelationSet::for_task(&ctx.data.task, &config.relations)?;
+        let arch = &ctx.arch;
+        let device = ctx.device.clone().autodiff();
+        device.seed(config.seed);
+        let ae = AbsAe::new(arch, &device);
+        let disc = model::discriminator(arch, &device);
+        let rel = model::relational_learner(
+            arch,
+            relations.input_width(arch.latent),
+            relations.outputs(),
+            &device,
+        );
+        let t = &config.train;
+        let noise = PixelNoise::from_config(t.augment, t.noise_std, t.dropout);
+        let labelled_pixels = ctx.data.render_batch(&ctx.split.labelled);
+        Ok(AbsAeMethod {
+            prior: Prior::Uniform { dim: arch.latent },
+            relations,
+            device,
+            ae,
+            disc,
+            rel,
+            opt_ae: adam(),
+            opt_disc: adam(),
+            opt_rel: adam(),
+            mixture_tensors: None,
+            noise,
+            frozen_labelled_codes: None,
+            labelled_pixels,
+            ctx,
+        })
+    }
+
+    /// The mixture, once the prior has switched.
+    pub fn mixture(&self) -> Option<&Mixture> {
+        match &self.prior {
+            Prior::Mixture(m) => Some(m),
+            Prior::Uniform { .. } => None,
+        }
+    }
+
+    /// How many of the labelled images the task's augmentation makes views of, and of how
+    /// many; None when labelled images are not augmented (the paper mode, or no augmentation).
+    /// Shapes3D's repaint has to find the room's palette hues, so on an official file whose
+    /// colours it does not recognise this is how a user learns that the views do nothing.
+    pub fn labelled_view_coverage(&self) -> Option<(usize, usize)> {
+        use rayon::prelude::*;
+        let aug =
+            self.labelled_augmentation().filter(|_| self.ctx.config.supervised.weight > 0.0)?;
+        let shape = self.ctx.image_shape();
+        let len = self.ctx.data.image_len();
+        let viewable = self
+            .labelled_pixels
+            .par_chunks_exact(len)
+            .filter(|image| makes_views_of(image, shape, aug))
+            .count();
+        Some((viewable, self.ctx.split.labelled.len()))
+    }
+
+    /// The task's augmentation when the config applies it to the labelled images.
+    fn labelled_augmentation(&self) -> Option<&Augmentation> {
+        self.ctx.data.task.augment.as_ref().filter(|_| self.ctx.config.supervised.augment)
+    }
+
+    /// Encodes the labelled images and fits the mixture to their codes. The covariance factor
+    /// is `prior.shrink` for the first and the `last` fit, `prior.refresh_shrink` between.
+    pub fn fit_mixture(&mut self, last: bool) -> Result<()> {
+        let codes = self.encode_labelled();
+        let p = &self.ctx.config.prior;
+        let shrink = if self.mixture().is_some() && !last { p.refresh_shrink } else { p.shrink };
+        let (dim, k) = (self.ctx.arch.latent, self.ctx.data.task.components());
+        let mixture = Mixture::fit(
+            &codes,
+            dim,
+            &self.ctx.labelled_components(),
+            k,
+            p.covariance,
+            shrink,
+            p.epsilon,
+        )?;
+        self.mixture_tensors = Some(mixture.tensors(&self.device));
+        self.prior = Prior::Mixture(mixture);
+        Ok(())
+    }
+
+    /// Codes of the labelled images under the current encoder.
+    fn encode_labelled(&self) -> Vec<f32> {
+        encode_with(
+            &self.ae.encoder,
+            &self.labelled_pixels,
+            self.ctx.image_shape(),
+            &self.ctx.device,
+        )
+    }
+
+    fn images(&self, pixels: Vec<f32>) -> Tensor<4> {
+        image_tensor(pixels, self.ctx.image_shape(), &self.device)
+    }
+
+    /// One autoencoder update and one discriminator update on a batch.
+    fn autoencoder_and_discriminator_step(&mut self, step: usize, losses: &mut StepLosses) {
+        let config = &self.ctx.config;
+        let s = step as u64;
+        let seed = config.seed;
+        let b = config.train.batch_size;
+        let mut rng = stream(seed, Stream::Batch, s);
+        let train = &self.ctx.split.train;
+        let items: Vec<usize> =
+            (0..b).map(|_| *train.choose(&mut rng).expect("train split is not empty")).collect();
+        let clean = self.ctx.data.render_batch(&items);
+        let mut noisy = clean.clone();
+        let mut aug_rng = stream(seed, Stream::Augment, s);
+        self.noise.apply(&mut noisy, &mut aug_rng);
+
+        // One encoder pass over every view the step needs: the batch, then (default mode)
+        // augmented labelled images and strongly augmented views of the batch.
+        let extra = self.extra_views(&clean, &mut aug_rng);
+        let mut inputs = noisy;
+        inputs.extend_from_slice(&extra.labelled_pixels);
+        inputs.extend_from_slice(&extra.strong_pixels);
+        let n_lab = extra.labelled_targets.len();
+        let n_strong = extra.strong_pixels.len() / self.ctx.data.image_len();
+        let z_all = self.ae.encoder.forward(self.images(inputs));
+        let d = self.ctx.arch.latent;
+        let z = z_all.clone().slice([0..b, 0..d]);
+        let logits = self.ae.decoder.forward(z.clone());
+        let recon = objectives::reconstruction_bce(logits, self.images(clean));
+        let adversarial = objectives::encoder_adversarial(self.disc.forward(z.clone()));
+        let mut loss = recon.clone() + adversarial.clone().mul_scalar(config.train.beta);
+        losses.recon = Some(scalar(&recon));
+        losses.adversarial = Some(scalar(&adversarial));
+
+        if let Some(mix) = &self.mixture_tensors {
+            if n_lab > 0 {
+                let z_lab = z_all.clone().slice([b..b + n_lab, 0..d]);
+                let sup = objectives::posterior_cross_entropy(mix, z_lab, &extra.labelled_targets);
+                losses.supervised = Some(scalar(&sup));
+                loss = loss + sup.mul_scalar(config.supervised.weight);
+            }
+            if n_strong > 0 {
+                let z_strong = z_all.slice([b + n_lab..b + n_lab + n_strong, 0..d]);
+                let threshold = config.consistency.threshold as f32;
+                if let Some(cons) = objectives::consistency(
+                    mix,
+                    z.clone().slice([0..n_strong, 0..d]),
+                    z_strong,
+                    threshold,
+                ) {
+                    losses.consistency = Some(scalar(&cons));
+                    loss = loss + cons.mul_scalar(config.consistency.weight);
+                }
+            }
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
+        self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
+
+        let prior = self.prior.sample(b, &mut stream(seed, Stream::PriorSample, s));
+        let on_prior = self.disc.forward(code_tensor(prior, self.ctx.arch.latent, &self.device));
+        let on_codes = self.disc.forward(z.detach());
+        let disc_loss = objectives::discriminator(on_prior, on_codes);
+        losses.discriminator = Some(scalar(&disc_loss));
+        let grads = GradientsParams::from_grads(disc_loss.backward(), &self.disc);
+        self.disc = self.opt_disc.step(config.train.lr, self.disc.clone(), grads);
+    }
+
+    /// The default mode's extra views, empty in the paper mode or before the switch.
+    fn extra_views(&self, clean: &[f32], rng: &mut impl Rng) -> ExtraViews {
+        let mut views = ExtraViews::default();
+        if self.mixture_tensors.is_none() {
+            return views;
+        }
+        let (config, data) = (&self.ctx.config, &self.ctx.data);
+        let (shape, len) = (self.ctx.image_shape(), data.image_len());
+        let labelled = &self.ctx.split.labelled;
+        if config.supervised.weight > 0.0 {
+            let aug = self.labelled_augmentation();
+            let rows: Vec<usize> = (0..config.supervised.labelled_batch)
+                .map(|_| rng.random_range(..labelled.len()))
+                .collect();
+            for &row in &rows {
+                let img = &self.labelled_pixels[row * len..(row + 1) * len];
+                let comp = data.components[labelled[row]];
+                let mut view = match aug {
+                    Some(aug) => {
+                        labelled_view(img, shape, aug, &data.task.component_classes(comp), rng)
+                    }
+                    None => img.to_vec(),
+                };
+                self.noise.apply(&mut view, rng);
+                views.labelled_pixels.extend(view);
+                views.labelled_targets.push(comp);
+            }
+        }
+        if config.consistency.weight > 0.0
+            && let Some(aug) = &data.task.augment
+        {
+            let strong = (config.consistency.share * (clean.len() / len) as f64).round() as usize;
+            for img in clean.chunks_exact(len).take(strong) {
+                let mut view = strong_view(img, shape, aug, rng);
+                self.noise.apply(&mut view, rng);
+                views.strong_pixels.extend(view);
+            }
+        }
+        views
+    }
+
+    /// One ReL update on codes sampled from the prior (and in the ReL-only steps, partly on
+    /// the labelled images' codes); returns its loss.
+    fn relational_step(&mut self, step: usize, update: usize) -> f32 {
+        let Some(mixture) = self.mixture().cloned() else { return f32::NAN };
+        let ctx = Arc::clone(&self.ctx);
+        let config = &ctx.config;
+        let n = config.rel.batch_size;
+        let mut rng = stream(config.seed, Stream::Relation, step as u64 * 64 + update as u64);
+        let mut batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
+        if step >= config.train.steps {
+            let m = (n as f64 * config.rel.labelled_fraction).round() as usize;
+            self.replace_with_labelled_codes(&mut batch, &mixture, m, &mut rng);
+        }
+        let input =
+            relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
+        // One row per output code, so several outputs are scored like single ones.
+        let out = self.rel.forward(input).reshape([n * self.relations.outputs(), mixture.dim]);
+        let mix = self.mixture_tensors.as_ref().expect("tensors exist with the mixture");
+        let loss = learner::objective(
+            config.rel.objective,
+            out,
+            &batch.targets(),
+            &mixture,
+            mix,
+            &mut rng,
+        );
+        let value = scalar(&loss);
+        let grads =
+            GradientsParams::from_grads(loss.mul_scalar(config.train.gamma).backward(), &self.rel);
+        self.rel = self.opt_rel.step(config.rel.lr, self.rel.clone(), grads);
+        value
+    }
+
+    /// Replaces the first `m` rows of `batch` by rows built from the labelled images' codes,
+    /// which are frozen once the autoencoder has stopped.
+    fn replace_with_labelled_codes(
+        &mut self,
+        batch: &mut RelationBatch,
+        mixture: &Mixture,
+        m: usize,
+        rng: &mut impl Rng,
+    ) {
+        if m == 0 {
+            return;
+        }
+        if self.frozen_labelled_codes.is_none() {
+            self.frozen_labelled_codes = Some(self.encode_labelled());
+        }
+        let components = self.ctx.labelled_components();
+        let codes = self.frozen_labelled_codes.as_deref().expect("just computed");
+        let labelled = LabelledCodes { codes, components: &components };
+        learner::replace_with_labelled_codes(batch, &self.relations, &labelled, mixture, m, rng);
+    }
+}
+
+impl Method for AbsAeMethod {
+    fn step(&mut self, s: usize) -> Result<StepLosses> {
+        let config = &self.ctx.config;
+        let (warmup, steps) = (config.train.warmup_steps, config.train.steps);
+        let switched = s >= warmup;
+        let refresh = config.prior.refresh_every;
+        let due_refresh =
+            refresh > 0 && s > warmup && (s - warmup).is_multiple_of(refresh) && s < steps;
+        // A refreshed mixture gets one last fit with the paper's shrink when the autoencoder
+        // stops, so the final components are as tight as the paper's.
+        let final_fit = refresh > 0 && s == steps;
+        if (switched && self.mixture().is_none()) || due_refresh {
+            self.fit_mixture(false)?;
+        } else if final_fit {
+            self.fit_mixture(true)?;
+        }
+        let mut losses = StepLosses::default();
+        if s < steps {
+            self.autoencoder_and_discriminator_step(s, &mut losses);
+        }
+        if switched {
+            let updates = self.ctx.config.rel.updates_per_step;
+            let total: f32 = (0..updates).map(|u| self.relational_step(s, u)).sum();
+            losses.relational = Some(total / updates as f32);
+        }
+        Ok(losses)
+    }
+
+    fn phase(&self, s: usize) -> &'static str {
+        let train = &self.ctx.config.train;
+        if s < train.warmup_steps {
+            "warmup"
+        } else if s < train.steps {
+            "mixture"
+        } else {
+            "rel-finetune"
+        }
+    }
+
+    fn save(&self, checkpoint: &mut Checkpoint) -> Result<()> {
+        checkpoint.add_json(sections::PRIOR, &self.prior);
+        checkpoint.add_module(sections::AUTOENCODER, self.ae.valid())?;
+        checkpoint.add_module(sections::DISCRIMINATOR, self.disc.valid())?;
+        checkpoint.add_module(sections::RELATIONAL_LEARNER, self.rel.valid())?;
+        checkpoint.add_optimizer(&sections::optimizer(sections::AUTOENCODER), &self.opt_ae)?;
+        checkpoint.add_optimizer(&sections::optimizer(sections::DISCRIMINATOR), &self.opt_disc)?;
+        checkpoint.add_optimizer(&sections::optimizer(sections::RELATIONAL_LEARNER), &self.opt_rel)
+    }
+
+    fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        self.prior = checkpoint.json(sections::PRIOR)?;
+        self.ae = checkpoint.load_module(sections::AUTOENCODER, self.ae.clone())?;
+        self.disc = checkpoint.load_module(sections::DISCRIMINATOR, self.disc.clone())?;
+        self.rel = checkpoint.load_module(sections::RELATIONAL_LEARNER, self.rel.clone())?;
+        self.opt_ae =
+            checkpoint.load_optimizer(&sections::optimizer(sections::AUTOENCODER), adam())?;
+        self.opt_disc =
+            checkpoint.load_optimizer(&sections::optimizer(sections::DISCRIMINATOR), adam())?;
+        self.opt_rel = checkpoint
+            .load_optimizer(&sections::optimizer(sections::RELATIONAL_LEARNER), adam())?;
+        self.mixture_tensors = self.mixture().map(|m| m.tensors(&self.device));
+        Ok(())
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self.labelled_view_coverage() {
+            Some((viewable, total)) if viewable < total => vec![format!(
+                "the augmentation makes views of {viewable} of {total} labelled images; the other {} are used as they are",
+                total - viewable
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Preset};
+
+    #[test]
+    fn consistency_share_decides_how_many_batch_images_get_a_strong_view() {
+        for (share, strong) in [(0.0, 0), (0.25, 2), (0.5, 4), (1.0, 8)] {
+            let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+            (config.tau, config.supervised.labelled_batch, config.consistency.share) =
+                (2, 3, share);
+            let ctx = Arc::new(RunContext::new(config).unwrap());
+            let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+            method.fit_mixture(false).unwrap();
+            let clean = ctx.data.render_batch(&ctx.split.train[..8]);
+            let views = method.extra_views(&clean, &mut stream(0, Stream::Augment, 0));
+            let len = ctx.data.image_len();
+            assert_eq!(
+                (views.labelled_targets.len(), views.labelled_pixels.len()),
+                (3, 3 * len),
+                "share {share}"
+            );
+            assert_eq!(views.strong_pixels.len(), strong * len, "share {share}");
+        }
+    }
+}

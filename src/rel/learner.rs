@@ -1,0 +1,252 @@
+//! The relational learner (ReL): an MLP that takes the codes of a relation's inputs and says
+//! which relation to apply (a one-hot id, or the code of an operator component), and returns
+//! the codes of the outputs. Here: its input rows, its training batches, its objective, and the
+//! trained learner applied to codes.
+
+use burn::prelude::*;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+use super::{Application, RelationSet};
+use crate::config::RelObjective;
+use crate::model::Mlp;
+use crate::objectives::one_hot;
+use crate::prior::{Mixture, MixtureTensors};
+
+/// A trained ReL and the relations it learned, on a plain (inference) device.
+#[derive(Clone, Debug)]
+pub struct RelationalLearner {
+    pub net: Mlp,
+    pub relations: RelationSet,
+    /// Latent dimensions of one code.
+    pub dim: usize,
+    pub device: Device,
+}
+
+/// Rows the ReL takes per forward pass outside training.
+const APPLY_BATCH: usize = 1024;
+
+impl RelationalLearner {
+    /// Width of one input row.
+    pub fn input_width(&self) -> usize {
+        self.relations.input_width(self.dim)
+    }
+
+    /// The ReL applied to input rows (n × input width): n × outputs·d codes.
+    pub fn apply_rows(&self, rows: &[f32]) -> Vec<f32> {
+        let width = self.input_width();
+        let mut out = Vec::with_capacity(rows.len() / width * self.relations.outputs() * self.dim);
+        for chunk in rows.chunks(APPLY_BATCH * width) {
+            let outputs = self.net.forward(relation_input(chunk, width, &self.device));
+            out.extend(outputs.into_data().try_into_vec::<f32>().expect("f32 codes"));
+        }
+        out
+    }
+
+    /// The ReL's outputs (n × outputs·d) for `applications`, the i-th taking code row i of
+    /// `first` as its first input; further inputs and operator codes come from `draw`.
+    pub fn apply<R: Rng>(
+        &self,
+        applications: &[Application],
+        first: &[f32],
+        draw: &mut impl FnMut(usize, &mut R) -> Vec<f32>,
+        rng: &mut R,
+    ) -> Vec<f32> {
+        let mut rows = Vec::with_capacity(applications.len() * self.input_width());
+        for (a, code) in applications.iter().zip(first.chunks_exact(self.dim)) {
+            draw_relation_row(&self.relations, a, Some(code), &mut |c| draw(c, rng), &mut rows);
+        }
+        self.apply_rows(&rows)
+    }
+}
+
+/// ReL inputs for training: one application per row and its input row.
+pub struct RelationBatch {
+    /// n × [`RelationSet::input_width`] ReL inputs.
+    pub inputs: Vec<f32>,
+    pub applications: Vec<Application>,
+}
+
+impl RelationBatch {
+    /// The true output components of every row, each row's outputs together.
+    pub fn targets(&self) -> Vec<usize> {
+        self.applications.iter().flat_map(|a| a.outputs.iter().copied()).collect()
+    }
+}
+
+/// Picks a relation and valid inputs uniformly at random per row and draws the input codes
+/// (and operator codes) from their components.
+pub fn sample_relation_batch(
+    relations: &RelationSet,
+    mixture: &Mixture,
+    n: usize,
+    rng: &mut impl Rng,
+) -> RelationBatch {
+    let width = relations.input_width(mixture.dim);
+    let mut batch = RelationBatch {
+        inputs: Vec::with_capacity(n * width),
+        applications: Vec::with_capacity(n),
+    };
+    for _ in 0..n {
+        let application = relations.sample(rng);
+        draw_relation_row(
+            relations,
+            &application,
+            None,
+            &mut |c| mixture.sample(c, rng),
+            &mut batch.inputs,
+        );
+        batch.applications.push(application);
+    }
+    batch
+}
+
+/// Codes of labelled images and their true components, for ReL rows built from real codes.
+pub struct LabelledCodes<'a> {
+    /// Row-major n×d.
+    pub codes: &'a [f32],
+    pub components: &'a [usize],
+}
+
+/// Replaces the first `m` rows of `batch` by rows built from encoded labelled images: the
+/// first operand one chosen at random, with a random relation defined at its true component,
+/// and any further operand or operator code another labelled image of its component, so the
+/// ReL learns to take the codes real images have in every input.
+pub fn replace_with_labelled_codes(
+    batch: &mut RelationBatch,
+    relations: &RelationSet,
+    labelled: &LabelledCodes,
+    mixture: &Mixture,
+    m: usize,
+    rng: &mut impl Rng,
+) {
+    let d = mixture.dim;
+    let code = |j: usize| &labelled.codes[j * d..(j + 1) * d];
+    let mut by_component = vec![Vec::new(); mixture.components()];
+    for (j, &c) in labelled.components.iter().enumerate() {
+        by_component[c].push(j);
+    }
+    let width = relations.input_width(d);
+    for row in 0..m.min(batch.applications.len()) {
+        let j = rng.random_range(0..labelled.components.len());
+        let Some(application) = relations.continue_from(labelled.components[j], rng) else {
+            continue;
+        };
+        let mut draw = |c: usize| match by_component[c].choose(rng) {
+            Some(&k) => code(k).to_vec(),
+            None => mixture.sample(c, rng),
+        };
+        let mut input = Vec::with_capacity(width);
+        draw_relation_row(relations, &application, Some(code(j)), &mut draw, &mut input);
+        batch.inputs[row * width..(row + 1) * width].copy_from_slice(&input);
+        batch.applications[row] = application;
+    }
+}
+
+/// Appends the ReL input row of `application` to `out`: the code of each input (the given
+/// `first` code, or one drawn by `draw` from the input's component), then the operator's
+/// code drawn likewise, or the relation's one-hot id.
+pub fn draw_relation_row(
+    relations: &RelationSet,
+    application: &Application,
+    first: Option<&[f32]>,
+    draw: &mut impl FnMut(usize) -> Vec<f32>,
+    out: &mut Vec<f32>,
+) {
+    let mut codes = Vec::new();
+    for (i, &c) in application.inputs.iter().enumerate() {
+        match (i, first) {
+            (0, Some(code)) => codes.extend_from_slice(code),
+            _ => codes.extend(draw(c)),
+        }
+    }
+    let operator = relations.relations[application.relation].operator.map(&mut *draw);
+    relation_row(relations, application.relation, &codes, operator.as_deref(), out);
+}
+
+/// Appends a ReL input row to `out`: the input codes side by side, then the operator's code
+/// (for relations selected by their operator) or relation `relation`'s one-hot id.
+pub fn relation_row(
+    relations: &RelationSet,
+    relation: usize,
+    input_codes: &[f32],
+    operator_code: Option<&[f32]>,
+    out: &mut Vec<f32>,
+) {
+    out.extend_from_slice(input_codes);
+    match operator_code {
+        Some(code) => out.extend_from_slice(code),
+        None => out.extend((0..relations.len()).map(|r| if r == relation { 1.0 } else { 0.0 })),
+    }
+}
+
+/// ReL input rows as a tensor [n, width].
+pub fn relation_input(rows: &[f32], width: usize, device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [rows.len() / width, width]), device)
+}
+
+/// The ReL's loss on its output codes `out` ([n, d], one row per output) against their target
+/// components: the paper's NLL under the target component, or (`mse`) the squared distance to
+/// a fresh sample of it drawn from `rng`, as in the authors' code.
+pub fn objective(
+    objective: RelObjective,
+    out: Tensor<2>,
+    targets: &[usize],
+    mixture: &Mixture,
+    tensors: &MixtureTensors,
+    rng: &mut impl Rng,
+) -> Tensor<1> {
+    let device = out.device();
+    match objective {
+        RelObjective::Mse => {
+            let target: Vec<f32> = targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect();
+            let target = Tensor::<2>::from_data(
+                TensorData::new(target, [targets.len(), mixture.dim]),
+                &device,
+            );
+            (out - target).powi_scalar(2).sum_dim(1).mean()
+        }
+        RelObjective::Nll => {
+            let onehot = one_hot(targets, mixture.components(), &device);
+            (tensors.log_densities(out) * onehot).sum_dim(1).mean().neg()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for drawing codes: every value of the code is the component's index.
+    fn code_of(c: usize) -> Vec<f32> {
+        vec![c as f32; 2]
+    }
+
+    #[test]
+    fn binary_rows_hold_both_operands_and_the_operator_code() {
+        let set = RelationSet::for_task(&crate::tasks::by_name("hwf").unwrap(), &[]).unwrap();
+        let sub = set.application(set.position("sub").unwrap(), vec![3, 4]);
+        let mut row = Vec::new();
+        draw_relation_row(&set, &sub, Some(&[0.5, 0.5]), &mut code_of, &mut row);
+        assert_eq!(
+            row,
+            [0.5, 0.5, 4.0, 4.0, 11.0, 11.0],
+            "chain code, operand 4, the `-` component's code"
+        );
+        assert_eq!(row.len(), set.input_width(2));
+        row.clear();
+        draw_relation_row(&set, &sub, None, &mut code_of, &mut row);
+        assert_eq!(row, [3.0, 3.0, 4.0, 4.0, 11.0, 11.0]);
+    }
+
+    #[test]
+    fn unary_rows_end_in_the_relation_one_hot() {
+        let set = RelationSet::for_task(&crate::tasks::by_name("dsprites").unwrap(), &[]).unwrap();
+        let right = set.position("move_right").unwrap();
+        let mut row = Vec::new();
+        draw_relation_row(&set, &set.application(right, vec![7]), None, &mut code_of, &mut row);
+        let mut want = vec![7.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        want[2 + right] = 1.0;
+        assert_eq!(row, want);
+    }
+}
