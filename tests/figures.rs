@@ -202,21 +202,8 @@ fn apply_rejects_bad_input_and_writes_nothing() {
 #[test]
 fn shapes3d_runs_end_to_end_in_colour() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write(tmp.path(), "tiny.toml", TINY);
-    let dir = tmp.path().join("run");
-    let out = relatent(&[
-        "run",
-        "--task",
-        "shapes3d",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let (dir, out) = common::run_tiny("shapes3d", tmp.path());
+    let eval = common::read_json(&dir.join("eval.json"));
     assert_eq!(eval["task"], "shapes3d");
     assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
     // 120 components × τ = 4; images whose object shares the floor's or the walls' hue
@@ -251,21 +238,9 @@ fn bar_image(dir: &Path, name: &str, vertical: bool) -> std::path::PathBuf {
 #[test]
 fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = write(tmp.path(), "tiny.toml", TINY);
-    let dir = tmp.path().join("run");
-    let out = relatent(&[
-        "run",
-        "--task",
-        "hwf",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let (dir, _) = common::run_tiny("hwf", tmp.path());
+    let eval = common::read_json(&dir.join("eval.json"));
+    let config = tmp.path().join("tiny.toml");
     assert_eq!(eval["relational"].as_array().unwrap().len(), 18);
     assert_eq!(eval["relational_images"].as_array().unwrap().len(), 18);
     assert!(eval.get("disentanglement").is_none(), "one kept factor: nothing to disentangle");

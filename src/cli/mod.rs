@@ -430,28 +430,18 @@ fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
         }
         dirs.push(dir.root);
     }
-    let compared = compare::read_runs(&dirs)?;
-    let (table, plot) = compare::write_comparison(&compared, &args.out)?;
-    println!(
-        "{}
-Wrote {} and {}",
-        compare::markdown(&compared),
-        table.display(),
-        plot.display()
-    );
-    Ok(())
+    compare_and_print(&dirs, &args.out)
 }
 
 fn compare_command(args: CompareArgs) -> anyhow::Result<()> {
-    let compared = compare::read_runs(&args.runs)?;
-    let (table, plot) = compare::write_comparison(&compared, &args.out)?;
-    println!(
-        "{}
-Wrote {} and {}",
-        compare::markdown(&compared),
-        table.display(),
-        plot.display()
-    );
+    compare_and_print(&args.runs, &args.out)
+}
+
+/// Writes the comparison of the evaluated runs `dirs` into `out` and prints its tables.
+fn compare_and_print(dirs: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()> {
+    let compared = compare::read_runs(dirs)?;
+    let (table, plot) = compare::write_comparison(&compared, out)?;
+    println!("{}\nWrote {} and {}", compare::markdown(&compared), table.display(), plot.display());
     Ok(())
 }
 

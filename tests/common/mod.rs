@@ -48,6 +48,21 @@ pub fn losses(metrics: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Parses the JSON file at `path`.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `relatent run --task TASK` on the tiny config into `dir/run`; asserts it succeeded.
+pub fn run_tiny(task: &str, dir: &Path) -> (PathBuf, Output) {
+    let config = write(dir, "tiny.toml", TINY);
+    let run = dir.join("run");
+    let args = ["run", "--task", task, "--config", config.to_str().unwrap()];
+    let out = relatent(&[&args[..], &["--out", run.to_str().unwrap(), "--quiet"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (run, out)
+}
+
 /// Runs the relatent binary.
 pub fn relatent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_relatent")).args(args).output().unwrap()
