@@ -4,13 +4,16 @@
 //! CLI flags. Layers are merged as TOML tables, so a file only names what it changes; unknown
 //! keys, wrong types and bad values are errors that name the key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::folder;
 use crate::prior::{AlphaRule, Covariance};
-use crate::tasks::{self, Task};
+use crate::rel::RelationDecl;
+use crate::tasks::{self, TaskPresets};
 use crate::{Error, Result};
 
 /// The whole configuration of a run.
@@ -19,7 +22,7 @@ use crate::{Error, Result};
 pub struct Config {
     /// Preset the values started from.
     pub preset: Preset,
-    /// Task name (see [`tasks::TASKS`]).
+    /// Task name: one of [`tasks::TASKS`], or `folder` for a folder dataset at `data`.
     pub task: String,
     /// The method, or one of its baselines (SPEC §7).
     pub model: ModelKind,
@@ -29,7 +32,8 @@ pub struct Config {
     pub tau: usize,
     /// Relations the ReL learns; empty means all of the task's.
     pub relations: Vec<String>,
-    /// Official file to read instead of the procedural renderer.
+    /// Official file to read instead of the procedural renderer, or the folder of a folder
+    /// dataset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
     pub train: TrainConfig,
@@ -40,6 +44,49 @@ pub struct Config {
     pub beta_vae: BetaVaeConfig,
     pub factor_vae: FactorVaeConfig,
     pub eval: EvalConfig,
+    /// How a folder dataset is read (task `folder` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<FolderConfig>,
+    /// Declared relations (`[[relation]]` tables), offered beside the task's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relation: Vec<RelationDecl>,
+}
+
+/// How a folder dataset's labels and images make a task (SPEC §1).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FolderConfig {
+    /// Factors that make components (empty: all); the rest are nuisances.
+    pub kept: Vec<String>,
+    /// Resize every image to this side (16, 32, 64 or 128; default: the nearest to the
+    /// images' size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    /// Integer factors split into this many equal bands of values.
+    pub bands: BTreeMap<String, usize>,
+    /// The order of named factors' classes (default: by first appearance).
+    pub classes: BTreeMap<String, Vec<String>>,
+    /// The component-preserving views of the default mode.
+    pub augment: FolderAugment,
+}
+
+/// Rotation, scale and shift about the ink centroid: views that keep a class as long as no
+/// kept factor is a position, a size or an orientation (set all to 0 / 1 to turn them off).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FolderAugment {
+    /// Largest rotation either way, radians.
+    pub rotation: f64,
+    /// Range of the scale factor.
+    pub scale: [f64; 2],
+    /// Largest shift in each direction, pixels.
+    pub shift: f64,
+}
+
+impl Default for FolderAugment {
+    fn default() -> FolderAugment {
+        FolderAugment { rotation: 0.2, scale: [0.9, 1.1], shift: 2.0 }
+    }
 }
 
 /// Where a config's values start from.
@@ -336,17 +383,36 @@ impl EvalConfig {
 }
 
 impl Config {
-    /// The values of `preset` for the task called `task`.
+    /// The values of `preset` for the built-in task called `task`.
     pub fn preset(preset: Preset, task: &str) -> Result<Config> {
-        let task = tasks::by_name(task)?;
-        let mut config = Config::paper_cpu(&task.name);
+        if task == tasks::FOLDER {
+            return Err(Error::config(
+                "data",
+                "task 'folder' needs data = the folder holding factors.csv",
+            ));
+        }
+        Ok(Config::preset_for(preset, &tasks::by_name(task)?.name, &tasks::by_name(task)?.presets))
+    }
+
+    /// The values of `preset` for a folder dataset at `data`, whose presets follow the
+    /// images' number and size ([`tasks::folder::presets`]).
+    pub fn folder_preset(preset: Preset, data: &Path, image_size: Option<usize>) -> Result<Config> {
+        let presets = tasks::folder::presets(&folder::scan(data, image_size)?);
+        let mut config = Config::preset_for(preset, tasks::FOLDER, &presets);
+        config.data = Some(data.to_path_buf());
+        config.folder = Some(FolderConfig { image_size, ..FolderConfig::default() });
+        Ok(config)
+    }
+
+    fn preset_for(preset: Preset, task: &str, presets: &TaskPresets) -> Config {
+        let mut config = Config::paper_cpu(task);
         match preset {
             Preset::Paper => {}
-            Preset::PaperGpu => config.apply_paper_gpu(&task),
-            Preset::Default => config.apply_improvements(&task),
+            Preset::PaperGpu => config.apply_paper_gpu(presets),
+            Preset::Default => config.apply_improvements(presets),
         }
         config.preset = preset;
-        Ok(config)
+        config
     }
 
     /// The published method at a budget this 2-core CPU runs in minutes.
@@ -398,14 +464,16 @@ impl Config {
                 max_test_images: 0,
                 disentanglement_points: 15_000,
             },
+            folder: None,
+            relation: Vec::new(),
         }
     }
 
     /// The paper's GPU budget (section 4.2), converted from epochs to steps of batch 1024 over
     /// the task's training split.
-    fn apply_paper_gpu(&mut self, task: &Task) {
-        let budget = &task.presets.paper_gpu;
-        let steps_per_epoch = (task.presets.images * 7 / 10).div_ceil(1024);
+    fn apply_paper_gpu(&mut self, presets: &TaskPresets) {
+        let budget = &presets.paper_gpu;
+        let steps_per_epoch = (presets.images * 7 / 10).div_ceil(1024);
         self.train.batch_size = 1024;
         self.train.warmup_steps = budget.warmup_epochs * steps_per_epoch;
         self.train.steps = budget.epochs * steps_per_epoch;
@@ -417,8 +485,8 @@ impl Config {
 
     /// The default mode: the switchable improvements of SPEC §5 that measurement kept, on the
     /// task's own step budget.
-    fn apply_improvements(&mut self, task: &Task) {
-        let schedule = &task.presets.default;
+    fn apply_improvements(&mut self, presets: &TaskPresets) {
+        let schedule = &presets.default;
         self.train.lr = 5e-4;
         self.rel.lr = 3e-4;
         self.train.warmup_steps = 100;
@@ -439,7 +507,8 @@ impl Config {
     }
 
     /// Resolve preset → file → overrides. `preset` and `task` come from the CLI when given,
-    /// else from the file, else `default` and `dsprites`.
+    /// else from the file, else `default` and — unless the data is a folder dataset, which
+    /// makes the task `folder` — `dsprites`.
     pub fn resolve(
         file: Option<&Path>,
         preset: Option<Preset>,
@@ -456,11 +525,25 @@ impl Config {
             None => file_string(&file_table, "preset", &origin)?
                 .map_or(Ok(Preset::Default), |p| p.parse())?,
         };
+        let data = match &overrides.data {
+            Some(d) => Some(d.clone()),
+            None => file_string(&file_table, "data", &origin)?.map(PathBuf::from),
+        };
         let task = match task {
             Some(t) => t.to_string(),
-            None => file_string(&file_table, "task", &origin)?.unwrap_or_else(|| "dsprites".into()),
+            None => file_string(&file_table, "task", &origin)?.unwrap_or_else(|| {
+                let folder = data.as_deref().is_some_and(folder::is_folder_dataset_candidate);
+                if folder { tasks::FOLDER } else { "dsprites" }.into()
+            }),
         };
-        let base = Config::preset(preset, &task)?;
+        let base = if task == tasks::FOLDER {
+            let data = data.as_deref().ok_or_else(|| {
+                Error::config("data", "task 'folder' needs data = the folder holding factors.csv")
+            })?;
+            Config::folder_preset(preset, data, folder_image_size(&file_table, &origin)?)?
+        } else {
+            Config::preset(preset, &task)?
+        };
         let mut table = toml::Table::try_from(&base).expect("a config always serialises to TOML");
         merge(&mut table, file_table);
         // serde_path_to_error names the key whose value has the wrong type or is unknown.
@@ -471,6 +554,7 @@ impl Config {
             })?;
         config.preset = preset;
         config.task = task;
+        config.data = data;
         overrides.apply(&mut config)?;
         config.validate()?;
         Ok(config)
@@ -478,6 +562,29 @@ impl Config {
 
     /// Check every value's range; the error names the key.
     pub fn validate(&self) -> Result<()> {
+        if (self.task == tasks::FOLDER) != self.folder.is_some() {
+            return Err(Error::config(
+                "folder",
+                "a [folder] table goes with task = \"folder\" (and only with it)",
+            ));
+        }
+        if let Some(f) = &self.folder {
+            let a = &f.augment;
+            non_negative_finite("folder.augment.rotation", a.rotation)?;
+            non_negative_finite("folder.augment.shift", a.shift)?;
+            let [lo, hi] = a.scale;
+            check(
+                lo.is_finite() && lo > 0.0 && lo <= hi && hi.is_finite(),
+                "folder.augment.scale",
+                format!("must be [low, high] with 0 < low ≤ high (got [{lo}, {hi}])"),
+            )?;
+            if let Some((name, &n)) = f.bands.iter().find(|(_, n)| **n < 2) {
+                return Err(Error::config(
+                    format!("folder.bands.{name}"),
+                    format!("must be at least 2 (got {n})"),
+                ));
+            }
+        }
         let t = &self.train;
         check(self.tau >= 2, "tau", format!("must be at least 2 (got {})", self.tau))?;
         positive("train.batch_size", t.batch_size)?;
@@ -602,6 +709,17 @@ impl Overrides {
         };
         set(gamma, self.gamma);
         Ok(())
+    }
+}
+
+/// The file's `[folder] image_size`, which the folder preset needs before the merge.
+fn folder_image_size(table: &toml::Table, origin: &str) -> Result<Option<usize>> {
+    match table.get("folder").and_then(|f| f.get("image_size")) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if *n > 0 => Ok(Some(*n as usize)),
+        Some(other) => Err(Error::Invalid(format!(
+            "{origin}: folder.image_size: must be a positive integer (got {other})"
+        ))),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::backend::training_device;
 use crate::config::Config;
 use crate::data::{ImageShape, Split};
 use crate::model::Architecture;
-use crate::tasks::TaskData;
+use crate::tasks::{self, TaskData};
 
 /// One run's shared context.
 pub struct RunContext {
@@ -27,8 +27,12 @@ pub struct RunContext {
 impl RunContext {
     /// Opens the config's task on its data, draws the split, and picks the device.
     pub fn new(config: Config) -> Result<RunContext> {
-        let data = Arc::new(TaskData::open(&config.task, config.data.as_deref())?);
-        let split = Split::new(&data.components, data.task.components(), config.tau, config.seed)?;
+        let data = Arc::new(tasks::open(&config)?);
+        let task = &data.task;
+        let split =
+            Split::new(&data.components, task.components(), config.tau, config.seed, &|c| {
+                task.component_label(c)
+            })?;
         let arch = data.task.architecture.clone();
         let (device, backend) = training_device()?;
         Ok(RunContext { config, data, split, arch, device, backend })

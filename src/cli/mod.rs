@@ -11,13 +11,13 @@ use rand::seq::index::sample;
 
 use relatent::config::{Config, ModelKind, Overrides};
 use relatent::data::images::export_images;
-use relatent::data::inspect;
+use relatent::data::{folder, inspect};
 use relatent::eval;
 use relatent::inference::Run;
 use relatent::rel::apply;
 use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
-use relatent::tasks::TaskData;
+use relatent::tasks::{self, TaskData};
 use relatent::train::Trainer;
 use relatent::{bench, compare, pipeline, sweep, train};
 
@@ -285,6 +285,9 @@ enum DataCommand {
         path: PathBuf,
         #[arg(long)]
         json: bool,
+        /// A folder dataset's config (its [folder] table decides the kept factors and bands).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Export the first images of an official file or the HWF release as PNG plus factors.csv.
     Export {
@@ -601,21 +604,19 @@ fn data_command(cmd: DataCommand) -> anyhow::Result<()> {
             let dir = export_images(data.dataset.as_ref(), &indices, &out)?;
             println!("Wrote {count} images of {task} and factors.csv to {}", dir.display());
         }
-        DataCommand::Inspect { path, json } => {
-            let summary = inspect::inspect(&path)?;
+        DataCommand::Inspect { path, json, config } => {
+            let summary = if folder::is_folder_dataset(&path) {
+                let overrides = Overrides { data: Some(path.clone()), ..Default::default() };
+                let config =
+                    Config::resolve(config.as_deref(), None, Some(tasks::FOLDER), &overrides)?;
+                tasks::folder::inspect(&path, &config.folder.unwrap_or_default())?
+            } else {
+                inspect::inspect(&path)?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                println!(
-                    "format: {}\nimages: {}\nimage shape: {:?}",
-                    summary.format, summary.images, summary.image_shape
-                );
-                for (name, size) in &summary.factors {
-                    println!("factor {name}: {size} values");
-                }
-                if let Some(skipped) = summary.skipped_symbols {
-                    println!("symbols skipped (not among the 13 classes): {skipped}");
-                }
+                print!("{}", summary.text());
             }
         }
         DataCommand::Export { path, out, count } => {

@@ -15,9 +15,10 @@ pub enum Augmentation {
     /// dSprites: rotation and scale about the ink centroid; labelled images also move to a
     /// random place inside their position bands.
     Sprite(GeometricAugment),
-    /// HWF: rotation by up to `max_rotation` radians and a scale in `scale` about the ink
-    /// centroid, and a shift of up to `max_shift` pixels, which keep the symbol.
-    Handwriting { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
+    /// HWF and folder datasets: rotation by up to `max_rotation` radians and a scale in
+    /// `scale` about the ink centroid, and a shift of up to `max_shift` pixels, which keep a
+    /// handwritten symbol's class (every channel moved alike).
+    Jitter { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
     /// Shapes3D: floor and walls repainted in other palette hues, the object untouched.
     RoomColours,
 }
@@ -107,7 +108,7 @@ pub fn strong_view(
 ) -> Vec<f32> {
     match aug {
         Augmentation::Sprite(g) => rotate_scale_in_place(image, shape[2], g, rng),
-        &Augmentation::Handwriting { max_rotation, scale, max_shift } => {
+        &Augmentation::Jitter { max_rotation, scale, max_shift } => {
             let side = shape[2];
             let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
             let angle = rng.random_range(-max_rotation..=max_rotation);
@@ -116,7 +117,10 @@ pub fn strong_view(
                 centre.0 + rng.random_range(-max_shift..=max_shift),
                 centre.1 + rng.random_range(-max_shift..=max_shift),
             );
-            similarity_transform(image, side, angle, scale, centre, to)
+            image
+                .chunks_exact(side * side)
+                .flat_map(|plane| similarity_transform(plane, side, angle, scale, centre, to))
+                .collect()
         }
         Augmentation::RoomColours => recolour_room(image, shape[2], rng),
     }
@@ -127,7 +131,7 @@ pub fn strong_view(
 /// The others are used as they are.
 pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> bool {
     match aug {
-        Augmentation::Sprite(_) | Augmentation::Handwriting { .. } => {
+        Augmentation::Sprite(_) | Augmentation::Jitter { .. } => {
             ink_centroid(image, shape[2]).is_some()
         }
         Augmentation::RoomColours => finds_room(image, shape[2]),
@@ -198,10 +202,12 @@ fn similarity_transform(
     out
 }
 
-/// Centre of mass of the lit pixels, in pixel coordinates (pixel centres at +0.5).
+/// Centre of mass of the lit pixels over every channel plane of a square image, in pixel
+/// coordinates (pixel centres at +0.5).
 pub fn ink_centroid(image: &[f32], side: usize) -> Option<(f64, f64)> {
     let (mut sx, mut sy, mut total) = (0.0, 0.0, 0.0);
-    for (i, &p) in image.iter().enumerate() {
+    let plane = side * side;
+    for (i, &p) in image.iter().enumerate().map(|(i, p)| (i % plane, p)) {
         let p = p as f64;
         sx += p * ((i % side) as f64 + 0.5);
         sy += p * ((i / side) as f64 + 0.5);

@@ -14,12 +14,12 @@ use crate::{Error, Result};
 /// Side of a dSprites image.
 pub const SIDE: usize = 64;
 /// The factors, in the order of the official `latents_classes` columns 1..6.
-pub const FACTORS: [Factor; 5] = [
-    Factor { name: "shape", size: 3 },
-    Factor { name: "scale", size: 6 },
-    Factor { name: "orientation", size: 40 },
-    Factor { name: "pos_x", size: 32 },
-    Factor { name: "pos_y", size: 32 },
+pub static FACTORS: [Factor; 5] = [
+    Factor::new("shape", 3),
+    Factor::new("scale", 6),
+    Factor::new("orientation", 40),
+    Factor::new("pos_x", 32),
+    Factor::new("pos_y", 32),
 ];
 /// Names of the shape classes, in factor order.
 pub const SHAPES: [&str; 3] = ["square", "ellipse", "heart"];

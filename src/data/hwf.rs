@@ -14,8 +14,7 @@ pub const SIDE: usize = 45;
 /// Handwriting samples per symbol.
 pub const STYLES: usize = 1000;
 
-pub const FACTORS: [Factor; 2] =
-    [Factor { name: "symbol", size: 13 }, Factor { name: "style", size: STYLES }];
+pub static FACTORS: [Factor; 2] = [Factor::new("symbol", 13), Factor::new("style", STYLES)];
 
 pub const SYMBOLS: [&str; 13] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "-", "×"];
 

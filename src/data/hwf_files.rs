@@ -95,8 +95,7 @@ impl HwfFiles {
         let images = root.join(IMAGE_DIR);
         let decoded: Vec<Vec<u8>> =
             paths.par_iter().map(|p| read_symbol_image(&images.join(p))).collect::<Result<_>>()?;
-        let factors =
-            [Factor { name: "symbol", size: 13 }, Factor { name: "image", size: paths.len() }];
+        let factors = [Factor::new("symbol", 13), Factor::new("image", paths.len())];
         Ok(HwfFiles { root, factors, pixels: decoded.concat(), symbols, skipped })
     }
 
@@ -137,7 +136,7 @@ fn read_formulas(file: &Path) -> Result<Vec<(String, char)>> {
 
 /// One symbol image as 45·45 bytes with ink 255 (resized if the file is another size).
 fn read_symbol_image(path: &Path) -> Result<Vec<u8>> {
-    let image = crate::data::images::decode_image_file(path)?;
+    let image = crate::data::images::open_image(path)?;
     let side = SIDE as u32;
     let mut grey =
         image.resize_exact(side, side, image::imageops::FilterType::Triangle).to_luma8().into_raw();

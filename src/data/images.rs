@@ -97,7 +97,7 @@ pub fn export_images(
     out: &Path,
 ) -> Result<PathBuf> {
     let dir = AtomicDir::create(out)?;
-    let names: Vec<&str> = dataset.factors().iter().map(|f| f.name).collect();
+    let names: Vec<&str> = dataset.factors().iter().map(|f| f.name.as_ref()).collect();
     let mut csv = format!("file,{}\n", names.join(","));
     let mut pixels = vec![0.0; dataset.image_len()];
     for (n, &index) in indices.iter().enumerate() {
@@ -115,8 +115,28 @@ pub fn export_images(
     dir.commit()
 }
 
+/// An image as the networks take it: resized to `shape`'s height and width (bilinear) and
+/// converted to grey or RGB, as C·H·W bytes.
+pub fn model_bytes(image: &image::DynamicImage, [c, h, w]: ImageShape) -> Vec<u8> {
+    let image = if (image.width(), image.height()) == (w as u32, h as u32) {
+        std::borrow::Cow::Borrowed(image)
+    } else {
+        std::borrow::Cow::Owned(image.resize_exact(
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        ))
+    };
+    if c == 1 {
+        image.to_luma8().into_raw()
+    } else {
+        let rgb = image.to_rgb8().into_raw();
+        (0..3).flat_map(|k| rgb.iter().skip(k).step_by(3).copied().collect::<Vec<u8>>()).collect()
+    }
+}
+
 /// Decodes the image file at `path` (format guessed from its content); errors name the file.
-pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage> {
+pub fn open_image(path: &Path) -> Result<image::DynamicImage> {
     image::ImageReader::open(path)
         .map_err(|e| Error::file(path, e))?
         .with_guessed_format()

@@ -25,6 +25,57 @@ pub struct FileSummary {
     /// Symbols outside the task's classes, not counted in `images` (HWF only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_symbols: Option<usize>,
+    /// A folder dataset's task: its classes, components and images per component.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub folder: Option<FolderSummary>,
+}
+
+/// What `data inspect` adds for a folder dataset.
+#[derive(Clone, Debug, Serialize)]
+pub struct FolderSummary {
+    /// Width and height of the images in the folder (`image_shape` is what the networks take).
+    pub source_size: [u32; 2],
+    /// Factor name → class → images.
+    pub classes: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The kept factors, in component order.
+    pub kept: Vec<String>,
+    /// Number of components (combinations of the kept factors' classes).
+    pub components: usize,
+    /// Component label → images.
+    pub component_images: BTreeMap<String, usize>,
+}
+
+impl FileSummary {
+    /// The summary as lines of text.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "format: {}\nimages: {}\nimage shape: {:?}\n",
+            self.format, self.images, self.image_shape
+        );
+        for (name, size) in &self.factors {
+            let _ = write!(out, "factor {name}: {size} values");
+            if let Some(classes) = self.folder.as_ref().and_then(|f| f.classes.get(name)) {
+                let counts: Vec<String> =
+                    classes.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+                let _ = write!(out, ": {}", counts.join(", "));
+            }
+            out.push('\n');
+        }
+        if let Some(skipped) = self.skipped_symbols {
+            let _ = writeln!(out, "symbols skipped (not among the 13 classes): {skipped}");
+        }
+        if let Some(f) = &self.folder {
+            let _ = writeln!(out, "source images: {}×{}", f.source_size[0], f.source_size[1]);
+            let _ =
+                writeln!(out, "kept factors: {}; {} components", f.kept.join(", "), f.components);
+            let fewest = f.component_images.iter().min_by_key(|(_, n)| **n);
+            if let Some((label, n)) = fewest {
+                let _ = writeln!(out, "images per component: fewest {n} ({label})");
+            }
+        }
+        out
+    }
 }
 
 /// HDF5's signature, at the start of a file without a user block.
@@ -68,6 +119,7 @@ fn inspect_hwf(path: &Path) -> Result<FileSummary> {
         image_shape: files.image_shape().to_vec(),
         factors,
         skipped_symbols: Some(files.skipped),
+        folder: None,
     })
 }
 
@@ -93,6 +145,7 @@ fn inspect_shapes3d(path: &Path) -> Result<FileSummary> {
         image_shape: file.image_shape().to_vec(),
         factors,
         skipped_symbols: None,
+        folder: None,
     })
 }
 
@@ -128,6 +181,7 @@ fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
         image_shape: vec![1, shape[1], shape[2]],
         factors,
         skipped_symbols: None,
+        folder: None,
     })
 }
 

@@ -4,8 +4,11 @@
 //! rendered on demand (procedural renderers) or read from an official file. Which factors a
 //! run keeps, and so its components, is the task's business ([`crate::tasks`]).
 
+use std::borrow::Cow;
+
 pub mod augment;
 pub mod dsprites;
+pub mod folder;
 pub mod hwf;
 pub mod hwf_files;
 pub mod images;
@@ -21,8 +24,15 @@ pub use split::Split;
 /// One named generative factor and how many values it takes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Factor {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub size: usize,
+}
+
+impl Factor {
+    /// A factor with a name known at compile time (the built-in datasets').
+    pub const fn new(name: &'static str, size: usize) -> Factor {
+        Factor { name: Cow::Borrowed(name), size }
+    }
 }
 
 /// Factor classes of image `index` of a full factor grid in label order, the last factor

@@ -11,13 +11,13 @@ use super::{Factor, FactorDataset, ImageShape};
 pub const SIDE: usize = 64;
 
 /// The official factor grid, in label order (last fastest).
-pub const FACTORS: [Factor; 6] = [
-    Factor { name: "floor_hue", size: 10 },
-    Factor { name: "wall_hue", size: 10 },
-    Factor { name: "object_hue", size: 10 },
-    Factor { name: "scale", size: 8 },
-    Factor { name: "shape", size: 4 },
-    Factor { name: "orientation", size: 15 },
+pub static FACTORS: [Factor; 6] = [
+    Factor::new("floor_hue", 10),
+    Factor::new("wall_hue", 10),
+    Factor::new("object_hue", 10),
+    Factor::new("scale", 8),
+    Factor::new("shape", 4),
+    Factor::new("orientation", 15),
 ];
 
 pub const SHAPES: [&str; 4] = ["cube", "cylinder", "sphere", "capsule"];

@@ -16,8 +16,15 @@ pub struct Split {
 }
 
 impl Split {
-    /// Test 20% of all images, validation 10% of the rest, τ labelled per component.
-    pub fn new(components: &[usize], n_components: usize, tau: usize, seed: u64) -> Result<Split> {
+    /// Test 20% of all images, validation 10% of the rest, τ labelled per component; a
+    /// component with fewer than τ training images is an error naming it by `label`.
+    pub fn new(
+        components: &[usize],
+        n_components: usize,
+        tau: usize,
+        seed: u64,
+        label: &dyn Fn(usize) -> String,
+    ) -> Result<Split> {
         let mut order: Vec<usize> = (0..components.len()).collect();
         order.shuffle(&mut stream(seed, Stream::Split, 0));
         let n_test = components.len() / 5;
@@ -35,8 +42,10 @@ impl Split {
         if let Some((c, list)) =
             per_component.iter().enumerate().find(|(_, l)| l.len() < tau.max(2))
         {
+            let all = components.iter().filter(|&&k| k == c).count();
             return Err(Error::Invalid(format!(
-                "component {c} has only {} training images, fewer than tau = {tau} (each component needs at least 2)",
+                "component {} has only {} training images ({all} in all), fewer than tau = {tau} (each component needs at least 2); lower tau or add images",
+                label(c),
                 list.len()
             )));
         }
@@ -50,12 +59,16 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    fn number(c: usize) -> String {
+        c.to_string()
+    }
+
     #[test]
     fn splits_are_disjoint_deterministic_and_sized() {
         let components: Vec<usize> = (0..1000).map(|i| i % 4).collect();
-        let s = Split::new(&components, 4, 10, 3).unwrap();
-        assert_eq!(s, Split::new(&components, 4, 10, 3).unwrap());
-        assert_ne!(s.test, Split::new(&components, 4, 10, 4).unwrap().test);
+        let s = Split::new(&components, 4, 10, 3, &number).unwrap();
+        assert_eq!(s, Split::new(&components, 4, 10, 3, &number).unwrap());
+        assert_ne!(s.test, Split::new(&components, 4, 10, 4, &number).unwrap().test);
         assert_eq!((s.test.len(), s.validation.len(), s.train.len()), (200, 80, 720));
         let sets: Vec<HashSet<_>> =
             [&s.train, &s.validation, &s.test].iter().map(|v| v.iter().collect()).collect();
@@ -70,7 +83,7 @@ mod tests {
     #[test]
     fn labels_are_tau_per_component_and_only_from_train() {
         let components: Vec<usize> = (0..1000).map(|i| i % 4).collect();
-        let s = Split::new(&components, 4, 7, 1).unwrap();
+        let s = Split::new(&components, 4, 7, 1, &number).unwrap();
         assert_eq!(s.labelled.len(), 28);
         let train: HashSet<_> = s.train.iter().collect();
         assert!(
@@ -85,7 +98,7 @@ mod tests {
     #[test]
     fn too_few_images_for_tau_is_an_error() {
         let components = vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        let err = Split::new(&components, 2, 2, 0).unwrap_err().to_string();
-        assert!(err.contains("component 1"), "{err}");
+        let err = Split::new(&components, 2, 2, 0, &|c| format!("'c{c}'")).unwrap_err().to_string();
+        assert!(err.contains("component 'c1' has only 1 training images (1 in all)"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! Evaluation (SPEC §6): reconstruction and the disentanglement metrics for every model, and
 //! for the AbsAE latent classification under the α rule and relational accuracy; `eval.json`.
 
+pub mod baseline;
 pub mod classification;
 pub mod metrics;
 pub mod relational;
@@ -60,6 +61,9 @@ pub struct EvalReport {
     /// DCI, MIG and SAP of the model's representation (absent when turned off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disentanglement: Option<metrics::Disentanglement>,
+    /// The same labels without the unlabelled images: logistic regression on raw pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<baseline::PixelBaseline>,
     pub train: TrainSummary,
 }
 
@@ -90,6 +94,7 @@ pub fn evaluate(run: &Run, rule: AlphaRule) -> EvalReport {
         relational_images: Vec::new(),
         reconstruction,
         disentanglement: None,
+        baseline: None,
         train: TrainSummary {
             steps: run.state.step,
             seconds: run.state.seconds,
@@ -122,6 +127,7 @@ fn method_tables(
         classification::factor_accuracy(&absae.task, &absae.mixture, codes, &truth);
     report.relational = relational_accuracy(run, absae, rule, samples);
     report.relational_images = relational_image_accuracy(run, absae, rule, samples);
+    report.baseline = baseline::pixel_baseline(run);
 }
 
 /// DCI, MIG and SAP of the model's representation for `eval.disentanglement_points` images

@@ -93,6 +93,13 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
     let factors: Vec<String> =
         report.factor_accuracy.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
     let _ = writeln!(out, "\nPer-factor accuracy at α = 0: {}\n", factors.join(", "));
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "Without the unlabelled images — {} on the same {} labelled images: accuracy {:.3} on the {} test images.\n",
+            b.method, b.train_images, b.accuracy, b.test_images
+        );
+    }
     let _ = writeln!(out, "Relational accuracy from prior samples (paper: table 5)\n");
     let _ = writeln!(
         out,

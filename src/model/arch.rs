@@ -28,16 +28,19 @@ pub struct Architecture {
 const K4S2P1: ConvSpec = ConvSpec { kernel: 4, stride: 2, padding: 1 };
 
 impl Architecture {
-    /// 64×64 images through four k4 s2 p1 (transposed) convolutions: 64 → 4 and back.
-    pub fn k4s2p1_64(image: ImageShape, channels: usize, latent: usize) -> Architecture {
+    /// Square images of side 4·2ⁿ through n k4 s2 p1 (transposed) convolutions, down to 4×4
+    /// and back (64×64: four, as in the paper's tables).
+    pub fn k4s2p1(image: ImageShape, channels: usize, latent: usize) -> Architecture {
+        let layers = (image[2] / 4).trailing_zeros() as usize;
+        debug_assert_eq!(4 << layers, image[2], "the side is 4·2ⁿ");
         Architecture {
             image,
             channels,
             latent,
-            encoder: vec![K4S2P1; 4],
+            encoder: vec![K4S2P1; layers],
             encoder_end: 4,
             decoder_start: 4,
-            decoder: vec![K4S2P1; 4],
+            decoder: vec![K4S2P1; layers],
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::learner::relation_row;
 use crate::data::ImageShape;
-use crate::data::images::{to_dynamic_image, write_atomic};
+use crate::data::images::{model_bytes, open_image, to_dynamic_image, write_atomic};
 use crate::inference::{AbsAeModel, Placement, Run};
 use crate::prior::AlphaRule;
 use crate::viz::grid::{Cell, ImageGrid};
@@ -21,10 +21,10 @@ pub struct Stage {
 }
 
 /// Reads an image file as `C·H·W` floats in [0, 1] in the task's layout (grey or RGB),
-/// resizing it if needed; returns a warning when it was resized.
+/// resized as folder datasets are; returns a warning when it was resized.
 pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<String>)> {
-    let image = crate::data::images::decode_image_file(path)?;
-    let [c, h, w] = shape;
+    let image = open_image(path)?;
+    let [_, h, w] = shape;
     let warning = ((image.width(), image.height()) != (w as u32, h as u32)).then(|| {
         format!(
             "{} is {}×{}; resized to the model's {w}×{h}",
@@ -33,13 +33,7 @@ pub fn load_image(path: &Path, shape: ImageShape) -> Result<(Vec<f32>, Option<St
             image.height()
         )
     });
-    let image = image.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
-    let pixels = if c == 1 {
-        image.to_luma32f().into_raw()
-    } else {
-        let rgb = image.to_rgb32f().into_raw();
-        (0..3).flat_map(|k| rgb.iter().skip(k).step_by(3).copied().collect::<Vec<f32>>()).collect()
-    };
+    let pixels = model_bytes(&image, shape).into_iter().map(|b| b as f32 / 255.0).collect();
     Ok((pixels, warning))
 }
 

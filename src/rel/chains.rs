@@ -27,8 +27,9 @@ pub fn run_chains(
 /// Applies `depth` random relations to every code row, each defined at its chain's current
 /// true component (a binary relation takes the chain's code as its first operand and a
 /// further operand of a random digit, drawn by `draw`). Between steps a chain carries on its
-/// last output; the result holds every output of the final step (n·outputs × d codes and
-/// n·outputs true components).
+/// last output; a chain whose carried component starts no relation stops there. The result
+/// holds every output of each chain's last step (n·outputs × d codes and n·outputs true
+/// components); every chain must start a relation.
 pub fn walk_chains<R: Rng>(
     learner: &RelationalLearner,
     mut codes: Vec<f32>,
@@ -39,25 +40,29 @@ pub fn walk_chains<R: Rng>(
 ) -> (Vec<f32>, Vec<usize>) {
     assert!(depth >= 1, "a chain applies at least one relation");
     let (d, outputs) = (learner.dim, learner.relations.outputs());
+    let n = truth.len();
+    let (mut last, mut last_truth) = (vec![0.0; n * outputs * d], vec![0; n * outputs]);
     for step in 1..=depth {
-        let applications: Vec<Application> = truth
-            .iter()
-            .map(|&c| {
-                learner
-                    .relations
-                    .continue_from(c, rng)
-                    .expect("every carried output starts a relation")
-            })
-            .collect();
-        let out = learner.apply(&applications, &codes, draw, rng);
-        if step == depth {
-            return (out, applications.iter().flat_map(|a| a.outputs.iter().copied()).collect());
+        let next: Vec<Option<Application>> =
+            truth.iter().map(|&c| learner.relations.continue_from(c, rng)).collect();
+        let moving: Vec<usize> = (0..n).filter(|&i| next[i].is_some()).collect();
+        assert!(step > 1 || moving.len() == n, "every chain starts a relation");
+        if moving.is_empty() {
+            break;
         }
-        codes = out
-            .chunks_exact(outputs * d)
-            .flat_map(|row| row[(outputs - 1) * d..].iter().copied())
-            .collect();
-        truth = applications.iter().map(Application::carried).collect();
+        let applications: Vec<Application> =
+            moving.iter().map(|&i| next[i].clone().expect("moving")).collect();
+        let first: Vec<f32> =
+            moving.iter().flat_map(|&i| codes[i * d..(i + 1) * d].iter().copied()).collect();
+        let out = learner.apply(&applications, &first, draw, rng);
+        for ((&i, row), application) in
+            moving.iter().zip(out.chunks_exact(outputs * d)).zip(&applications)
+        {
+            last[i * outputs * d..(i + 1) * outputs * d].copy_from_slice(row);
+            last_truth[i * outputs..(i + 1) * outputs].copy_from_slice(&application.outputs);
+            codes[i * d..(i + 1) * d].copy_from_slice(&row[(outputs - 1) * d..]);
+            truth[i] = application.carried();
+        }
     }
-    unreachable!("the loop returns at its last step")
+    (last, last_truth)
 }

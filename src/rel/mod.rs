@@ -8,4 +8,4 @@ pub mod learner;
 pub mod relation;
 
 pub use learner::RelationalLearner;
-pub use relation::{Application, Operation, Relation, RelationSet, RelationSpec, ResultForm};
+pub use relation::{Application, ClassRef, Relation, RelationDecl, RelationSet};

@@ -2,24 +2,79 @@
 //! Components are numbered in mixed radix over the kept factors, the first kept factor slowest.
 
 use super::Task;
+use crate::rel::relation::ClassRef;
 
 /// A factor the task keeps: its values are grouped into classes.
 #[derive(Clone, Debug)]
 pub struct KeptFactor {
     /// Name of the kept factor as shown to users (e.g. `x`).
-    pub name: &'static str,
+    pub name: String,
     /// Index of the dataset factor it reads.
     pub factor: usize,
     /// Class of each factor value.
     pub class_of: Vec<usize>,
     /// Names of the classes.
-    pub class_names: Vec<&'static str>,
+    pub class_names: Vec<String>,
+    /// The integer value of each class, for a factor whose values are integers (unbanded);
+    /// None for named classes and bands.
+    pub values: Option<Vec<i64>>,
 }
 
 impl KeptFactor {
+    /// A factor of named classes, one per dataset value (`class_of` the identity).
+    pub fn named(name: &str, factor: usize, class_names: &[&str]) -> KeptFactor {
+        let class_names: Vec<String> = class_names.iter().map(|c| c.to_string()).collect();
+        KeptFactor {
+            name: name.into(),
+            factor,
+            class_of: (0..class_names.len()).collect(),
+            class_names,
+            values: None,
+        }
+    }
+
     /// Number of classes.
     pub fn classes(&self) -> usize {
         self.class_names.len()
+    }
+
+    /// The number relations compute with for class `c`: its value for an integer factor, else
+    /// its index.
+    pub fn class_number(&self, c: usize) -> i64 {
+        self.values.as_ref().map_or(c as i64, |v| v[c])
+    }
+
+    /// The class whose [`KeptFactor::class_number`] is `number`.
+    pub fn class_of_number(&self, number: i64) -> Option<usize> {
+        match &self.values {
+            Some(values) => values.iter().position(|&v| v == number),
+            None => usize::try_from(number).ok().filter(|&c| c < self.classes()),
+        }
+    }
+
+    /// The class `class` names: by value for an integer factor, by name (or index) otherwise.
+    pub fn class_named(&self, class: &ClassRef) -> Option<usize> {
+        match class {
+            ClassRef::Name(name) => self
+                .class_names
+                .iter()
+                .position(|n| n == name)
+                .or_else(|| name.parse().ok().and_then(|v| self.class_of_number(v))),
+            ClassRef::Value(v) => self
+                .class_names
+                .iter()
+                .position(|n| *n == v.to_string())
+                .filter(|_| self.values.is_none())
+                .or_else(|| self.class_of_number(*v)),
+        }
+    }
+
+    /// How users refer to class `c`: its value for an integer factor, else its name.
+    pub fn class_ref(&self, c: usize) -> ClassRef {
+        match &self.values {
+            Some(values) => ClassRef::Value(values[c]),
+            None => ClassRef::Name(self.class_names[c].clone()),
+        }
     }
 }
 
@@ -63,8 +118,11 @@ impl Task {
     }
 
     /// The kept factors of component `c` with its class name of each.
-    fn component_parts(&self, c: usize) -> impl Iterator<Item = (&KeptFactor, &'static str)> {
-        self.kept.iter().zip(self.component_classes(c)).map(|(k, class)| (k, k.class_names[class]))
+    fn component_parts(&self, c: usize) -> impl Iterator<Item = (&KeptFactor, &str)> {
+        self.kept
+            .iter()
+            .zip(self.component_classes(c))
+            .map(|(k, class)| (k, k.class_names[class].as_str()))
     }
 }
 

@@ -9,7 +9,7 @@ use super::{DefaultSchedule, KeptFactor, PaperGpuBudget, Task, TaskPresets};
 use crate::data::augment::{Augmentation, GeometricAugment};
 use crate::data::dsprites::{self, DspritesNpz, DspritesRenderer};
 use crate::model::Architecture;
-use crate::rel::RelationSpec;
+use crate::rel::RelationDecl;
 
 /// The authors' code keeps scale indices 2–4 and orientations near 0.
 const AUTHORS_SCALES: [usize; 3] = [2, 3, 4];
@@ -22,25 +22,14 @@ pub fn task(full: bool) -> Task {
     } else {
         vec![None, Some(AUTHORS_SCALES.to_vec()), Some(AUTHORS_ORIENTATIONS.to_vec()), None, None]
     };
+    let band = |name: &str, factor, classes: [&str; 3]| KeptFactor {
+        class_of: position_bands(),
+        ..KeptFactor::named(name, factor, &classes)
+    };
     let kept = vec![
-        KeptFactor {
-            name: "shape",
-            factor: 0,
-            class_of: vec![0, 1, 2],
-            class_names: dsprites::SHAPES.to_vec(),
-        },
-        KeptFactor {
-            name: "x",
-            factor: 3,
-            class_of: position_bands(),
-            class_names: vec!["left", "center", "right"],
-        },
-        KeptFactor {
-            name: "y",
-            factor: 4,
-            class_of: position_bands(),
-            class_names: vec!["top", "middle", "bottom"],
-        },
+        KeptFactor::named("shape", 0, &dsprites::SHAPES),
+        band("x", 3, ["left", "center", "right"]),
+        band("y", 4, ["top", "middle", "bottom"]),
     ];
     let band_pixels = |lo: f64, hi: f64| (10.0 + 44.0 * lo / 31.0, 10.0 + 44.0 * hi / 31.0);
     let bands = vec![band_pixels(0.0, 10.0), band_pixels(11.0, 20.0), band_pixels(21.0, 31.0)];
@@ -51,14 +40,15 @@ pub fn task(full: bool) -> Task {
     };
     Task {
         name: if full { "dsprites-full" } else { "dsprites" }.into(),
+        factor_names: dsprites::FACTORS.iter().map(|f| f.name.to_string()).collect(),
         kept,
         nuisance_subset: subset,
         relations: vec![
-            RelationSpec::shift("move_left", 1, -1, true),
-            RelationSpec::shift("move_right", 1, 1, true),
-            RelationSpec::shift("move_up", 2, -1, true),
-            RelationSpec::shift("move_down", 2, 1, true),
-            RelationSpec::shift("change_shape", 0, 1, true),
+            RelationDecl::shift("move_left", "x", -1, true),
+            RelationDecl::shift("move_right", "x", 1, true),
+            RelationDecl::shift("move_up", "y", -1, true),
+            RelationDecl::shift("move_down", "y", 1, true),
+            RelationDecl::shift("change_shape", "shape", 1, true),
         ],
         relation_variants: Vec::new(),
         augment: Some(Augmentation::Sprite(GeometricAugment {
@@ -68,7 +58,7 @@ pub fn task(full: bool) -> Task {
             y_bands: bands,
             band_factors: (1, 2),
         })),
-        architecture: Architecture::k4s2p1_64([1, 64, 64], 32, 8),
+        architecture: Architecture::k4s2p1([1, 64, 64], 32, 8),
         presets: TaskPresets {
             images,
             // Shape needs more autoencoder steps than the other tasks' factors (1500 steps: shape
@@ -84,12 +74,12 @@ pub fn task(full: bool) -> Task {
             paper_gpu: PaperGpuBudget { warmup_epochs: 1000, epochs: 6000, lr: 1e-4 },
         },
         paper: Some(&PAPER),
-        open: |task, data| match data {
+        open: Some(|task, data| match data {
             None => Ok(Arc::new(DspritesRenderer)),
             Some(path) => {
                 Ok(Arc::new(DspritesNpz::open(path, |classes| task.contains(classes), None)?))
             }
-        },
+        }),
     }
 }
 

@@ -11,42 +11,36 @@ use crate::data::augment::Augmentation;
 use crate::data::hwf::{self, HwfRenderer};
 use crate::data::hwf_files::HwfFiles;
 use crate::model::{Architecture, ConvSpec};
-use crate::rel::{Operation, RelationSpec, ResultForm};
+use crate::rel::RelationDecl;
 
-const PLUS: usize = 10;
-const MINUS: usize = 11;
-const TIMES: usize = 12;
+/// The operands' classes: the digits.
+const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// Task `hwf`.
 pub fn task() -> Task {
-    let arithmetic = |name: &str, operation, form, operator| RelationSpec::Arithmetic {
-        name: name.into(),
-        operation,
-        form,
-        operator,
-        signs: (PLUS, MINUS),
-    };
-    let symbols = KeptFactor {
-        name: "symbol",
-        factor: 0,
-        class_of: (0..13).collect(),
-        class_names: hwf::SYMBOLS.to_vec(),
+    // The digits are classes 0–9, so the class indices the expressions compute with are the
+    // digits themselves; a sign is written as the `+` (10) or `-` (11) symbol's class.
+    let arithmetic = |name: &str, exprs: &[&str], operator: &str| {
+        RelationDecl::expression(name, "symbol", 2, exprs)
+            .on_domain(&DIGITS)
+            .with_operator(operator)
     };
     Task {
         name: "hwf".into(),
-        kept: vec![symbols],
+        factor_names: hwf::FACTORS.iter().map(|f| f.name.to_string()).collect(),
+        kept: vec![KeptFactor::named("symbol", 0, &hwf::SYMBOLS)],
         nuisance_subset: vec![None, None],
         relations: vec![
-            arithmetic("sum", Operation::Add, ResultForm::Mod10, PLUS),
-            arithmetic("sub", Operation::Sub, ResultForm::Mod10, MINUS),
-            arithmetic("mul", Operation::Mul, ResultForm::Mod10, TIMES),
+            arithmetic("sum", &["(a + b) % 10"], "+"),
+            arithmetic("sub", &["(a - b + 10) % 10"], "-"),
+            arithmetic("mul", &["(a * b) % 10"], "×"),
         ],
         relation_variants: vec![
-            arithmetic("sub_sign_magnitude", Operation::Sub, ResultForm::SignMagnitude, MINUS),
-            arithmetic("sum_tens_units", Operation::Add, ResultForm::TensUnits, PLUS),
-            arithmetic("mul_tens_units", Operation::Mul, ResultForm::TensUnits, TIMES),
+            arithmetic("sub_sign_magnitude", &["if(a >= b, 10, 11)", "math::abs(a - b)"], "-"),
+            arithmetic("sum_tens_units", &["(a + b) / 10", "(a + b) % 10"], "+"),
+            arithmetic("mul_tens_units", &["(a * b) / 10", "(a * b) % 10"], "×"),
         ],
-        augment: Some(Augmentation::Handwriting {
+        augment: Some(Augmentation::Jitter {
             max_rotation: 0.2,
             scale: (0.85, 1.15),
             max_shift: 3.0,
@@ -64,10 +58,10 @@ pub fn task() -> Task {
             paper_gpu: PaperGpuBudget { warmup_epochs: 1000, epochs: 6000, lr: 1e-4 },
         },
         paper: Some(&PAPER),
-        open: |_, data| match data {
+        open: Some(|_, data| match data {
             None => Ok(Arc::new(HwfRenderer)),
             Some(path) => Ok(Arc::new(HwfFiles::open(path)?)),
-        },
+        }),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod component;
 pub mod dsprites;
+pub mod folder;
 pub mod hwf;
 pub mod paper;
 pub mod shapes3d;
@@ -13,10 +14,11 @@ pub mod shapes3d;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::data::augment::Augmentation;
 use crate::data::{FactorDataset, ImageShape};
 use crate::model::Architecture;
-use crate::rel::RelationSpec;
+use crate::rel::RelationDecl;
 use crate::{Error, Result};
 
 pub use component::KeptFactor;
@@ -24,6 +26,8 @@ pub use paper::PaperNumbers;
 
 /// Names of the built-in tasks.
 pub const TASKS: [&str; 4] = ["dsprites", "dsprites-full", "shapes3d", "hwf"];
+/// The task of a folder dataset (SPEC §1), made from its data and config.
+pub const FOLDER: &str = "folder";
 
 /// The built-in task `name`.
 pub fn by_name(name: &str) -> Result<Task> {
@@ -32,10 +36,22 @@ pub fn by_name(name: &str) -> Result<Task> {
         "dsprites-full" => Ok(dsprites::task(true)),
         "shapes3d" => Ok(shapes3d::task()),
         "hwf" => Ok(hwf::task()),
-        other => {
-            Err(Error::Unknown(format!("unknown task '{other}' (known: {})", TASKS.join(", "))))
-        }
+        other => Err(Error::Unknown(format!(
+            "unknown task '{other}' (known: {}, and {FOLDER} for a folder dataset)",
+            TASKS.join(", ")
+        ))),
     }
+}
+
+/// The task and data a config names: a built-in task on its renderer or official file, or a
+/// folder dataset; the config's declared relations join the task's own.
+pub fn open(config: &Config) -> Result<TaskData> {
+    if config.task == FOLDER {
+        return folder::open(config);
+    }
+    let task = by_name(&config.task)?.with_declared(&config.relation)?;
+    let dataset = task.open_dataset(config.data.as_deref())?;
+    TaskData::new(task, dataset)
 }
 
 /// Opens a task's dataset: its procedural renderer, or the official file at the path.
@@ -46,13 +62,16 @@ pub type DatasetOpener = fn(&Task, Option<&Path>) -> Result<Arc<dyn FactorDatase
 #[derive(Clone, Debug)]
 pub struct Task {
     pub name: String,
+    /// Names of the dataset's factors, in label order.
+    pub factor_names: Vec<String>,
     pub kept: Vec<KeptFactor>,
     /// For each dataset factor, the classes an image may have to be in the task (None = all).
     pub nuisance_subset: Vec<Option<Vec<usize>>>,
-    /// The task's built-in relations, trained when a run names none.
-    pub relations: Vec<RelationSpec>,
+    /// The task's relations (built in, then the run's declared ones), trained when a run
+    /// names none.
+    pub relations: Vec<RelationDecl>,
     /// Relations offered by name only: they need a differently shaped ReL than the defaults.
-    pub relation_variants: Vec<RelationSpec>,
+    pub relation_variants: Vec<RelationDecl>,
     /// The component-preserving augmentation of the default mode.
     pub augment: Option<Augmentation>,
     /// The encoder's and decoder's layers for the task's images (SPEC §2).
@@ -60,7 +79,8 @@ pub struct Task {
     pub presets: TaskPresets,
     /// The paper's numbers for this task, where the paper has them.
     pub paper: Option<&'static PaperNumbers>,
-    open: DatasetOpener,
+    /// How the built-in tasks open their data (a folder task's is opened with its config).
+    open: Option<DatasetOpener>,
 }
 
 /// What the presets take from the task.
@@ -101,7 +121,25 @@ pub struct PaperGpuBudget {
 impl Task {
     /// The dataset this task reads: the procedural renderer, or the official file at `data`.
     pub fn open_dataset(&self, data: Option<&Path>) -> Result<Arc<dyn FactorDataset>> {
-        (self.open)(self, data)
+        let open = self.open.ok_or_else(|| {
+            Error::Invalid(format!("task '{}' opens its data from its config", self.name))
+        })?;
+        open(self, data)
+    }
+
+    /// The task with `declared` relations offered after its own (and trained by default with
+    /// them); a declared name may not repeat another relation's.
+    pub fn with_declared(mut self, declared: &[RelationDecl]) -> Result<Task> {
+        for d in declared {
+            if self.relations.iter().chain(&self.relation_variants).any(|r| r.name == d.name) {
+                return Err(Error::config(
+                    format!("relation '{}'", d.name),
+                    "the task already has a relation of this name",
+                ));
+            }
+            self.relations.push(d.clone());
+        }
+        Ok(self)
     }
 
     /// Whether an image with these factor classes belongs to the task.

@@ -9,7 +9,7 @@ use crate::data::augment::Augmentation;
 use crate::data::shapes3d::{self, Shapes3dRenderer};
 use crate::data::shapes3d_h5::Shapes3dH5;
 use crate::model::Architecture;
-use crate::rel::RelationSpec;
+use crate::rel::RelationDecl;
 
 /// The scale indices kept: small, medium, big.
 const KEPT_SCALES: [usize; 3] = [0, 4, 7];
@@ -18,39 +18,33 @@ const KEPT_SCALES: [usize; 3] = [0, 4, 7];
 pub fn task() -> Task {
     let scale_class =
         (0..8).map(|s| KEPT_SCALES.iter().position(|&k| k == s).unwrap_or(0)).collect();
-    let hues = vec![
-        "red", "orange", "yellow", "lime", "green", "cyan", "azure", "blue", "purple", "magenta",
-    ];
+    let hues =
+        ["red", "orange", "yellow", "lime", "green", "cyan", "azure", "blue", "purple", "magenta"];
+    let scales = KeptFactor {
+        class_of: scale_class,
+        ..KeptFactor::named("scale", 3, &["small", "medium", "big"])
+    };
     Task {
         name: "shapes3d".into(),
+        factor_names: shapes3d::FACTORS.iter().map(|f| f.name.to_string()).collect(),
         kept: vec![
-            KeptFactor { name: "hue", factor: 2, class_of: (0..10).collect(), class_names: hues },
-            KeptFactor {
-                name: "shape",
-                factor: 4,
-                class_of: (0..4).collect(),
-                class_names: shapes3d::SHAPES.to_vec(),
-            },
-            KeptFactor {
-                name: "scale",
-                factor: 3,
-                class_of: scale_class,
-                class_names: vec!["small", "medium", "big"],
-            },
+            KeptFactor::named("hue", 2, &hues),
+            KeptFactor::named("shape", 4, &shapes3d::SHAPES),
+            scales,
         ],
         nuisance_subset: vec![None, None, None, Some(KEPT_SCALES.to_vec()), None, None],
         relations: vec![
-            RelationSpec::shift("hue_up", 0, 1, false),
-            RelationSpec::shift("hue_down", 0, -1, false),
-            RelationSpec::shift("scale_up", 2, 1, false),
-            RelationSpec::shift("scale_down", 2, -1, false),
-            RelationSpec::shift("change_shape", 1, 1, true),
+            RelationDecl::shift("hue_up", "hue", 1, false),
+            RelationDecl::shift("hue_down", "hue", -1, false),
+            RelationDecl::shift("scale_up", "scale", 1, false),
+            RelationDecl::shift("scale_down", "scale", -1, false),
+            RelationDecl::shift("change_shape", "shape", 1, true),
         ],
         relation_variants: Vec::new(),
         // Views that move the picture (mirrored and shifted, or panned by 2 pixels) were
         // measured to hurt, shape and scale most; repainting the room changes only nuisances.
         augment: Some(Augmentation::RoomColours),
-        architecture: Architecture::k4s2p1_64([3, 64, 64], 64, 16),
+        architecture: Architecture::k4s2p1([3, 64, 64], 64, 16),
         presets: TaskPresets {
             images: shapes3d::grid_len() / 8 * KEPT_SCALES.len(),
             // The 64×64 RGB step costs about a second on 2 cores: 2000 autoencoder steps meet
@@ -67,12 +61,12 @@ pub fn task() -> Task {
             paper_gpu: PaperGpuBudget { warmup_epochs: 5000, epochs: 15_000, lr: 1e-5 },
         },
         paper: Some(&PAPER),
-        open: |task, data| match data {
+        open: Some(|task, data| match data {
             None => Ok(Arc::new(Shapes3dRenderer)),
             Some(path) => {
                 Ok(Arc::new(Shapes3dH5::open(path, |classes| task.contains(classes), None)?))
             }
-        },
+        }),
     }
 }
 

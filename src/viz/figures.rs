@@ -132,7 +132,7 @@ fn rest_label(run: &Run, component: usize) -> String {
         .iter()
         .zip(classes)
         .skip(1)
-        .map(|(k, c)| k.class_names[c])
+        .map(|(k, c)| k.class_names[c].as_str())
         .collect::<Vec<_>>()
         .join("/")
 }
