@@ -38,6 +38,9 @@ impl RunDir {
     pub fn figures(&self) -> PathBuf {
         self.root.join("figures")
     }
+    pub fn ood_scores(&self) -> PathBuf {
+        self.root.join("ood-scores.csv")
+    }
 
     /// Creates the directory for a new run and writes its resolved config. Refuses a
     /// directory that already holds a run.

@@ -63,7 +63,7 @@ fn beta_vae_loss_falls_and_its_eval_has_only_the_baseline_keys() {
 
     let in_memory = trained.inference_run().unwrap();
     let from_memory = eval::evaluate(&in_memory, in_memory.ctx.config.eval.alpha_rule());
-    let from_disk = eval::evaluate_run(&dir, &Default::default(), None).unwrap();
+    let from_disk = eval::evaluate_run(&dir, &Default::default(), None, &[]).unwrap();
     assert_eq!(from_memory.reconstruction.bce_per_image, from_disk.reconstruction.bce_per_image);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.eval()).unwrap()).unwrap();

@@ -314,3 +314,53 @@ fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
         "{stdout}"
     );
 }
+
+#[test]
+fn eval_scores_out_of_distribution_sources_against_the_test_split() {
+    let dir = tiny_run();
+    let tmp = tempfile::tempdir().unwrap();
+    let faces = tmp.path().join("faces");
+    std::fs::create_dir_all(faces.join("more")).unwrap();
+    for (i, side) in [20u32, 33, 64].iter().enumerate() {
+        image::RgbImage::from_fn(*side, *side, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])
+        })
+        .save(faces.join(format!("{i}.png")))
+        .unwrap();
+    }
+    image::GrayImage::new(10, 10).save(faces.join("more/grey.png")).unwrap();
+    let out = relatent(&[
+        "eval",
+        dir.to_str().unwrap(),
+        "--ood",
+        "noise",
+        "--ood",
+        faces.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ood = eval["ood"].as_array().unwrap();
+    assert_eq!(ood.len(), 2);
+    assert_eq!((ood[0]["source"].as_str(), ood[0]["images"].as_u64()), (Some("noise"), Some(1000)));
+    assert_eq!(ood[1]["images"], 4, "every image under the folder, any size and channels");
+    for o in ood {
+        assert!(o["auroc"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{o}");
+        assert_eq!(o["rejected"].as_array().unwrap().len(), 6);
+        assert_eq!(o["candidates"].as_object().unwrap().len(), 5);
+    }
+    let csv = std::fs::read_to_string(dir.join("ood-scores.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "source,file,score");
+    let test_rows = rows.iter().filter(|r| r.starts_with("test,")).count();
+    assert_eq!(test_rows as u64, eval["test_images"].as_u64().unwrap());
+    assert_eq!(rows.len(), 1 + test_rows + 1000 + 4);
+    assert!(rows.iter().any(|r| r.contains(",more/grey.png,")));
+    let out = relatent(&[
+        "eval",
+        dir.to_str().unwrap(),
+        "--ood",
+        tmp.path().join("none").to_str().unwrap(),
+    ]);
+    assert_user_error(&out, "neither `noise` nor a folder of images");
+}

@@ -98,7 +98,7 @@ fn checkpoint_round_trips_and_evaluates() {
     let trained = run(config, &dir, TrainOptions::default());
     let in_memory = trained.inference_run().unwrap();
     let from_memory = eval::evaluate(&in_memory, in_memory.ctx.config.eval.alpha_rule());
-    let from_disk = eval::evaluate_run(&dir, &Default::default(), None).unwrap();
+    let from_disk = eval::evaluate_run(&dir, &Default::default(), None, &[]).unwrap();
     assert_eq!(from_memory.classification, from_disk.classification);
     assert_eq!(from_memory.relational, from_disk.relational);
     assert_eq!(from_memory.relational_images, from_disk.relational_images);
@@ -129,7 +129,7 @@ fn checkpoint_round_trips_and_evaluates() {
         alpha_rule: Some(relatent::config::AlphaRuleKind::Density),
         posterior_temperature: None,
     };
-    let density = eval::evaluate_run(&dir, &choice, None).unwrap();
+    let density = eval::evaluate_run(&dir, &choice, None, &[]).unwrap();
     assert_eq!(density.alpha_rule, "density");
     assert_eq!(
         (from_disk.posterior_temperature, density.posterior_temperature),

@@ -172,6 +172,10 @@ struct EvalArgs {
     /// Print eval.json instead of the tables.
     #[arg(long)]
     json: bool,
+    /// Score out-of-distribution images against the test split: a folder of images (any size,
+    /// resized and converted to the model's input) or `noise`; repeat for several sources.
+    #[arg(long)]
+    ood: Vec<String>,
 }
 
 #[derive(Args)]
@@ -452,7 +456,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     let alpha_rule = args.alpha_rule.as_deref().map(str::parse).transpose()?;
     let rule = eval::RuleChoice { alpha_rule, posterior_temperature: args.posterior_temperature };
     let dir = RunDir::new(&args.dir);
-    let report = eval::evaluate_run(&dir, &rule, args.data.as_deref())?;
+    let report = eval::evaluate_run(&dir, &rule, args.data.as_deref(), &args.ood)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -512,6 +516,8 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
     };
     let rule = run.ctx.config.eval.alpha_rule();
     let stages = apply::apply_chain(&run, &pixels, &args.relation, &images, rule, args.alpha)?;
+    let reference = eval::read_eval(&dir).ok().and_then(|e| e.ood_reference);
+    println!("{}", apply::ood_line(&run, &pixels, rule, reference.as_ref())?);
     for stage in &stages {
         let p = &stage.placement;
         let verdict = if p.accepted { "accepted" } else { "rejected" };

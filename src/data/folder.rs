@@ -165,6 +165,9 @@ impl FactorDataset for FolderDataset {
         let k = self.factors.len();
         self.labels.classes[index * k..(index + 1) * k].iter().map(|&c| c as usize).collect()
     }
+    fn file_name(&self, index: usize) -> Option<String> {
+        Some(self.labels.files[index].clone())
+    }
     fn render(&self, index: usize, out: &mut [f32]) {
         let len = self.image_len();
         for (o, &b) in out.iter_mut().zip(&self.pixels[index * len..(index + 1) * len]) {

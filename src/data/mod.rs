@@ -69,6 +69,11 @@ pub trait FactorDataset: Send + Sync {
     /// Writes image `index` as `C·H·W` floats in [0, 1] into `out`.
     fn render(&self, index: usize, out: &mut [f32]);
 
+    /// The file image `index` was read from, for datasets of files.
+    fn file_name(&self, _index: usize) -> Option<String> {
+        None
+    }
+
     /// Floats in one image.
     fn image_len(&self) -> usize {
         let [c, h, w] = self.image_shape();

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod classification;
 pub mod metrics;
+pub mod ood;
 pub mod relational;
 pub mod tables;
 
@@ -64,6 +65,12 @@ pub struct EvalReport {
     /// The same labels without the unlabelled images: logistic regression on raw pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<baseline::PixelBaseline>,
+    /// Where the test split's out-of-distribution scores lie (the AbsAE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ood_reference: Option<ood::OodReference>,
+    /// How well the score separates the test split from each `--ood` source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ood: Vec<ood::OodReport>,
     pub train: TrainSummary,
 }
 
@@ -77,8 +84,26 @@ pub struct TrainSummary {
 
 /// Evaluates a loaded run; `rule` scores the AbsAE's codes (the baselines have no α rule).
 pub fn evaluate(run: &Run, rule: AlphaRule) -> EvalReport {
+    evaluate_with_ood(run, rule, &[]).map(|(report, _)| report).expect("no source to read")
+}
+
+/// Evaluates a loaded run, and scores the images of each out-of-distribution source against
+/// its test split (an AbsAE run); returns the report and every scored image's chosen score.
+pub fn evaluate_with_ood(
+    run: &Run,
+    rule: AlphaRule,
+    sources: &[String],
+) -> Result<(EvalReport, Vec<ood::ScoredImage>)> {
     let config = &run.ctx.config;
-    let (codes, reconstruction) = encode_and_reconstruct(run);
+    if !sources.is_empty() {
+        run.absae()?;
+    }
+    // Every source is read before the evaluation's work, so a bad one fails at once.
+    let sources: Vec<ood::Source> = sources
+        .iter()
+        .map(|s| ood::read_source(s, run.image_shape(), config.seed))
+        .collect::<Result<_>>()?;
+    let (codes, errors, reconstruction) = encode_and_reconstruct(run);
     let mut report = EvalReport {
         task: config.task.clone(),
         model: config.model.name().into(),
@@ -95,17 +120,42 @@ pub fn evaluate(run: &Run, rule: AlphaRule) -> EvalReport {
         reconstruction,
         disentanglement: None,
         baseline: None,
+        ood_reference: None,
+        ood: Vec::new(),
         train: TrainSummary {
             steps: run.state.step,
             seconds: run.state.seconds,
             backend: run.state.backend.clone(),
         },
     };
+    let mut scored = Vec::new();
     if let Some(absae) = run.model.absae() {
         method_tables(run, absae, rule, &codes, &mut report);
+        let test = ood::scores_of(absae, rule, &codes, errors, None);
+        let reference = ood::reference_of(&test);
+        scored.extend(ood::scored_images("test", &test_files(run), &test));
+        for source in &sources {
+            let scores = ood::score_pixels(run, absae, rule, &source.pixels, &reference);
+            report.ood.push(ood::report(source, &scores, &test));
+            scored.extend(ood::scored_images(&source.name, &source.files, &scores));
+        }
+        report.ood_reference = Some(reference);
     }
     report.disentanglement = disentanglement(run);
-    report
+    Ok((report, scored))
+}
+
+/// How `ood-scores.csv` names the test images: their files, or `#index` in the dataset.
+fn test_files(run: &Run) -> Vec<String> {
+    let data = &run.ctx.data;
+    run.test()
+        .iter()
+        .map(|&i| {
+            data.dataset
+                .file_name(data.indices[i])
+                .unwrap_or_else(|| format!("#{}", data.indices[i]))
+        })
+        .collect()
 }
 
 /// The AbsAE's own parts of the report: classification under the α rule, per-factor
@@ -158,18 +208,19 @@ fn disentanglement(run: &Run) -> Option<metrics::Disentanglement> {
 /// Step of the evaluation stream for the disentanglement sample (apart from the chains').
 const DISENTANGLEMENT_STREAM: u64 = 2000;
 
-/// Codes of the test images (row-major n×d), and the BCE per image and MSE per pixel of their
-/// decodings; each image is rendered once for both.
-fn encode_and_reconstruct(run: &Run) -> (Vec<f32>, Reconstruction) {
+/// Codes of the test images (row-major n×d), each one's reconstruction error, and the mean
+/// BCE per image and MSE per pixel of their decodings; each image is rendered once for all.
+fn encode_and_reconstruct(run: &Run) -> (Vec<f32>, Vec<f64>, Reconstruction) {
     let (data, device, shape) = (&run.ctx.data, &run.ctx.device, run.image_shape());
     let test = run.test();
-    let (mut codes, mut bce, mut mse) = (Vec::new(), 0.0f64, 0.0f64);
+    let (mut codes, mut errors, mut bce, mut mse) = (Vec::new(), Vec::new(), 0.0f64, 0.0f64);
     for items in test.chunks(INFERENCE_BATCH) {
         let b = items.len();
         let target = image_tensor(data.render_batch(items), shape, device);
         let z = run.model.encode(target.clone());
         codes.extend(z.to_data().try_to_vec::<f32>().expect("f32 codes"));
         let logits = run.model.decode(z);
+        errors.extend(ood::bce_per_image(logits.clone(), target.clone()));
         bce += reconstruction_bce(logits.clone(), target.clone()).into_scalar::<f32>() as f64
             * b as f64;
         let diff = burn::tensor::activation::sigmoid(logits) - target;
@@ -177,10 +228,9 @@ fn encode_and_reconstruct(run: &Run) -> (Vec<f32>, Reconstruction) {
     }
     let n = test.len().max(1);
     let pixels: usize = shape.iter().product();
-    (
-        codes,
-        Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * pixels) as f64 },
-    )
+    let reconstruction =
+        Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * pixels) as f64 };
+    (codes, errors, reconstruction)
 }
 
 /// An α rule chosen at evaluation time; what is left out comes from the run's config.
@@ -190,14 +240,23 @@ pub struct RuleChoice {
     pub posterior_temperature: Option<f64>,
 }
 
-/// Evaluates the run in `dir`, writes `eval.json` and returns the report. `rule` (the α
-/// rule and the posterior temperature, each in place of the run's own) applies to the AbsAE.
-pub fn evaluate_run(dir: &RunDir, rule: &RuleChoice, data: Option<&Path>) -> Result<EvalReport> {
+/// Evaluates the run in `dir`, writes `eval.json` (and with OOD `sources`, `ood-scores.csv`)
+/// and returns the report. `rule` (the α rule and the posterior temperature, each in place of
+/// the run's own) applies to the AbsAE.
+pub fn evaluate_run(
+    dir: &RunDir,
+    rule: &RuleChoice,
+    data: Option<&Path>,
+    sources: &[String],
+) -> Result<EvalReport> {
     let run = Run::open(dir, data)?;
     let mut eval = run.ctx.config.eval.clone();
     eval.alpha_rule = rule.alpha_rule.unwrap_or(eval.alpha_rule);
     eval.posterior_temperature = rule.posterior_temperature.unwrap_or(eval.posterior_temperature);
-    let report = evaluate(&run, eval.alpha_rule());
+    let (report, scored) = evaluate_with_ood(&run, eval.alpha_rule(), sources)?;
+    if !sources.is_empty() {
+        ood::write_scores(&dir.ood_scores(), &scored)?;
+    }
     write_eval(dir, &report)?;
     Ok(report)
 }

@@ -68,7 +68,39 @@ pub fn markdown(report: &EvalReport) -> String {
         "\nReconstruction on the test split: BCE {:.2} per image, MSE {:.5} per pixel.",
         rec.bce_per_image, rec.mse_per_pixel
     );
+    ood_table(report, &mut out);
     out
+}
+
+/// Out-of-distribution detection: each source's AUROC against the test split, every
+/// candidate score's, and the share the α rule rejects at α = 0.5 and 0.9.
+fn ood_table(report: &EvalReport, out: &mut String) {
+    let Some(first) = report.ood.first() else { return };
+    let score = report.ood_reference.as_ref().map_or("", |r| r.score.as_str());
+    let names: Vec<&String> = first.candidates.keys().collect();
+    let _ = writeln!(
+        out,
+        "\nOut-of-distribution sources against the test split (AUROC; the score used is `{score}`)\n"
+    );
+    let header: Vec<String> = names.iter().map(|n| format!("AUROC {n}")).collect();
+    let _ =
+        writeln!(out, "| source | images | {} | rejected at α = 0.5 / 0.9 |", header.join(" | "));
+    let _ = writeln!(out, "|---|---|{}---|", "---|".repeat(names.len()));
+    for o in &report.ood {
+        let aurocs: Vec<String> =
+            names.iter().map(|n| format!("{:.3}", o.candidates[*n])).collect();
+        let at =
+            |alpha: f64| o.rejected.iter().find(|r| r.alpha == alpha).map_or(f64::NAN, |r| r.ratio);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.3} / {:.3} |",
+            o.source,
+            o.images,
+            aurocs.join(" | "),
+            at(0.5),
+            at(0.9)
+        );
+    }
 }
 
 /// The AbsAE's own tables: classification under the α rule, per-factor accuracy, relations.

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::learner::relation_row;
 use crate::data::ImageShape;
 use crate::data::images::{model_bytes, open_image, to_dynamic_image, write_atomic};
+use crate::eval::ood::{self, OodReference};
 use crate::inference::{AbsAeModel, Placement, Run};
 use crate::prior::AlphaRule;
 use crate::viz::grid::{Cell, ImageGrid};
@@ -118,6 +119,30 @@ fn check_step_images(model: &AbsAeModel, ids: &[usize], images: &StepImages) -> 
         )));
     }
     Ok(())
+}
+
+/// How unlike the training data an input image is, read against the test split's scores.
+pub fn ood_line(
+    run: &Run,
+    pixels: &[f32],
+    rule: AlphaRule,
+    reference: Option<&OodReference>,
+) -> Result<String> {
+    let Some(reference) = reference else {
+        return Ok("OOD score: no reference yet (run `relatent eval` on the run first)".into());
+    };
+    let score = ood::score_pixels(run, run.absae()?, rule, pixels, reference).chosen()[0];
+    let verdict = if score > reference.p99 {
+        "beyond the test split's 99th percentile: likely unlike the training data"
+    } else if score > reference.p95 {
+        "beyond the test split's 95th percentile"
+    } else {
+        "within the test split's range"
+    };
+    Ok(format!(
+        "OOD score {score:.3} ({} score; test split p95 {:.3}, p99 {:.3}): {verdict}",
+        reference.score, reference.p95, reference.p99
+    ))
 }
 
 /// The input and every stage side by side, captioned with relation and component.

@@ -12,6 +12,7 @@ use crate::eval::{ALPHAS, DEPTHS, EvalReport, RelationalRow};
 use crate::inference::{AbsAeModel, Run};
 use crate::rel::Application;
 use crate::rng::{Stream, stream};
+use crate::run_dir::RunDir;
 use crate::tasks;
 use crate::{Error, Result};
 
@@ -36,9 +37,9 @@ pub fn write_figures(
     run: &Run,
     model: &AbsAeModel,
     report: &EvalReport,
-    metrics: &Path,
-    dir: &Path,
+    run_dir: &RunDir,
 ) -> Result<Vec<Figure>> {
+    let (metrics, dir) = (&run_dir.metrics(), &run_dir.figures());
     std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
     let mut figures = Vec::new();
     let mut add = |file: &str, caption: String| {
@@ -85,7 +86,67 @@ pub fn write_figures(
         )?;
     }
     save_scatter(&add("pca.png", "Test codes projected on their first two principal components, coloured by true component; crosses are the component means.".into()), &pca_scatter(run, model))?;
+    if let Some(panel) = ood_panel(&run_dir.ood_scores())? {
+        let caption = "Out-of-distribution scores of the test split and of each `eval --ood` source (ood-scores.csv): share of each source's images per score bin.";
+        save_panels(&add("ood.png", caption.into()), "Out-of-distribution scores", &[panel], 1)?;
+    }
     Ok(figures)
+}
+
+/// Bins of the OOD score histogram.
+const OOD_BINS: usize = 40;
+
+/// A histogram of `ood-scores.csv`, one line per source; None without the file.
+pub fn ood_panel(csv: &Path) -> Result<Option<Panel>> {
+    if !csv.exists() {
+        return Ok(None);
+    }
+    let bad = |e: &dyn std::fmt::Display| Error::file(csv, e);
+    let mut reader = csv::Reader::from_path(csv).map_err(|e| bad(&e))?;
+    let mut by_source: Vec<(String, Vec<f64>)> = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| bad(&e))?;
+        let score: f64 = record
+            .get(2)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(&format!("row {}: no score", n + 2)))?;
+        let source = record.get(0).unwrap_or("").to_string();
+        match by_source.iter_mut().find(|(s, _)| *s == source) {
+            Some((_, v)) => v.push(score),
+            None => by_source.push((source, vec![score])),
+        }
+    }
+    let all: Vec<f64> =
+        by_source.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
+    let (lo, hi) =
+        all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if all.is_empty() || lo >= hi {
+        return Ok(None);
+    }
+    let width = (hi - lo) / OOD_BINS as f64;
+    let series = by_source
+        .into_iter()
+        .map(|(label, values)| {
+            let mut counts = vec![0usize; OOD_BINS];
+            for v in values.iter().filter(|v| v.is_finite()) {
+                counts[(((v - lo) / width) as usize).min(OOD_BINS - 1)] += 1;
+            }
+            let n = values.len().max(1) as f64;
+            let points = counts
+                .iter()
+                .enumerate()
+                .map(|(b, &c)| (lo + (b as f64 + 0.5) * width, c as f64 / n))
+                .collect();
+            Series { label, points }
+        })
+        .collect();
+    Ok(Some(Panel {
+        title: "score distribution".into(),
+        x_label: "OOD score (higher: further out)".into(),
+        y_label: "share of images".into(),
+        series,
+        y_range: None,
+    }))
 }
 
 /// Rows by the first kept factor's class, columns by the rest (or a square layout when

@@ -29,7 +29,7 @@ pub fn figures_and_report(
     eval: &EvalReport,
 ) -> Result<Vec<figures::Figure>> {
     let figures = match run.model.absae() {
-        Some(absae) => figures::write_figures(run, absae, eval, &dir.metrics(), &dir.figures())?,
+        Some(absae) => figures::write_figures(run, absae, eval, dir)?,
         None => traversals::write_baseline_figures(run, &dir.metrics(), &dir.figures())?,
     };
     write_atomic(&dir.report(), report::markdown(&run.ctx.config, eval, &figures).as_bytes())?;

@@ -163,6 +163,8 @@ mod tests {
             reconstruction: Reconstruction { bce_per_image: 50.0, mse_per_pixel: 0.01 },
             disentanglement: None,
             baseline: None,
+            ood_reference: None,
+            ood: Vec::new(),
             train: TrainSummary { steps: 10, seconds: 1.0, backend: "flex".into() },
         }
     }
