@@ -128,6 +128,10 @@ impl FactorDataset for DspritesRenderer {
         let c = grid_classes(index);
         render_sprite(c[0], c[1], c[2], c[3], c[4], out);
     }
+    fn render_counterfactual(&self, _index: usize, classes: &[usize], out: &mut [f32]) -> bool {
+        self.render(super::grid_index_of(&FACTORS, classes), out);
+        true
+    }
 }
 
 /// Images of the official `dsprites_ndarray_*.npz`, streamed from the archive and kept

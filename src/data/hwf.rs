@@ -167,6 +167,10 @@ impl FactorDataset for HwfRenderer {
     fn render(&self, index: usize, out: &mut [f32]) {
         render_symbol(index / STYLES, &Hand::of_sample(index), index as u64, out);
     }
+    fn render_counterfactual(&self, index: usize, classes: &[usize], out: &mut [f32]) -> bool {
+        render_symbol(classes[0], &Hand::of_sample(index), index as u64, out);
+        true
+    }
 }
 
 /// Draws `symbol` in `hand` into `out` (45·45 values in [0, 1]); `seed` draws the jitter.

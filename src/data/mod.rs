@@ -46,6 +46,11 @@ pub fn grid_classes_of(factors: &[Factor], mut index: usize) -> Vec<usize> {
     classes
 }
 
+/// Index in a full factor grid (label order, the last factor fastest) of these classes.
+pub fn grid_index_of(factors: &[Factor], classes: &[usize]) -> usize {
+    classes.iter().zip(factors).fold(0, |acc, (c, f)| acc * f.size + c)
+}
+
 /// Image layout: channels, height, width.
 pub type ImageShape = [usize; 3];
 
@@ -68,6 +73,13 @@ pub trait FactorDataset: Send + Sync {
     fn factor_classes(&self, index: usize) -> Vec<usize>;
     /// Writes image `index` as `C·H·W` floats in [0, 1] into `out`.
     fn render(&self, index: usize, out: &mut [f32]);
+
+    /// Renders image `index` with its factor classes changed to `classes` and everything
+    /// else the same (a renderer's counterfactual: HWF keeps the writer's hand); false where
+    /// the dataset cannot (files hold only the images they hold).
+    fn render_counterfactual(&self, _index: usize, _classes: &[usize], _out: &mut [f32]) -> bool {
+        false
+    }
 
     /// The file image `index` was read from, for datasets of files.
     fn file_name(&self, _index: usize) -> Option<String> {

@@ -54,6 +54,10 @@ impl FactorDataset for Shapes3dRenderer {
     fn render(&self, index: usize, out: &mut [f32]) {
         render_scene(&Scene::from_classes(&grid_classes(index)), out);
     }
+    fn render_counterfactual(&self, _index: usize, classes: &[usize], out: &mut [f32]) -> bool {
+        render_scene(&Scene::from_classes(classes), out);
+        true
+    }
 }
 
 type V3 = [f64; 3];

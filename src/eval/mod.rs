@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod classification;
 pub mod metrics;
 pub mod ood;
+pub mod probe;
 pub mod relational;
 pub mod tables;
 
@@ -58,6 +59,9 @@ pub struct EvalReport {
     /// Relational accuracy from encoded test images, judged on the re-encoded decoded image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relational_images: Vec<RelationalRow>,
+    /// The image-level measures of plain reconstructions: the ceiling of `relational_images`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relational_images_ceiling: Option<relational::ImageCeiling>,
     pub reconstruction: Reconstruction,
     /// DCI, MIG and SAP of the model's representation (absent when turned off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +121,7 @@ pub fn evaluate_with_ood(
         factor_accuracy: BTreeMap::new(),
         relational: Vec::new(),
         relational_images: Vec::new(),
+        relational_images_ceiling: None,
         reconstruction,
         disentanglement: None,
         baseline: None,
@@ -176,7 +181,8 @@ fn method_tables(
     report.factor_accuracy =
         classification::factor_accuracy(&absae.task, &absae.mixture, codes, &truth);
     report.relational = relational_accuracy(run, absae, rule, samples);
-    report.relational_images = relational_image_accuracy(run, absae, rule, samples);
+    let (rows, ceiling) = relational_image_accuracy(run, absae, rule, samples);
+    (report.relational_images, report.relational_images_ceiling) = (rows, Some(ceiling));
     report.baseline = baseline::pixel_baseline(run);
 }
 

@@ -6,19 +6,43 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use super::classification::row_at;
+use super::probe::NuisanceProbe;
 use super::{ALPHAS, DEPTHS};
 use crate::inference::{AbsAeModel, Run};
 use crate::prior::{AlphaRule, argmax};
-use crate::rel::chains::{run_chains, walk_chains};
+use crate::rel::chains::{Walk, run_chains, walk_chains};
 use crate::rng::{Stream, stream};
 
-/// Relational accuracy at one depth and α.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// Relational accuracy at one depth and α. The image-level rows at α = 0 also say how often
+/// the nuisances survived and how close the decoded result is to the true counterfactual.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RelationalRow {
     pub depth: usize,
     pub alpha: f64,
     pub accuracy: Option<f64>,
     pub accepted_ratio: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nuisance_kept: Option<f64>,
+    /// Pixel IoU at 0.5 with the counterfactual (grey images, tasks with a renderer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iou: Option<f64>,
+    /// Mean squared error per pixel against the counterfactual (colour images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
+}
+
+/// The same measures for a plain reconstruction of the test images: the ceiling of the
+/// image-level rows (re-encoded reconstructions classified, nuisances read, pixels compared
+/// with the input).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ImageCeiling {
+    pub accuracy: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nuisance_kept: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iou: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
 }
 
 /// Relational accuracy for every depth of [`DEPTHS`] and α of [`ALPHAS`], from `chains`
@@ -33,29 +57,33 @@ pub fn relational_accuracy(
     let mut rows = Vec::new();
     for &depth in &DEPTHS {
         let mut rng = stream(run.ctx.config.seed, Stream::Eval, depth as u64);
-        let (codes, truth) = run_chains(&model.learner, &model.mixture, depth, chains, &mut rng);
-        rows.extend(score_rows(model, rule, depth, &codes, &truth));
+        let walk = run_chains(&model.learner, &model.mixture, depth, chains, &mut rng);
+        rows.extend(score_rows(model, rule, depth, &walk.codes, &walk.truth));
     }
     rows
 }
 
 /// The image-level check (SPEC §6): chains start at encoded test images, further operands
 /// and operator codes are encoded test images of their components, and every final code is
-/// decoded, the decoded image re-encoded, and that code classified.
+/// decoded, the decoded image re-encoded, and that code classified. The α = 0 rows add
+/// whether the nuisance probe reads the start image's nuisances in the result, and the
+/// result's IoU (grey) or MSE (colour) against the true counterfactual — the start image
+/// rendered with its kept factors moved as the chain moved them — where a renderer can
+/// draw it. Returns the rows and the plain reconstruction's ceiling.
 pub fn relational_image_accuracy(
     run: &Run,
     model: &AbsAeModel,
     rule: AlphaRule,
     chains: usize,
-) -> Vec<RelationalRow> {
-    let components = &run.ctx.data.components;
-    let relations = model.relations();
+) -> (Vec<RelationalRow>, ImageCeiling) {
+    let (data, relations) = (&run.ctx.data, model.relations());
     let starts: Vec<usize> = run
         .test()
         .iter()
         .copied()
-        .filter(|&i| !relations.valid_at(components[i]).is_empty())
+        .filter(|&i| !relations.valid_at(data.components[i]).is_empty())
         .collect();
+    let probe = NuisanceProbe::fit(run, &run.encode_items(&run.ctx.split.labelled));
     let mut pool = CodePool::of_test_images(run, model);
     let mut rows = Vec::new();
     for &depth in &DEPTHS {
@@ -64,9 +92,9 @@ pub fn relational_image_accuracy(
         let items: Vec<usize> = (0..chains)
             .map(|_| *starts.choose(&mut rng).expect("a test image starts a relation"))
             .collect();
-        let truth: Vec<usize> = items.iter().map(|&i| components[i]).collect();
+        let truth: Vec<usize> = items.iter().map(|&i| data.components[i]).collect();
         let codes = run.encode_items(&items);
-        let (codes, truth) = walk_chains(
+        let walk = walk_chains(
             &model.learner,
             codes,
             truth,
@@ -74,10 +102,110 @@ pub fn relational_image_accuracy(
             &mut |c, rng| pool.draw(c, rng),
             &mut rng,
         );
-        let recoded = run.encode_pixels(&run.decode(&codes));
-        rows.extend(score_rows(model, rule, depth, &recoded, &truth));
+        let decoded = run.decode(&walk.codes);
+        let recoded = run.encode_pixels(&decoded);
+        let mut depth_rows = score_rows(model, rule, depth, &recoded, &walk.truth);
+        let quality = chain_quality(run, probe.as_ref(), &items, &walk, &decoded, &recoded);
+        (depth_rows[0].nuisance_kept, depth_rows[0].iou, depth_rows[0].mse) = quality;
+        rows.extend(depth_rows);
     }
-    rows
+    (rows, reconstruction_ceiling(run, model, probe.as_ref(), &starts[..starts.len().min(chains)]))
+}
+
+/// Nuisances kept, and IoU or MSE against the counterfactual, of chains that started at test
+/// images `items`; each chain's last output is compared.
+fn chain_quality(
+    run: &Run,
+    probe: Option<&NuisanceProbe>,
+    items: &[usize],
+    walk: &Walk,
+    decoded: &[f32],
+    recoded: &[f32],
+) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let (data, d) = (&run.ctx.data, run.model.latent());
+    let outputs = walk.truth.len() / items.len();
+    let len = data.image_len();
+    let last = |values: &[f32], width: usize, i: usize| {
+        values[((i + 1) * outputs - 1) * width..(i + 1) * outputs * width].to_vec()
+    };
+    let start_classes: Vec<Vec<usize>> =
+        items.iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
+    let kept = probe.map(|p| {
+        let codes: Vec<f32> = (0..items.len()).flat_map(|i| last(recoded, d, i)).collect();
+        share(&p.kept(&codes, &start_classes))
+    });
+    let mut counterfactual = vec![0.0; len];
+    let mut compared = Vec::with_capacity(items.len());
+    for (i, &item) in items.iter().enumerate() {
+        let classes = walk.steps[i]
+            .iter()
+            .fold(start_classes[i].clone(), |c, a| data.task.move_to_component(&c, a.carried()));
+        if !data.dataset.render_counterfactual(data.indices[item], &classes, &mut counterfactual) {
+            return (kept, None, None);
+        }
+        compared.push(pixel_match(&last(decoded, len, i), &counterfactual));
+    }
+    let (iou, mse) = pixel_measures(run, &compared);
+    (kept, iou, mse)
+}
+
+/// The ceiling: test images `items` reconstructed, re-encoded, classified, probed and compared
+/// with themselves.
+fn reconstruction_ceiling(
+    run: &Run,
+    model: &AbsAeModel,
+    probe: Option<&NuisanceProbe>,
+    items: &[usize],
+) -> ImageCeiling {
+    let data = &run.ctx.data;
+    let pixels = data.render_batch(items);
+    let decoded = run.decode(&run.encode_pixels(&pixels));
+    let recoded = run.encode_pixels(&decoded);
+    let right: Vec<bool> = model
+        .classify(&recoded)
+        .iter()
+        .zip(items)
+        .map(|(&p, &i)| p == data.components[i])
+        .collect();
+    let classes: Vec<Vec<usize>> =
+        items.iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
+    let len = data.image_len();
+    let compared: Vec<(f64, f64)> = decoded
+        .chunks_exact(len)
+        .zip(pixels.chunks_exact(len))
+        .map(|(a, b)| pixel_match(a, b))
+        .collect();
+    let (iou, mse) = pixel_measures(run, &compared);
+    ImageCeiling {
+        accuracy: share(&right),
+        nuisance_kept: probe.map(|p| share(&p.kept(&recoded, &classes))),
+        iou,
+        mse,
+    }
+}
+
+/// (IoU at 0.5, mean squared error per pixel) of two images.
+pub fn pixel_match(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let (mut both, mut either, mut squared) = (0usize, 0usize, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x_on, y_on) = (x > 0.5, y > 0.5);
+        both += (x_on && y_on) as usize;
+        either += (x_on || y_on) as usize;
+        squared += ((x - y) as f64).powi(2);
+    }
+    let iou = if either == 0 { 1.0 } else { both as f64 / either as f64 };
+    (iou, squared / a.len().max(1) as f64)
+}
+
+/// The mean IoU for grey images, the mean MSE for colour ones.
+fn pixel_measures(run: &Run, compared: &[(f64, f64)]) -> (Option<f64>, Option<f64>) {
+    let n = compared.len().max(1) as f64;
+    let mean = |f: fn(&(f64, f64)) -> f64| Some(compared.iter().map(f).sum::<f64>() / n);
+    if run.image_shape()[0] == 1 { (mean(|c| c.0), None) } else { (None, mean(|c| c.1)) }
+}
+
+fn share(flags: &[bool]) -> f64 {
+    flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64
 }
 
 const IMAGE_CHAIN_STREAM: u64 = 1000;
@@ -143,7 +271,53 @@ fn score_rows(
         .iter()
         .map(|&alpha| {
             let r = row_at(alpha, &scored);
-            RelationalRow { depth, alpha, accuracy: r.accuracy, accepted_ratio: r.accepted_ratio }
+            RelationalRow {
+                depth,
+                alpha,
+                accuracy: r.accuracy,
+                accepted_ratio: r.accepted_ratio,
+                ..Default::default()
+            }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::FactorDataset;
+    use crate::data::dsprites::{DspritesRenderer, SIDE};
+
+    #[test]
+    fn pixel_match_by_hand() {
+        let a = [1.0, 1.0, 0.0, 0.0];
+        let b = [1.0, 0.0, 1.0, 0.0];
+        let (iou, mse) = pixel_match(&a, &b);
+        assert_eq!(iou, 1.0 / 3.0);
+        assert_eq!(mse, 0.5);
+        assert_eq!(pixel_match(&[0.0; 4], &[0.2; 4]).0, 1.0, "two empty images agree");
+    }
+
+    #[test]
+    fn a_counterfactual_moved_one_band_and_back_is_the_original_image() {
+        let task = crate::tasks::by_name("dsprites").unwrap();
+        let classes = vec![2, 3, 1, 4, 17];
+        let start = task.component_of(&classes);
+        let right = task.component_from_classes(&[2, 1, 1]);
+        let there = task.move_to_component(&classes, right);
+        assert_eq!(
+            there,
+            [2, 3, 1, 15, 17],
+            "same shape, scale, rotation, y and offset in the band"
+        );
+        let back = task.move_to_component(&there, start);
+        let render = |c: &[usize]| {
+            let mut out = vec![0.0; SIDE * SIDE];
+            assert!(DspritesRenderer.render_counterfactual(0, c, &mut out));
+            out
+        };
+        assert_eq!(render(&back), render(&classes));
+        let (iou, _) = pixel_match(&render(&there), &render(&classes));
+        assert_eq!(iou, 0.0, "a band apart, the sprites do not overlap");
+    }
 }

@@ -6,16 +6,23 @@ use rand::Rng;
 use super::{Application, RelationalLearner};
 use crate::prior::Mixture;
 
+/// Where chains end: every output of each chain's last step (n·outputs × d codes and
+/// n·outputs true components), and each chain's steps.
+pub struct Walk {
+    pub codes: Vec<f32>,
+    pub truth: Vec<usize>,
+    pub steps: Vec<Vec<Application>>,
+}
+
 /// Starts `n` chains at codes drawn from uniformly chosen components where a relation starts
-/// and walks `depth` random steps, further operands drawn from the prior. Returns the final
-/// codes and truths (see [`walk_chains`]).
+/// and walks `depth` random steps, further operands drawn from the prior.
 pub fn run_chains(
     learner: &RelationalLearner,
     mixture: &Mixture,
     depth: usize,
     n: usize,
     rng: &mut impl Rng,
-) -> (Vec<f32>, Vec<usize>) {
+) -> Walk {
     let relations = &learner.relations;
     let starts: Vec<usize> =
         (0..mixture.components()).filter(|&c| !relations.valid_at(c).is_empty()).collect();
@@ -27,9 +34,8 @@ pub fn run_chains(
 /// Applies `depth` random relations to every code row, each defined at its chain's current
 /// true component (a binary relation takes the chain's code as its first operand and a
 /// further operand of a random digit, drawn by `draw`). Between steps a chain carries on its
-/// last output; a chain whose carried component starts no relation stops there. The result
-/// holds every output of each chain's last step (n·outputs × d codes and n·outputs true
-/// components); every chain must start a relation.
+/// last output; a chain whose carried component starts no relation stops there. Every chain
+/// must start a relation.
 pub fn walk_chains<R: Rng>(
     learner: &RelationalLearner,
     mut codes: Vec<f32>,
@@ -37,11 +43,12 @@ pub fn walk_chains<R: Rng>(
     depth: usize,
     draw: &mut impl FnMut(usize, &mut R) -> Vec<f32>,
     rng: &mut R,
-) -> (Vec<f32>, Vec<usize>) {
+) -> Walk {
     assert!(depth >= 1, "a chain applies at least one relation");
     let (d, outputs) = (learner.dim, learner.relations.outputs());
     let n = truth.len();
     let (mut last, mut last_truth) = (vec![0.0; n * outputs * d], vec![0; n * outputs]);
+    let mut steps = vec![Vec::new(); n];
     for step in 1..=depth {
         let next: Vec<Option<Application>> =
             truth.iter().map(|&c| learner.relations.continue_from(c, rng)).collect();
@@ -62,7 +69,8 @@ pub fn walk_chains<R: Rng>(
             last_truth[i * outputs..(i + 1) * outputs].copy_from_slice(&application.outputs);
             codes[i * d..(i + 1) * d].copy_from_slice(&row[(outputs - 1) * d..]);
             truth[i] = application.carried();
+            steps[i].push(application.clone());
         }
     }
-    (last, last_truth)
+    Walk { codes: last, truth: last_truth, steps }
 }

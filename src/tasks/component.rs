@@ -117,6 +117,33 @@ impl Task {
         self.component_parts(c).map(|(_, class)| class).collect::<Vec<_>>().join("/")
     }
 
+    /// Dataset factor classes `classes` moved into component `to`: each kept factor whose
+    /// class changes takes the value of its new class at the same offset within the class
+    /// (clamped to the class's values the task allows), the nuisances unchanged.
+    pub fn move_to_component(&self, classes: &[usize], to: usize) -> Vec<usize> {
+        let mut moved = classes.to_vec();
+        for (k, target) in self.kept.iter().zip(self.component_classes(to)) {
+            let value = classes[k.factor];
+            if k.class_of[value] == target {
+                continue;
+            }
+            let allowed =
+                |v: &usize| self.nuisance_subset[k.factor].as_ref().is_none_or(|a| a.contains(v));
+            let values_of = |class: usize| {
+                (0..k.class_of.len())
+                    .filter(|&v| k.class_of[v] == class)
+                    .filter(allowed)
+                    .collect::<Vec<_>>()
+            };
+            let offset = values_of(k.class_of[value]).iter().position(|&v| v == value).unwrap_or(0);
+            let new = values_of(target);
+            if let Some(&v) = new.get(offset.min(new.len().saturating_sub(1))) {
+                moved[k.factor] = v;
+            }
+        }
+        moved
+    }
+
     /// The kept factors of component `c` with its class name of each.
     fn component_parts(&self, c: usize) -> impl Iterator<Item = (&KeptFactor, &str)> {
         self.kept
@@ -141,5 +168,23 @@ mod tests {
         let heart = t.component_from_classes(&[2, 0, 2]);
         assert_eq!(t.component_label(heart), "shape=heart x=left y=bottom");
         assert_eq!(t.component_short_label(heart), "heart/left/bottom");
+    }
+
+    #[test]
+    fn moving_keeps_the_offset_in_the_band_and_every_nuisance() {
+        let t = by_name("dsprites").unwrap();
+        // x position 3 is the fourth of the left band; the centre band starts at 11.
+        let classes = [1, 3, 38, 3, 25];
+        let to = t.component_from_classes(&[1, 1, 2]);
+        assert_eq!(t.move_to_component(&classes, to), [1, 3, 38, 14, 25]);
+        // Position 10, the left band's last, clamps to the centre band's last (20).
+        assert_eq!(t.move_to_component(&[1, 3, 38, 10, 25], to), [1, 3, 38, 20, 25]);
+        let s = by_name("shapes3d").unwrap();
+        let big_red_cube = s.component_from_classes(&[0, 0, 2]);
+        assert_eq!(
+            s.move_to_component(&[4, 5, 3, 0, 2, 9], big_red_cube),
+            [4, 5, 0, 7, 0, 9],
+            "scale index 7 is 'big'"
+        );
     }
 }

@@ -54,6 +54,12 @@ pub fn write_figures(
         "relations.png",
         "Test images, their reconstructions, and each relation applied once by the ReL, decoded; captions give the component the result is classified as (✗ where it is not the intended one).".into(),
     ))?;
+    if let Some(grid) = counterfactual_grid(run, model) {
+        grid.save(&add(
+            "counterfactuals.png",
+            "Each relation applied once to test images, beside the true counterfactual the renderer draws (the moved factors with the test image's nuisances); captions: the component the decoded result is classified as, and its IoU (grey) or MSE (colour) with the counterfactual.".into(),
+        ))?;
+    }
     relation_chains(run, model).save(&add(
         "chains.png",
         format!("Relation chains of depth up to {CHAIN_DEPTH} from one test image (paper figures 9–12): each relation repeated, then random mixed chains."),
@@ -219,7 +225,8 @@ fn sample_test_items(run: &Run, n: usize) -> Vec<usize> {
 /// Caption for a decoded code: the component it is classified as, marked when it is not
 /// the `expected` one.
 fn classified_caption(run: &Run, model: &AbsAeModel, code: &[f32], expected: usize) -> String {
-    let (predicted, _) = model.mixture.classify(code);
+    // Judge the image the user sees: the decoded code, encoded again.
+    let (predicted, _) = model.mixture.classify(&run.encode_pixels(&run.decode(code)));
     let mark = if predicted == expected { "" } else { "✗ " };
     format!("{mark}{}", run.ctx.data.task.component_short_label(predicted))
 }
@@ -281,6 +288,69 @@ fn unary_relation_grid(run: &Run, model: &AbsAeModel) -> ImageGrid {
         grid.rows.push(cells);
     }
     grid
+}
+
+/// Test images, each relation's result and the true counterfactual (the renderer's image of
+/// the moved factors with the test image's nuisances); None where the renderer cannot draw one
+/// or the relations take further operands.
+pub fn counterfactual_grid(run: &Run, model: &AbsAeModel) -> Option<ImageGrid> {
+    let (data, relations) = (&run.ctx.data, model.relations());
+    if relations.arity() != 1 || relations.operator_coded() {
+        return None;
+    }
+    let items = sample_test_items(run, RELATION_GRID_ROWS);
+    let (d, len) = (model.mixture.dim, data.image_len());
+    let codes = run.encode_items(&items);
+    let inputs = data.render_batch(&items);
+    let mut grid = ImageGrid::new("Relations against the true counterfactual", run.image_shape());
+    grid.column_headers = std::iter::once("input".to_string())
+        .chain(relations.relations.iter().flat_map(|r| [r.name.clone(), "counterfactual".into()]))
+        .collect();
+    let mut rng = stream(run.ctx.config.seed, Stream::Figures, 3);
+    let mut truth_pixels = vec![0.0; len];
+    for (row, &item) in items.iter().enumerate() {
+        let start = data.components[item];
+        let classes = data.dataset.factor_classes(data.indices[item]);
+        grid.row_labels.push(data.task.component_short_label(start));
+        let mut cells = vec![cell(&inputs[row * len..(row + 1) * len], None)];
+        for r in 0..relations.len() {
+            let Some(application) = relations.continue_with(r, start, &mut rng) else {
+                cells.extend([None, None]);
+                continue;
+            };
+            let code = &codes[row * d..(row + 1) * d];
+            let moved = model.learner.apply(
+                std::slice::from_ref(&application),
+                code,
+                &mut prior_draw(model),
+                &mut rng,
+            );
+            let target = data.task.move_to_component(&classes, application.carried());
+            if !data.dataset.render_counterfactual(data.indices[item], &target, &mut truth_pixels) {
+                return None;
+            }
+            let decoded = run.decode(&moved);
+            let (iou, mse) = crate::eval::relational::pixel_match(&decoded, &truth_pixels);
+            let score = if run.image_shape()[0] == 1 {
+                format!("IoU {iou:.2}")
+            } else {
+                format!("MSE {mse:.3}")
+            };
+            cells.push(cell(
+                &decoded,
+                Some(format!(
+                    "{} · {score}",
+                    classified_caption(run, model, &moved, application.carried())
+                )),
+            ));
+            cells.push(cell(
+                &truth_pixels,
+                Some(data.task.component_short_label(application.carried())),
+            ));
+        }
+        grid.rows.push(cells);
+    }
+    Some(grid)
 }
 
 /// Examples per relation in the operand grid.
@@ -417,9 +487,8 @@ fn chain_cells<R: rand::Rng>(
         code = out[out.len() - d..].to_vec();
         truth = application.carried();
         let caption = match (classify, application.inputs.len()) {
-            (false, _) => step_caption(run, model, &application),
             (true, 1) => classified_caption(run, model, &code, truth),
-            (true, _) => {
+            _ => {
                 format!(
                     "{} → {}",
                     step_caption(run, model, &application),

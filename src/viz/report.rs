@@ -153,13 +153,16 @@ mod tests {
                 alpha: 0.0,
                 accuracy: Some(0.9),
                 accepted_ratio: 1.0,
+                ..Default::default()
             }],
             relational_images: vec![RelationalRow {
                 depth: 5,
                 alpha: 0.5,
                 accuracy: None,
                 accepted_ratio: 0.0,
+                ..Default::default()
             }],
+            relational_images_ceiling: None,
             reconstruction: Reconstruction { bce_per_image: 50.0, mse_per_pixel: 0.01 },
             disentanglement: None,
             baseline: None,
