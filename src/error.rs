@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// Errors from reading data, configuration and run directories.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory is missing, unreadable or malformed.
     #[error("{}: {message}", path.display())]
@@ -18,6 +18,9 @@ pub enum Error {
     /// Input that is well-formed but cannot be used (e.g. too few labelled images).
     #[error("{0}")]
     Invalid(String),
+    /// The user asked a run to stop (Ctrl-C); what was done is saved.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Result with the library's [`Error`].

@@ -4,5 +4,14 @@ mod cli;
 
 fn main() {
     relatent::perf::keep_freed_memory();
+    // The first Ctrl-C lets a training run checkpoint and stop; a second one ends the process.
+    let mut pressed = false;
+    let _ = ctrlc::set_handler(move || {
+        if std::mem::replace(&mut pressed, true) {
+            std::process::exit(130);
+        }
+        eprintln!("\nrelatent: stopping after this step (Ctrl-C again to quit at once)");
+        relatent::train::request_stop();
+    });
     std::process::exit(cli::run());
 }

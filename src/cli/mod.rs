@@ -309,12 +309,16 @@ pub fn run() -> i32 {
     match dispatch(cli.command) {
         Ok(()) => 0,
         Err(err) => {
-            let user_error = err.chain().any(|e| e.downcast_ref::<relatent::Error>().is_some());
+            let ours = err.chain().find_map(|e| e.downcast_ref::<relatent::Error>());
             eprintln!(
                 "error: {}",
                 err.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
             );
-            if user_error { 2 } else { 1 }
+            match ours {
+                Some(relatent::Error::Interrupted(_)) => 130,
+                Some(_) => 2,
+                None => 1,
+            }
         }
     }
 }
@@ -394,8 +398,8 @@ fn run_main_job(args: RunArgs) -> anyhow::Result<()> {
 fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let dir = RunDir::new(&args.out);
     let config = if args.resume {
-        if !dir.checkpoint().exists() {
-            return Err(relatent::Error::file(dir.checkpoint(), "missing: nothing to resume"))
+        if !dir.config().exists() {
+            return Err(relatent::Error::file(dir.config(), "missing: no run to resume here"))
                 .context("train --resume");
         }
         dir.read_config()?

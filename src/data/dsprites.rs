@@ -188,6 +188,7 @@ impl DspritesNpz {
                 bits.extend(pack_bits(&row));
             }
         }
+        rows.finish()?;
         Ok(DspritesNpz { source: path.display().to_string(), classes: kept_classes, bits })
     }
 }

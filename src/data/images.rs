@@ -86,8 +86,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::file(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e))
+    // A failed write (a full disk, a read-only folder) leaves the previous file as it was and
+    // no temporary behind.
+    let written = std::fs::write(&tmp, bytes).map_err(|e| Error::file(&tmp, e));
+    let renamed =
+        written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::file(path, e)));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
 }
 
 /// Writes images `indices` of `dataset` as `NNNNNN.png` plus `factors.csv` into a new folder.
@@ -148,6 +155,22 @@ pub fn open_image(path: &Path) -> Result<image::DynamicImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eval.json");
+        write_atomic(&path, b"old").unwrap();
+        // A directory where the temporary file goes makes the write fail, as a full disk would.
+        let blocker = dir.path().join(format!(".eval.json.tmp-{}", std::process::id()));
+        std::fs::create_dir(&blocker).unwrap();
+        assert!(write_atomic(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        std::fs::remove_dir(&blocker).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+    }
     use crate::data::dsprites::DspritesRenderer;
 
     #[test]

@@ -149,36 +149,33 @@ fn inspect_shapes3d(path: &Path) -> Result<FileSummary> {
     })
 }
 
+/// The official dSprites `.npz`, read whole with the training reader's checks: the arrays'
+/// names, dtypes and shapes, every label's range, and every member's checksum.
 fn inspect_dsprites(path: &Path) -> Result<FileSummary> {
-    let mut npz = NpzArchive::open(path).map_err(|_| Error::file(path, "not a recognised dataset file (expected the official dSprites .npz, 3dshapes.h5 or the HWF release folder)"))?;
-    let names = npz.names();
+    let archive = NpzArchive::open(path).map_err(|_| {
+        Error::file(path, "not a recognised dataset file (expected the official dSprites .npz, 3dshapes.h5 or the HWF release folder)")
+    })?;
+    let names = archive.names();
     if !(names.iter().any(|n| n == "imgs") && names.iter().any(|n| n == "latents_classes")) {
         return Err(Error::file(
             path,
             "is a .npz archive but not dSprites: it needs arrays 'imgs' and 'latents_classes'",
         ));
     }
-    let shape: Vec<usize> = npz.array("imgs")?.shape().iter().map(|&d| d as usize).collect();
-    if shape.len() != 3 {
-        return Err(Error::file(path, format!("'imgs' must be N×64×64 (found {shape:?})")));
-    }
-    let (cshape, classes) = npz.read_integers("latents_classes")?;
-    if cshape.len() != 2 || cshape[1] != 6 || cshape[0] != shape[0] {
-        return Err(Error::file(
-            path,
-            format!("'latents_classes' must be {}×6 (found {cshape:?})", shape[0]),
-        ));
-    }
-    let mut factors = BTreeMap::new();
-    for (k, factor) in FACTORS.iter().enumerate() {
-        let distinct: std::collections::BTreeSet<i64> =
-            classes.chunks_exact(6).map(|r| r[k + 1]).collect();
-        factors.insert(factor.name.to_string(), distinct.len());
-    }
+    let file = DspritesNpz::open(path, |_| true, None)?;
+    let factors = FACTORS
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let distinct: std::collections::BTreeSet<usize> =
+                (0..file.len()).map(|i| file.factor_classes(i)[k]).collect();
+            (f.name.to_string(), distinct.len())
+        })
+        .collect();
     Ok(FileSummary {
         format: "dsprites-npz".into(),
-        images: shape[0],
-        image_shape: vec![1, shape[1], shape[2]],
+        images: file.len(),
+        image_shape: file.image_shape().to_vec(),
         factors,
         skipped_symbols: None,
         folder: None,
@@ -193,6 +190,5 @@ pub fn open_first(path: &Path, count: usize) -> Result<Arc<dyn FactorDataset>> {
     if path.exists() && is_hdf5(path) {
         return Ok(Arc::new(Shapes3dH5::open(path, |_| true, Some(count))?));
     }
-    inspect(path)?;
     Ok(Arc::new(DspritesNpz::open(path, |_| true, Some(count))?))
 }

@@ -81,6 +81,13 @@ pub trait FactorDataset: Send + Sync {
         false
     }
 
+    /// The first image this dataset could not read since it was opened (a file that changed
+    /// or broke under a run: [`FactorDataset::render`] has drawn it black). Training and
+    /// evaluation stop on it rather than learn or report from images that were never read.
+    fn read_error(&self) -> Option<crate::Error> {
+        None
+    }
+
     /// The file image `index` was read from, for datasets of files.
     fn file_name(&self, _index: usize) -> Option<String> {
         None

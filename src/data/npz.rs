@@ -95,7 +95,17 @@ impl NpzArchive {
             ));
         }
         let shape = npy.shape().to_vec();
-        Ok(NpyRows { path, name: name.to_string(), entry, shape, type_str, rows_read: 0 })
+        let rows = NpyRows { path, name: name.to_string(), entry, shape, type_str, rows_read: 0 };
+        // The header's shape is checked against the member's real size, so a corrupt header
+        // cannot make a reader allocate more than the file holds.
+        let held = rows.entry.size();
+        match rows.byte_len() {
+            Some(claimed) if claimed <= held => Ok(rows),
+            _ => Err(rows.error(format!(
+                "claims shape {:?} of dtype {}, more than its {held} bytes",
+                rows.shape, rows.type_str
+            ))),
+        }
     }
 
     /// Reads a whole integer array (any integer dtype) as `i64`, with its shape.
@@ -105,9 +115,10 @@ impl NpzArchive {
         if kind != 'i' && kind != 'u' {
             return Err(rows.error(format!("must hold integers (found dtype {})", rows.type_str)));
         }
-        let count: u64 = rows.shape.iter().product();
-        let mut bytes = vec![0u8; count as usize * size];
+        let len = rows.byte_len().expect("checked when opened") as usize;
+        let mut bytes = vec![0u8; len];
         rows.read_exact(&mut bytes)?;
+        rows.finish()?;
         let values = bytes.chunks_exact(size).map(|b| decode_integer(b, endian, kind)).collect();
         Ok((rows.shape.iter().map(|&d| d as usize).collect(), values))
     }
@@ -146,6 +157,21 @@ impl NpyRows<'_> {
     /// Bytes per element.
     pub fn item_size(&self) -> usize {
         self.scalar_type().map(|(_, _, s)| s).unwrap_or(0)
+    }
+
+    /// Bytes of the array's data as its header declares it (None when that overflows or the
+    /// dtype is not one of ours).
+    fn byte_len(&self) -> Option<u64> {
+        let size = self.scalar_type().ok()?.2 as u64;
+        self.shape.iter().try_fold(size, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// Reads the rest of the member, so that its checksum is verified: a member whose bytes
+    /// do not match its CRC-32 is an error, however few of its rows were needed.
+    pub fn finish(&mut self) -> Result<()> {
+        std::io::copy(&mut self.entry, &mut std::io::sink()).map(drop).map_err(|e| {
+            self.error(format!("is corrupt (its checksum or compression does not verify): {e}"))
+        })
     }
 
     fn scalar_type(&self) -> Result<(char, char, usize)> {

@@ -6,6 +6,7 @@
 //! or not, with a chunk cache), chosen after reading h5py-written files of both layouts.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use hdf5_reader::{Dataset, Datatype, Hdf5File, SliceInfo, SliceInfoElem};
 
@@ -41,6 +42,8 @@ pub struct Shapes3dH5 {
     /// File row of each kept image.
     rows: Vec<usize>,
     classes: Vec<[u8; 6]>,
+    /// The first row that could not be read.
+    failure: Mutex<Option<Error>>,
 }
 
 impl Shapes3dH5 {
@@ -76,6 +79,12 @@ impl Shapes3dH5 {
                 labels.shape()
             )));
         }
+        // The labels are read whole: a corrupt shape must not make that allocation larger than
+        // a file of this size could hold (even compressed, by a wide margin).
+        let held = std::fs::metadata(path).map_err(|e| Error::file(path, e))?.len();
+        if (n as u64).saturating_mul(48) > held.saturating_mul(64).saturating_add(1 << 20) {
+            return Err(bad(format!("claims {n} images, more than its {held} bytes could hold")));
+        }
         let n = limit.map_or(n, |l| l.min(n));
         let values = labels
             .read_slice::<f64>(&rows_slice(0, n, 2))
@@ -102,7 +111,13 @@ impl Shapes3dH5 {
                 classes.push(c);
             }
         }
-        Ok(Shapes3dH5 { path: path.to_path_buf(), images, rows, classes })
+        Ok(Shapes3dH5 {
+            path: path.to_path_buf(),
+            images,
+            rows,
+            classes,
+            failure: Mutex::new(None),
+        })
     }
 
     /// Reads image `index` as 64×64×3 bytes (height, width, channel).
@@ -140,8 +155,11 @@ impl FactorDataset for Shapes3dH5 {
     fn factor_classes(&self, index: usize) -> Vec<usize> {
         self.classes[index].map(usize::from).to_vec()
     }
+    fn read_error(&self) -> Option<Error> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
     /// A row that cannot be read (the file changed or broke after it was opened) renders
-    /// black and is reported once per call on stderr; training goes on.
+    /// black and is kept as [`FactorDataset::read_error`], which stops the run.
     fn render(&self, index: usize, out: &mut [f32]) {
         match self.read_row(index) {
             Ok(hwc) => {
@@ -153,7 +171,7 @@ impl FactorDataset for Shapes3dH5 {
                 }
             }
             Err(e) => {
-                eprintln!("warning: {e}");
+                self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                 out.fill(0.0);
             }
         }

@@ -147,6 +147,9 @@ pub fn evaluate_with_ood(
         report.ood_reference = Some(reference);
     }
     report.disentanglement = disentanglement(run);
+    if let Some(e) = run.ctx.data.dataset.read_error() {
+        return Err(e);
+    }
     Ok((report, scored))
 }
 

@@ -392,6 +392,10 @@ impl Method for AbsAeMethod {
         Ok(())
     }
 
+    fn weights_finite(&self) -> bool {
+        model::all_finite(&self.ae) && model::all_finite(&self.disc) && model::all_finite(&self.rel)
+    }
+
     fn notes(&self) -> Vec<String> {
         match self.labelled_view_coverage() {
             Some((viewable, total)) if viewable < total => vec![format!(

@@ -37,4 +37,7 @@ impl Method for BetaVae {
     fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
         self.core.restore(checkpoint)
     }
+    fn weights_finite(&self) -> bool {
+        self.core.weights_finite()
+    }
 }

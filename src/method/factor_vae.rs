@@ -72,6 +72,9 @@ impl Method for FactorVae {
         checkpoint.add_module(sections::TC_DISCRIMINATOR, self.disc.valid())?;
         checkpoint.add_optimizer(&sections::optimizer(sections::TC_DISCRIMINATOR), &self.opt_disc)
     }
+    fn weights_finite(&self) -> bool {
+        self.core.weights_finite() && model::all_finite(&self.disc)
+    }
     fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
         self.core.restore(checkpoint)?;
         self.disc = checkpoint.load_module(sections::TC_DISCRIMINATOR, self.disc.clone())?;

@@ -26,6 +26,8 @@ pub trait Method {
     fn save(&self, checkpoint: &mut Checkpoint) -> Result<()>;
     /// Restores what [`Method::save`] wrote.
     fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()>;
+    /// Whether every weight of the method's networks is finite.
+    fn weights_finite(&self) -> bool;
     /// What the user should know before training starts (e.g. images the augmentation
     /// cannot make views of).
     fn notes(&self) -> Vec<String> {

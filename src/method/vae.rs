@@ -82,6 +82,11 @@ impl VaeCore {
         checkpoint.add_optimizer(&sections::optimizer(sections::VAE), &self.optimizer)
     }
 
+    /// Whether every weight of the VAE is finite.
+    pub fn weights_finite(&self) -> bool {
+        crate::model::all_finite(&self.vae)
+    }
+
     /// Restores what [`VaeCore::save`] wrote.
     pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<()> {
         self.vae = checkpoint.load_module(sections::VAE, self.vae.clone())?;

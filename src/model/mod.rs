@@ -16,6 +16,20 @@ use burn::prelude::*;
 
 pub use arch::{Architecture, ConvSpec};
 
+/// Whether every float parameter of `module` is finite (a NaN or ∞ in any weight makes the
+/// sum of that parameter non-finite).
+pub fn all_finite<M: Module>(module: &M) -> bool {
+    struct Finite(bool);
+    impl burn::module::ModuleVisitor for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0 = self.0 && param.val().sum().into_scalar::<f32>().is_finite();
+        }
+    }
+    let mut finite = Finite(true);
+    module.visit(&mut finite);
+    finite.0
+}
+
 /// The negative slope of the LeakyReLU after every batch norm (SPEC §2).
 pub const LEAKY_SLOPE: f64 = 0.1;
 

@@ -6,16 +6,17 @@ pub mod checkpoint;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::Result;
 use crate::config::Config;
 use crate::context::RunContext;
 use crate::inference::{Run, TrainState};
 use crate::method::{self, Method};
 use crate::run_dir::RunDir;
+use crate::{Error, Result};
 use checkpoint::{Checkpoint, sections};
 
 /// Losses of one step, for the progress bar and `metrics.jsonl`.
@@ -62,6 +63,9 @@ impl Trainer {
     /// Runs the next step of the schedule and returns its losses.
     pub fn step(&mut self) -> Result<StepLosses> {
         let losses = self.method.step(self.state.step)?;
+        if let Some(e) = self.ctx.data.dataset.read_error() {
+            return Err(e);
+        }
         self.state.step += 1;
         Ok(losses)
     }
@@ -116,17 +120,31 @@ pub struct TrainOptions {
     pub stop_at: Option<usize>,
 }
 
+/// Set by [`request_stop`] (the CLI's Ctrl-C handler): the loop checkpoints and stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running [`train`] to checkpoint after its current step and stop.
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
 /// Trains `trainer` in `dir` to the end of its schedule (or `stop_at`), logging to
 /// `metrics.jsonl` and checkpointing as it goes; with `resume`, first restores the
-/// directory's checkpoint. Returns the trainer at the end.
+/// directory's checkpoint (a run killed before its first checkpoint starts again). Returns the
+/// trainer at the end.
+///
+/// A non-finite loss or weight stops the run with an error naming the step, and the last
+/// checkpoint (all finite) is kept; so does [`request_stop`], after checkpointing.
 pub fn train(
     mut trainer: Trainer,
     dir: &RunDir,
     options: TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<Trainer> {
-    if options.resume {
+    if options.resume && dir.checkpoint().exists() {
         trainer.load_checkpoint(&dir.checkpoint())?;
+    }
+    if options.resume {
         dir.truncate_metrics_after(trainer.state.step)?;
     }
     let total = trainer.total_steps();
@@ -134,9 +152,13 @@ pub fn train(
     let (every, log_every) =
         (trainer.config().train.checkpoint_every, trainer.config().train.log_every);
     let mut clock = Instant::now();
+    let mut saved = trainer.state.step;
     while trainer.state.step < end {
         let losses = trainer.step()?;
         let step = trainer.state.step;
+        if let Some((name, value)) = losses.non_finite() {
+            return Err(diverged(step, &format!("the {name} loss is {value}"), saved));
+        }
         progress.step(step, total, &losses);
         // The schedule's last step is always logged; a pause (--stop-at) logs nothing extra, so
         // a paused and resumed run leaves the same metrics.jsonl as an uninterrupted one.
@@ -147,11 +169,46 @@ pub fn train(
             line["seconds"] = (trainer.state.seconds + clock.elapsed().as_secs_f64()).into();
             dir.append_metrics(&line)?;
         }
-        if step.is_multiple_of(every) || step == end {
+        let stopping = STOP.load(Ordering::SeqCst);
+        if step.is_multiple_of(every) || step == end || stopping {
+            if !trainer.method.weights_finite() {
+                return Err(diverged(step, "a weight is not finite", saved));
+            }
             trainer.state.seconds += clock.elapsed().as_secs_f64();
             clock = Instant::now();
             trainer.save_checkpoint(&dir.checkpoint())?;
+            saved = step;
+        }
+        if stopping {
+            return Err(Error::Interrupted(format!(
+                "interrupted after step {step}; the checkpoint is saved: continue with `relatent train --out {} --resume`",
+                dir.root.display()
+            )));
         }
     }
     Ok(trainer)
+}
+
+/// The error of a run that diverged at `step`, whose last checkpoint is at step `saved`.
+fn diverged(step: usize, what: &str, saved: usize) -> Error {
+    Error::Invalid(format!(
+        "training diverged at step {step}: {what}; the checkpoint of step {saved} is kept (a lower train.lr or rel.lr may help)"
+    ))
+}
+
+impl StepLosses {
+    /// The first loss that is NaN or infinite, with its value.
+    pub fn non_finite(&self) -> Option<(&'static str, f32)> {
+        let all = [
+            ("recon", self.recon),
+            ("adversarial", self.adversarial),
+            ("discriminator", self.discriminator),
+            ("relational", self.relational),
+            ("supervised", self.supervised),
+            ("consistency", self.consistency),
+            ("kl", self.kl),
+            ("total_correlation", self.total_correlation),
+        ];
+        all.into_iter().find_map(|(name, v)| v.filter(|v| !v.is_finite()).map(|v| (name, v)))
+    }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod h5;
+pub mod hwf;
 pub mod npz;
 
 use std::path::{Path, PathBuf};

@@ -23,10 +23,19 @@ pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// Writes a deflate-compressed archive of `(name, npy bytes)` entries.
 pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    write_npz_with(path, entries, zip::CompressionMethod::Deflated)
+}
+
+/// Writes an archive of `(name, npy bytes)` entries with `method` (Stored keeps the bytes as
+/// they are, so a test can corrupt a known byte).
+pub fn write_npz_with(
+    path: &Path,
+    entries: &[(&str, Vec<u8>)],
+    method: zip::CompressionMethod,
+) -> std::io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
     for (name, bytes) in entries {
         zip.start_file(format!("{name}.npy"), options)?;
         zip.write_all(bytes)?;

@@ -37,6 +37,16 @@ fn open(path: &Path) -> Result<OpenedNpy> {
             ));
         }
     };
+    // The header's shape is checked against the file's size before anything is allocated.
+    let held = std::fs::metadata(path).map_err(|e| Error::file(path, e))?.len();
+    let claimed =
+        (rows as u64).checked_mul(cols as u64).and_then(|n| n.checked_mul(ts.size_field()));
+    if claimed.is_none_or(|c| c > held) {
+        return Err(Error::file(
+            path,
+            format!("claims {rows}×{cols} values, more than its {held} bytes hold"),
+        ));
+    }
     Ok((npy, ts.type_char(), ts.size_field(), rows, cols))
 }
 
