@@ -21,6 +21,7 @@
 //!   metrics, `eval.json`.
 //! - [`viz`]: figures and the run report.
 //! - [`backend`]: the device, and our CPU kernels as burn extensions.
+//! - [`serve`]: the browser explorer over a trained run.
 //! - [`pipeline`]: one run from config to report; [`sweep`] and [`compare`]: grids of runs and
 //!   Table 1 / Figure 5 over them; [`bench`]: throughput measurements.
 
@@ -42,6 +43,7 @@ pub mod prior;
 pub mod rel;
 pub mod rng;
 pub mod run_dir;
+pub mod serve;
 pub mod sweep;
 pub mod tasks;
 pub mod train;

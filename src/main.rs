@@ -10,7 +10,7 @@ fn main() {
         if std::mem::replace(&mut pressed, true) {
             std::process::exit(130);
         }
-        eprintln!("\nrelatent: stopping after this step (Ctrl-C again to quit at once)");
+        eprintln!("\nrelatent: stopping (Ctrl-C again to quit at once)");
         relatent::train::request_stop();
     });
     std::process::exit(cli::run());

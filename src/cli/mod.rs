@@ -52,6 +52,8 @@ enum Command {
     Compare(CompareArgs),
     /// Measure training, encoding, rendering, ReL and evaluation throughput on this machine.
     Bench(BenchArgs),
+    /// Explore a trained run in the browser: a local page plus a JSON API under /api/.
+    Serve(ServeArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
     #[command(subcommand)]
     Data(DataCommand),
@@ -245,6 +247,21 @@ struct SweepArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Address to listen on (loopback by default: the explorer has no authentication).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Port (0: any free port).
+    #[arg(long, default_value_t = 7878)]
+    port: u16,
+    /// Open the page in the default browser once the server listens.
+    #[arg(long)]
+    open: bool,
+}
+
+#[derive(Args)]
 struct CompareArgs {
     /// Evaluated run directories.
     #[arg(required = true)]
@@ -334,8 +351,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Compare(args) => compare_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Metrics(args) => metrics_command(args),
+        Command::Serve(args) => serve_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
+}
+
+fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
+    let explorer = relatent::serve::load(&args.dir)
+        .with_context(|| format!("cannot serve {}", args.dir.display()))?;
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    relatent::serve::serve(explorer, addr, |bound| {
+        let url = format!("http://{bound}/");
+        // Tests and scripts read this line to find the port when --port 0 was asked for.
+        println!("relatent: serving {} at {url} (Ctrl-C to stop)", args.dir.display());
+        if args.open {
+            if let Err(e) = webbrowser::open(&url) {
+                eprintln!("relatent: cannot open a browser ({e}); open {url} yourself");
+            }
+        }
+    })?;
+    Ok(())
 }
 
 fn train_into(

@@ -123,9 +123,15 @@ pub struct TrainOptions {
 /// Set by [`request_stop`] (the CLI's Ctrl-C handler): the loop checkpoints and stops.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Asks a running [`train`] to checkpoint after its current step and stop.
+/// Asks a running [`train`] to checkpoint after its current step and stop (and a server to
+/// shut down).
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`request_stop`] was called.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
 }
 
 /// Trains `trainer` in `dir` to the end of its schedule (or `stop_at`), logging to
@@ -169,7 +175,7 @@ pub fn train(
             line["seconds"] = (trainer.state.seconds + clock.elapsed().as_secs_f64()).into();
             dir.append_metrics(&line)?;
         }
-        let stopping = STOP.load(Ordering::SeqCst);
+        let stopping = stop_requested();
         if step.is_multiple_of(every) || step == end || stopping {
             if !trainer.method.weights_finite() {
                 return Err(diverged(step, "a weight is not finite", saved));
