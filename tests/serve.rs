@@ -70,13 +70,15 @@ impl Server {
         let mut stream =
             std::net::TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
         let head = format!(
-            "POST /api/encode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "POST /api/encode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
             9 << 20
         );
         stream.write_all(head.as_bytes()).unwrap();
-        let mut reply = [0; 64];
-        let n = stream.read(&mut reply).unwrap();
-        String::from_utf8_lossy(&reply[..n]).into_owned()
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut reply = Vec::new();
+        // The server closes the connection after answering (Connection: close).
+        let _ = stream.read_to_end(&mut reply);
+        String::from_utf8_lossy(&reply).into_owned()
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
@@ -199,7 +201,9 @@ fn api_rejects_bad_requests_with_json_errors() {
     assert_error(apply(operator), 400, "not selected by an operator");
     assert_error(apply(json!({"relation": "move_up", "code": [0.0]})), 400, "8 finite numbers");
 
-    assert!(server.announce_huge_body().starts_with("HTTP/1.1 413"), "a body over the limit");
+    let reply = server.announce_huge_body();
+    assert!(reply.starts_with("HTTP/1.1 413"), "a body over the limit: {reply}");
+    assert!(reply.contains("the limit is 8388608"), "a JSON error: {reply}");
 
     // The server is still answering, and answers several clients at once.
     let answers: Vec<u16> = std::thread::scope(|s| {

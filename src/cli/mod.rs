@@ -364,10 +364,10 @@ fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
         let url = format!("http://{bound}/");
         // Tests and scripts read this line to find the port when --port 0 was asked for.
         println!("relatent: serving {} at {url} (Ctrl-C to stop)", args.dir.display());
-        if args.open {
-            if let Err(e) = webbrowser::open(&url) {
-                eprintln!("relatent: cannot open a browser ({e}); open {url} yourself");
-            }
+        if args.open
+            && let Err(e) = webbrowser::open(&url)
+        {
+            eprintln!("relatent: cannot open a browser ({e}); open {url} yourself");
         }
     })?;
     Ok(())

@@ -102,6 +102,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Answers a request whose `Content-Length` is over [`super::BODY_LIMIT`] with a JSON 413 at
+/// once, before its body is read ([`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) still
+/// bounds bodies sent without a length).
+pub async fn refuse_announced_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    match announced {
+        Some(n) if n > super::BODY_LIMIT => ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("the body is {n} bytes; the limit is {}", super::BODY_LIMIT),
+        }
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
 type ApiResult = Result<Json<Value>, ApiError>;
 
 /// Runs `f` on the blocking pool (inference is CPU work) and turns a failure to run into a 500.

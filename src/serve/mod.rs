@@ -54,6 +54,7 @@ pub fn router(explorer: Arc<Explorer>) -> Router {
         .route("/api/decode", post(api::decode))
         .route("/api/apply", post(api::apply))
         .fallback(|| async { api::ApiError::not_found("no such page or endpoint").into_response() })
+        .layer(axum::middleware::from_fn(api::refuse_announced_oversize))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(explorer)
 }
