@@ -25,6 +25,15 @@ pub fn to_dynamic_image(pixels: &[f32], shape: ImageShape) -> image::DynamicImag
     }
 }
 
+/// A `C·H·W` float image in [0, 1] as PNG bytes.
+pub fn png_bytes(pixels: &[f32], shape: ImageShape) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    to_dynamic_image(pixels, shape)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .expect("an 8-bit image always encodes as a PNG in memory");
+    bytes
+}
+
 /// A folder that appears at its final path only when complete: files are written into a
 /// hidden sibling that is renamed into place by [`AtomicDir::commit`], and removed if dropped
 /// before that.

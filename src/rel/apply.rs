@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::learner::relation_row;
 use crate::data::ImageShape;
-use crate::data::images::{model_bytes, open_image, to_dynamic_image, write_atomic};
+use crate::data::images::{model_bytes, open_image, png_bytes, write_atomic};
 use crate::eval::ood::{self, OodReference};
 use crate::inference::{AbsAeModel, Placement, Run};
 use crate::prior::AlphaRule;
@@ -163,9 +163,5 @@ pub fn strip(run: &Run, input: &[f32], stages: &[Stage]) -> ImageGrid {
 /// Writes the last stage's image at the model's resolution as a PNG, atomically.
 pub fn write_result(run: &Run, stages: &[Stage], out: &Path) -> Result<()> {
     let last = stages.last().expect("the input stage is always there");
-    let mut bytes = Vec::new();
-    to_dynamic_image(&last.pixels, run.image_shape())
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| Error::file(out, e))?;
-    write_atomic(out, &bytes)
+    write_atomic(out, &png_bytes(&last.pixels, run.image_shape()))
 }

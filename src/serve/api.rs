@@ -14,7 +14,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::data::images::{model_bytes, to_dynamic_image};
+use crate::data::images::{model_bytes, png_bytes};
 use crate::eval::EvalReport;
 use crate::eval::ood::{self, OodReference};
 use crate::inference::{AbsAeModel, Placement, Run};
@@ -416,11 +416,7 @@ fn placement_json(p: Placement, run: &Run) -> Value {
 
 /// An image of the run's layout as PNG bytes.
 fn png(pixels: &[f32], run: &Run) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    to_dynamic_image(pixels, run.image_shape())
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .expect("an in-memory PNG always encodes");
-    bytes
+    png_bytes(pixels, run.image_shape())
 }
 
 fn data_uri(png: &[u8]) -> String {
