@@ -1,13 +1,17 @@
-//! Comparing runs (SPEC §7): the Table-1 markdown (every run, then the best of each model
-//! beside the paper's numbers) and the Figure-5 trade-off plots (each disentanglement metric
-//! against reconstruction error, one line per model through its swept weights).
+//! Comparing runs (SPEC §7): the Table-1 markdown (every run, every setting as mean ± std
+//! over its seeds, then the best of each model beside the paper's numbers, and the AbsAE's
+//! α and τ tables with spreads) and the Figure-5 trade-off plots (each disentanglement metric
+//! against reconstruction error, one line per model through its swept weights, error bars
+//! over seeds).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config::ModelKind;
+use crate::config::{Config, ModelKind};
+use crate::eval::classification::ClassificationRow;
 use crate::eval::metrics::Disentanglement;
-use crate::eval::{EvalReport, read_eval};
+use crate::eval::relational::RelationalRow;
+use crate::eval::{ALPHAS, DEPTHS, EvalReport, read_eval};
 use crate::run_dir::RunDir;
 use crate::tasks;
 use crate::viz::charts::{Panel, Series, save_panels};
@@ -21,9 +25,16 @@ pub struct ComparedRun {
     pub model: ModelKind,
     /// The weight a sweep varies: β (β-VAE, AbsAE) or γ (FactorVAE).
     pub weight: f64,
+    pub tau: usize,
+    pub seed: u64,
+    /// The run's config without its seed: runs with equal settings differ only by seed.
+    setting: String,
     pub disentanglement: Disentanglement,
     pub bce_per_image: f64,
     pub mse_per_pixel: f64,
+    pub classification: Vec<ClassificationRow>,
+    pub relational: Vec<RelationalRow>,
+    pub relational_images: Vec<RelationalRow>,
     pub steps: usize,
     pub seconds: f64,
 }
@@ -40,17 +51,28 @@ impl ComparedRun {
                 "has no disentanglement metrics (eval.disentanglement_points was 0)",
             )
         })?;
+        let setting = Config { seed: 0, ..config.clone() }.to_toml();
         Ok(ComparedRun {
             dir: dir.to_path_buf(),
             weight: config.model_weight(),
+            tau: config.tau,
+            seed: config.seed,
+            setting,
             task: config.task,
             model: config.model,
             disentanglement,
             bce_per_image: eval.reconstruction.bce_per_image,
             mse_per_pixel: eval.reconstruction.mse_per_pixel,
+            classification: eval.classification,
+            relational: eval.relational,
+            relational_images: eval.relational_images,
             steps: eval.train.steps,
             seconds: eval.train.seconds,
         })
+    }
+
+    fn name(&self) -> String {
+        self.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
     }
 
     fn weight_label(&self) -> String {
@@ -71,24 +93,115 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<ComparedRun>> {
     Ok(runs)
 }
 
+/// Mean, sample standard deviation and count of some values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for a single value.
+    pub std: f64,
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of the finite values (NaN mean when there are none).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let std = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Spread { mean, std, n }
+    }
+
+    /// `0.912 ± 0.013`, or `0.912` for one value and `–` for none.
+    fn cell(&self, decimals: usize) -> String {
+        match self.n {
+            0 => "–".into(),
+            1 => format!("{:.decimals$}", self.mean),
+            _ => format!("{:.decimals$} ± {:.decimals$}", self.mean, self.std),
+        }
+    }
+}
+
+/// Runs that differ only by seed, in the order of their first run.
+#[derive(Clone, Debug)]
+pub struct Setting<'a> {
+    pub runs: Vec<&'a ComparedRun>,
+}
+
+impl Setting<'_> {
+    fn first(&self) -> &ComparedRun {
+        self.runs[0]
+    }
+
+    /// The first run's folder name without its `-seedN`.
+    fn label(&self) -> String {
+        let name = self.first().name();
+        match name.rsplit_once("-seed") {
+            Some((head, seed)) if seed.parse::<u64>().is_ok() => head.to_string(),
+            _ => name,
+        }
+    }
+
+    fn spread(&self, value: impl Fn(&ComparedRun) -> f64) -> Spread {
+        Spread::of(self.runs.iter().map(|r| value(r)))
+    }
+
+    fn dci(&self) -> Spread {
+        self.spread(|r| r.disentanglement.dci.mean)
+    }
+
+    fn seeds(&self) -> String {
+        self.runs.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The runs grouped into settings (equal configs but for the seed).
+pub fn settings(runs: &[ComparedRun]) -> Vec<Setting<'_>> {
+    let mut settings: Vec<Setting> = Vec::new();
+    for run in runs {
+        match settings.iter_mut().find(|s| s.first().setting == run.setting) {
+            Some(s) => s.runs.push(run),
+            None => settings.push(Setting { runs: vec![run] }),
+        }
+    }
+    settings
+}
+
 /// The models present, in a fixed order (the method first).
 fn models(runs: &[ComparedRun]) -> Vec<ModelKind> {
     ModelKind::ALL.into_iter().filter(|&m| runs.iter().any(|r| r.model == m)).collect()
 }
 
-/// Every run, then the best run of each model (highest DCI mean) beside the paper's Table 1.
+/// Every run; every setting as mean ± std over its seeds; the best setting of each model
+/// (highest mean DCI) beside the paper's Table 1; and, for the AbsAE, accuracy against α and
+/// relational accuracy with their spreads (the τ rows of the paper's Table 4 when τ is swept).
 pub fn markdown(runs: &[ComparedRun]) -> String {
+    let mut out = every_run(runs);
+    let settings = settings(runs);
+    out.push_str(&over_seeds(&settings));
+    out.push_str(&best_of_each_model(runs, &settings));
+    out.push_str(&by_alpha(&settings));
+    out
+}
+
+fn every_run(runs: &[ComparedRun]) -> String {
     let mut out = String::from(
-        "## Every run\n\n| run | model | weight | DCI D | DCI C | DCI I | DCI mean | MIG | SAP | BCE / image | MSE / pixel | steps | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "## Every run\n\n| run | model | weight | τ | seed | DCI D | DCI C | DCI I | DCI mean | MIG | SAP | BCE / image | MSE / pixel | steps | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
         let (d, dci) = (&r.disentanglement, &r.disentanglement.dci);
-        let name = r.dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.5} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.5} | {} | {:.0} |",
+            r.name(),
             r.model.name(),
             r.weight_label(),
+            r.tau,
+            r.seed,
             dci.disentanglement,
             dci.completeness,
             dci.informativeness,
@@ -101,33 +214,56 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
             r.seconds
         );
     }
-    let task = runs.first().map(|r| r.task.as_str()).unwrap_or("");
-    let _ = writeln!(
-        out,
-        "\n## Best run of each model (highest DCI mean), beside the paper's Table 1\n"
+    out
+}
+
+fn over_seeds(settings: &[Setting]) -> String {
+    let mut out = String::from(
+        "\n## Every setting over its seeds (mean ± sample std)\n\n| setting | model | weight | τ | n | seeds | DCI mean | MIG | SAP | BCE / image |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let _ = writeln!(
-        out,
-        "| model | weight | DCI | MIG | SAP | BCE / image | paper DCI | paper MIG | paper SAP |\n|---|---|---|---|---|---|---|---|---|"
+    for s in settings {
+        let r = s.first();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.label(),
+            r.model.name(),
+            r.weight_label(),
+            r.tau,
+            s.runs.len(),
+            s.seeds(),
+            s.dci().cell(3),
+            s.spread(|r| r.disentanglement.mig).cell(3),
+            s.spread(|r| r.disentanglement.sap).cell(3),
+            s.spread(|r| r.bce_per_image).cell(2),
+        );
+    }
+    out
+}
+
+fn best_of_each_model(runs: &[ComparedRun], settings: &[Setting]) -> String {
+    let task = runs.first().map(|r| r.task.as_str()).unwrap_or("");
+    let mut out = String::from(
+        "\n## Best setting of each model (highest mean DCI), beside the paper's Table 1\n\n| model | weight | n | DCI | MIG | SAP | BCE / image | paper DCI | paper MIG | paper SAP |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for model in models(runs) {
-        let best = runs
+        let best = settings
             .iter()
-            .filter(|r| r.model == model)
-            .max_by(|a, b| a.disentanglement.dci.mean.total_cmp(&b.disentanglement.dci.mean))
+            .filter(|s| s.first().model == model)
+            .max_by(|a, b| a.dci().mean.total_cmp(&b.dci().mean))
             .expect("model has a run");
-        let d = &best.disentanglement;
         let paper = tasks::paper::for_task(task).and_then(|p| p.disentanglement(model.name()));
         let cell = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
         let _ = writeln!(
             out,
-            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             model.name(),
-            best.weight_label(),
-            d.dci.mean,
-            d.mig,
-            d.sap,
-            best.bce_per_image,
+            best.first().weight_label(),
+            best.runs.len(),
+            best.dci().cell(3),
+            best.spread(|r| r.disentanglement.mig).cell(3),
+            best.spread(|r| r.disentanglement.sap).cell(3),
+            best.spread(|r| r.bce_per_image).cell(2),
             cell(paper.map(|p| p.0)),
             cell(paper.map(|p| p.1)),
             cell(paper.map(|p| p.2))
@@ -136,12 +272,86 @@ pub fn markdown(runs: &[ComparedRun]) -> String {
     out
 }
 
-/// One panel per metric (DCI mean, MIG, SAP) against BCE per image; one line per model,
-/// its runs in the order of their weight.
+/// The AbsAE settings' accuracy at every α: classification of test images, then relational
+/// accuracy by depth, from prior samples and on images; each cell mean ± std over seeds.
+fn by_alpha(settings: &[Setting]) -> String {
+    let absae: Vec<&Setting> =
+        settings.iter().filter(|s| !s.first().classification.is_empty()).collect();
+    if absae.is_empty() {
+        return String::new();
+    }
+    let task = absae[0].first().task.clone();
+    let paper = tasks::paper::for_task(&task);
+    let alpha_header: String = ALPHAS.iter().map(|a| format!(" α = {a} |")).collect();
+    let rule = format!("|---|---|---|{}\n", "---|".repeat(ALPHAS.len()));
+    let mut out = format!(
+        "\n## Classification accuracy against α (mean ± std over seeds; paper's Table 4 row below each τ it has)\n\n| setting | τ | n |{alpha_header}\n{rule}"
+    );
+    for s in &absae {
+        let r = s.first();
+        let cells: String = ALPHAS
+            .iter()
+            .map(|&a| format!(" {} |", s.spread(|r| classification_at(r, a)).cell(3)))
+            .collect();
+        let _ = writeln!(out, "| {} | {} | {} |{cells}", s.label(), r.tau, s.runs.len());
+        if let Some(p) = paper.filter(|p| p.classification(r.tau, 0.0).is_some()) {
+            let cells: String = ALPHAS
+                .iter()
+                .map(|&a| {
+                    let v = p.classification(r.tau, a).map(|(acc, _)| format!("{acc:.3}"));
+                    format!(" {} |", v.unwrap_or_else(|| "–".into()))
+                })
+                .collect();
+            let _ = writeln!(out, "| paper | {} | – |{cells}", r.tau);
+        }
+    }
+    type Rows = fn(&ComparedRun) -> &[RelationalRow];
+    let kinds: [(&str, Rows); 2] = [
+        ("from prior samples", |r| &r.relational),
+        ("on images (decoded, re-encoded)", |r| &r.relational_images),
+    ];
+    for (kind, rows) in kinds {
+        let mut table = String::new();
+        for s in &absae {
+            for &depth in &DEPTHS {
+                let at = |a: f64| s.spread(|r| relational_at(rows(r), depth, a));
+                if at(0.0).n == 0 {
+                    continue;
+                }
+                let cells: String =
+                    ALPHAS.iter().map(|&a| format!(" {} |", at(a).cell(3))).collect();
+                let _ = writeln!(table, "| {} | {depth} | {} |{cells}", s.label(), s.runs.len());
+            }
+        }
+        if !table.is_empty() {
+            let _ = write!(
+                out,
+                "\n### Relational accuracy {kind}, by depth (mean ± std over seeds)\n\n| setting | depth | n |{alpha_header}\n{rule}{table}"
+            );
+        }
+    }
+    out
+}
+
+/// Classification accuracy at `alpha` (NaN when absent or nothing was accepted).
+fn classification_at(run: &ComparedRun, alpha: f64) -> f64 {
+    let row = run.classification.iter().find(|c| c.alpha == alpha);
+    row.and_then(|c| c.accuracy).unwrap_or(f64::NAN)
+}
+
+fn relational_at(rows: &[RelationalRow], depth: usize, alpha: f64) -> f64 {
+    let row = rows.iter().find(|r| r.depth == depth && r.alpha == alpha);
+    row.and_then(|r| r.accuracy).unwrap_or(f64::NAN)
+}
+
+/// One panel per metric (DCI mean, MIG, SAP) against BCE per image; one line per model
+/// through its settings in the order of their weight, each point the mean over seeds with
+/// its standard deviation as an error bar.
 pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
     type Metric = (&'static str, fn(&Disentanglement) -> f64);
     let metrics: [Metric; 3] =
         [("DCI (mean of D, C, I)", |d| d.dci.mean), ("MIG", |d| d.mig), ("SAP", |d| d.sap)];
+    let settings = settings(runs);
     metrics
         .iter()
         .map(|(name, metric)| Panel {
@@ -151,15 +361,22 @@ pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
             series: models(runs)
                 .into_iter()
                 .map(|model| {
-                    let mut of_model: Vec<&ComparedRun> =
-                        runs.iter().filter(|r| r.model == model).collect();
-                    of_model.sort_by(|a, b| a.weight.total_cmp(&b.weight));
+                    let mut of_model: Vec<&Setting> =
+                        settings.iter().filter(|s| s.first().model == model).collect();
+                    of_model.sort_by(|a, b| a.first().weight.total_cmp(&b.first().weight));
+                    let spreads: Vec<(Spread, Spread)> = of_model
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.spread(|r| r.bce_per_image),
+                                s.spread(|r| metric(&r.disentanglement)),
+                            )
+                        })
+                        .collect();
                     Series {
-                        points: of_model
-                            .iter()
-                            .map(|r| (r.bce_per_image, metric(&r.disentanglement)))
-                            .collect(),
                         label: model.name().into(),
+                        points: spreads.iter().map(|(x, y)| (x.mean, y.mean)).collect(),
+                        y_spread: spreads.iter().map(|(_, y)| y.std).collect(),
                     }
                 })
                 .collect(),
@@ -186,4 +403,18 @@ pub fn write_comparison(runs: &[ComparedRun], out: &Path) -> Result<(PathBuf, Pa
         3,
     )?;
     Ok((table, plot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_the_mean_and_sample_std_of_the_finite_values() {
+        let s = Spread::of([1.0, 2.0, 3.0, f64::NAN]);
+        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
+        assert_eq!(s.cell(2), "2.00 ± 1.00");
+        assert_eq!(Spread::of([0.5]).cell(3), "0.500");
+        assert_eq!(Spread::of([f64::NAN]).cell(3), "–");
+    }
 }

@@ -515,10 +515,12 @@ impl Config {
         task: Option<&str>,
         overrides: &Overrides,
     ) -> Result<Config> {
-        let file_table = match file {
+        let mut file_table = match file {
             Some(path) => read_toml_table(path)?,
             None => toml::Table::new(),
         };
+        // A sweep's grid lives beside the base config it varies (crate::sweep reads it).
+        file_table.remove("sweep");
         let origin = file.map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
         let preset = match preset {
             Some(p) => p,
@@ -544,14 +546,9 @@ impl Config {
         } else {
             Config::preset(preset, &task)?
         };
-        let mut table = toml::Table::try_from(&base).expect("a config always serialises to TOML");
+        let mut table = base.to_table();
         merge(&mut table, file_table);
-        // serde_path_to_error names the key whose value has the wrong type or is unknown.
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                Error::Invalid(format!("{origin}: {key}: {}", e.into_inner().message().trim()))
-            })?;
+        let mut config = Config::from_table(table, &origin)?;
         config.preset = preset;
         config.task = task;
         config.data = data;
@@ -662,6 +659,38 @@ impl Config {
             ModelKind::AbsAe => self.train.steps + self.rel.finetune_steps,
             ModelKind::BetaVae | ModelKind::FactorVae => self.train.steps,
         }
+    }
+
+    /// This config with the value at the dotted `key` (`train.lr`) replaced, checked like a
+    /// file's value: an unknown key or a value of the wrong type is an error naming the key.
+    pub fn with_value(&self, key: &str, value: toml::Value) -> Result<Config> {
+        let mut table = self.to_table();
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().expect("split yields at least one part");
+        let mut at = &mut table;
+        for part in parts {
+            at = match at.get_mut(part) {
+                Some(toml::Value::Table(t)) => t,
+                _ => {
+                    return Err(Error::config(key, format!("{part} is not a table of the config")));
+                }
+            };
+        }
+        at.insert(last.to_string(), value);
+        Config::from_table(table, "sweep.set")
+    }
+
+    fn to_table(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("a config always serialises to TOML")
+    }
+
+    /// The config a TOML table describes; `origin` starts the error message.
+    fn from_table(table: toml::Table, origin: &str) -> Result<Config> {
+        // serde_path_to_error names the key whose value has the wrong type or is unknown.
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            Error::Invalid(format!("{origin}: {key}: {}", e.into_inner().message().trim()))
+        })
     }
 
     /// The resolved config as TOML text, as written into a run directory.

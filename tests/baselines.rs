@@ -188,3 +188,65 @@ fn sweep_runs_the_grid_resumes_and_compares() {
     ]);
     common::assert_user_error(&out, "eval.json");
 }
+
+#[test]
+fn sweep_points_run_by_index_and_compare_over_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::write(
+        tmp.path(),
+        "grid.toml",
+        &format!(
+            "{}\n[sweep]\nmodels = [\"absae\"]\nweights = [1.0]\nseeds = [3, 4]\n",
+            common::TINY
+        ),
+    );
+    let sweep = tmp.path().join("sweep");
+    let base = ["sweep", "--config", cfg.to_str().unwrap(), "--out", sweep.to_str().unwrap()];
+    let with = |extra: &[&str]| common::relatent(&[&base[..], extra, &["--quiet"]].concat());
+
+    let list = with(&["--list"]);
+    assert!(list.status.success());
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    let expected = format!("0\t{0}/absae-beta1-seed3\n1\t{0}/absae-beta1-seed4\n", sweep.display());
+    assert_eq!(listed, expected);
+    assert!(!sweep.exists(), "--list writes nothing");
+    // A flag replaces the file's axis.
+    let list = with(&["--list", "--seeds", "0,1,2", "--taus", "4,5"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 6);
+
+    common::assert_user_error(&with(&["--index", "2"]), "--index 2");
+    for index in ["1", "0", "1"] {
+        let out = with(&["--index", index]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(!sweep.join("comparison.md").exists(), "--index runs one point only");
+    let out = with(&["--compare"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = std::fs::read_to_string(sweep.join("comparison.md")).unwrap();
+    assert!(table.contains("| absae-beta1 | absae | β = 1 | 4 | 2 | 3, 4 |"), "{table}");
+    assert!(table.contains("## Classification accuracy against α"), "{table}");
+    assert!(table.contains("### Relational accuracy from prior samples"), "{table}");
+    // The two seeds differ, so the spread of at least one metric is not zero.
+    let seeds: Vec<f64> = ["absae-beta1-seed3", "absae-beta1-seed4"]
+        .iter()
+        .map(|p| {
+            let eval = common::read_json(&sweep.join(p).join("eval.json"));
+            eval["disentanglement"]["dci"]["mean"].as_f64().unwrap()
+        })
+        .collect();
+    let mean = (seeds[0] + seeds[1]) / 2.0;
+    let std = (seeds[0] - seeds[1]).abs() / 2f64.sqrt();
+    assert!(table.contains(&format!("{mean:.3} ± {std:.3}")), "{seeds:?} {table}");
+
+    let sbatch = tmp.path().join("job.sbatch");
+    let out = with(&["--emit-sbatch", sbatch.to_str().unwrap(), "--max-parallel", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = std::fs::read_to_string(&sbatch).unwrap();
+    assert!(script.contains("#SBATCH --array=0-1%1"), "{script}");
+    assert!(!script.contains("--emit-sbatch") && !script.contains("--max-parallel"), "{script}");
+    // A bad point is caught when the script is written, not on the cluster.
+    let bad = tmp.path().join("bad.sbatch");
+    let out = with(&["--emit-sbatch", bad.to_str().unwrap(), "--set", "train.lr=fast"]);
+    common::assert_user_error(&out, "train.lr");
+    assert!(!bad.exists());
+}

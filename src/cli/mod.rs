@@ -2,6 +2,7 @@
 //! else with 1; either way one line on stderr.
 
 mod progress;
+mod sweep;
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rand::seq::index::sample;
 
-use relatent::config::{Config, ModelKind, Overrides};
+use relatent::config::{Config, Overrides};
 use relatent::data::images::export_images;
 use relatent::data::{folder, inspect};
 use relatent::eval;
@@ -19,7 +20,7 @@ use relatent::rng::{Stream, stream};
 use relatent::run_dir::{RunDir, default_run_path};
 use relatent::tasks::{self, TaskData};
 use relatent::train::Trainer;
-use relatent::{bench, compare, pipeline, sweep, train};
+use relatent::{bench, compare, pipeline, train};
 
 #[derive(Parser)]
 #[command(
@@ -46,8 +47,9 @@ enum Command {
     Apply(ApplyArgs),
     /// DCI, MIG and SAP of any representation: codes and factors as .npy files.
     Metrics(MetricsArgs),
-    /// Train and evaluate a grid of runs (β-VAE over β, FactorVAE over γ, AbsAE over β) and compare them.
-    Sweep(SweepArgs),
+    /// A grid of runs (models × weights × τ × seeds × any key), one integer per point: list it,
+    /// run it here or one point at a time (--index), or emit a Slurm array (--emit-sbatch).
+    Sweep(Box<sweep::SweepArgs>),
     /// Table 1 and Figure 5 over evaluated runs: comparison.md and tradeoff.png.
     Compare(CompareArgs),
     /// Measure training, encoding, rendering, ReL and evaluation throughput on this machine.
@@ -235,18 +237,6 @@ struct MetricsArgs {
 }
 
 #[derive(Args)]
-struct SweepArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
-    /// Sweep folder: one run directory per grid point, then comparison.md and tradeoff.png.
-    #[arg(long)]
-    out: PathBuf,
-    /// Models to sweep, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "beta-vae,factor-vae")]
-    models: Vec<String>,
-}
-
-#[derive(Args)]
 struct ServeArgs {
     /// Run directory.
     dir: PathBuf,
@@ -347,7 +337,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => eval_command(args),
         Command::Figures(args) => figures_command(args),
         Command::Apply(args) => apply_command(args),
-        Command::Sweep(args) => sweep_command(args),
+        Command::Sweep(args) => sweep::sweep_command(*args),
         Command::Compare(args) => compare_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Metrics(args) => metrics_command(args),
@@ -448,35 +438,6 @@ fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let (steps, seconds) = (trainer.state.step, trainer.state.seconds);
     println!("Trained {steps} steps in {seconds:.0} s; checkpoint {}", dir.checkpoint().display());
     Ok(())
-}
-
-fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
-    let base = args.config.resolve()?;
-    let models: Vec<ModelKind> =
-        args.models.iter().map(|m| m.parse()).collect::<relatent::Result<_>>()?;
-    let runs = sweep::plan(&models);
-    let mut dirs = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        let dir = RunDir::new(args.out.join(run.name()));
-        // A run already started keeps the config it was started with.
-        let resume = dir.checkpoint().exists();
-        let config = if resume { dir.read_config()? } else { run.config(&base) };
-        config.validate()?;
-        if dir.eval().exists() {
-            eprintln!("[{}/{}] {}: already evaluated, kept", i + 1, runs.len(), run.name());
-        } else {
-            eprintln!(
-                "[{}/{}] {}{}",
-                i + 1,
-                runs.len(),
-                run.name(),
-                if resume { " (resuming)" } else { "" }
-            );
-            train_evaluate_print(config, &dir, resume, args.config.quiet)?;
-        }
-        dirs.push(dir.root);
-    }
-    compare_and_print(&dirs, &args.out)
 }
 
 fn compare_command(args: CompareArgs) -> anyhow::Result<()> {

@@ -16,6 +16,15 @@ use crate::Result;
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// A ± error bar on each point's y (e.g. a standard deviation over seeds); empty: none.
+    pub y_spread: Vec<f64>,
+}
+
+impl Series {
+    /// A line without error bars.
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
+        Series { label: label.into(), points, y_spread: Vec::new() }
+    }
 }
 
 /// One chart: its axes and lines. `y_range` fixes the y axis (e.g. 0–1 for accuracies).
@@ -154,6 +163,14 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, panel: &Panel) -> Dr
         if pts.len() <= 40 {
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
         }
+        let bars = series
+            .points
+            .iter()
+            .zip(&series.y_spread)
+            .filter(|((x, y), s)| x.is_finite() && y.is_finite() && s.is_finite() && **s > 0.0);
+        chart.draw_series(bars.map(|(&(x, y), &s)| {
+            PathElement::new(vec![(x, y - s), (x, y + s)], c.stroke_width(1))
+        }))?;
     }
     if panel.series.iter().any(|s| !s.label.is_empty()) {
         chart
@@ -244,6 +261,7 @@ mod tests {
             series: vec![Series {
                 label: "τ = 10".into(),
                 points: vec![(0.0, 0.5), (0.5, 0.7), (0.9, f64::NAN)],
+                y_spread: vec![0.05, 0.0, 0.1],
             }],
             y_range: Some((0.0, 1.0)),
         };
@@ -256,7 +274,7 @@ mod tests {
             title: "pca".into(),
             x_label: "pc 1".into(),
             y_label: "pc 2".into(),
-            groups: vec![Series { label: "a".into(), points: vec![(0.0, 0.0), (1.0, 1.0)] }],
+            groups: vec![Series::new("a", vec![(0.0, 0.0), (1.0, 1.0)])],
             marks: vec![("0".into(), (0.5, 0.5))],
         };
         let path = dir.path().join("s.png");

@@ -143,7 +143,7 @@ pub fn ood_panel(csv: &Path) -> Result<Option<Panel>> {
                 .enumerate()
                 .map(|(b, &c)| (lo + (b as f64 + 0.5) * width, c as f64 / n))
                 .collect();
-            Series { label, points }
+            Series::new(label, points)
         })
         .collect();
     Ok(Some(Panel {
@@ -510,7 +510,7 @@ fn step_caption(run: &Run, model: &AbsAeModel, application: &Application) -> Str
 }
 
 fn alpha_series(label: String, rows: impl Iterator<Item = (f64, Option<f64>)>) -> Series {
-    Series { label, points: rows.filter_map(|(a, v)| v.map(|v| (a, v))).collect() }
+    Series::new(label, rows.filter_map(|(a, v)| v.map(|v| (a, v))).collect())
 }
 
 fn alpha_panel(title: &str, y_label: &str, series: Vec<Series>) -> Panel {
@@ -633,7 +633,7 @@ pub fn training_panels(metrics: &Path) -> Result<Vec<Panel>> {
             title: key.replace('_', " "),
             x_label: "step".into(),
             y_label: "loss".into(),
-            series: vec![Series { label: String::new(), points }],
+            series: vec![Series::new(String::new(), points)],
             y_range: None,
         })
         .collect())
@@ -669,7 +669,7 @@ pub fn pca_scatter(run: &Run, model: &AbsAeModel) -> Scatter {
     let codes = run.encode_items(&items);
     let (mean, axes) = principal_axes(&codes, d);
     let mut groups: Vec<Series> = (0..model.mixture.components())
-        .map(|c| Series { label: run.ctx.data.task.component_short_label(c), points: Vec::new() })
+        .map(|c| Series::new(run.ctx.data.task.component_short_label(c), Vec::new()))
         .collect();
     for (z, &item) in codes.chunks_exact(d).zip(&items) {
         groups[run.ctx.data.components[item]].points.push(project(z, &mean, &axes));
