@@ -21,7 +21,7 @@
 //!   metrics, `eval.json`.
 //! - [`viz`]: figures and the run report.
 //! - [`backend`]: the device, and our CPU kernels as burn extensions.
-//! - [`serve`]: the browser explorer over a trained run.
+//! - [`serve`]: the browser explorer over a trained run; [`export`]: portable weights.
 //! - [`pipeline`]: one run from config to report; [`sweep`] and [`compare`]: grids of runs and
 //!   Table 1 / Figure 5 over them; [`bench`]: throughput measurements.
 
@@ -33,6 +33,7 @@ pub mod context;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod inference;
 pub mod method;
 pub mod model;

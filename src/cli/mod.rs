@@ -56,6 +56,9 @@ enum Command {
     Bench(BenchArgs),
     /// Explore a trained run in the browser: a local page plus a JSON API under /api/.
     Serve(ServeArgs),
+    /// Write a run's weights as safetensors (PyTorch layout) plus a JSON sidecar: prior,
+    /// component names, relations, config.
+    Export(ExportArgs),
     /// Look at datasets: render procedural images, inspect and export official files.
     #[command(subcommand)]
     Data(DataCommand),
@@ -251,6 +254,23 @@ struct ServeArgs {
     open: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WeightsFormat {
+    Safetensors,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// File format of the weights.
+    #[arg(long, value_enum, default_value = "safetensors")]
+    format: WeightsFormat,
+    /// Weights file to write; the sidecar is the same path with a .json extension.
+    #[arg(long)]
+    out: PathBuf,
+}
+
 #[derive(Args)]
 struct CompareArgs {
     /// Evaluated run directories.
@@ -342,8 +362,21 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => bench_command(args),
         Command::Metrics(args) => metrics_command(args),
         Command::Serve(args) => serve_command(args),
+        Command::Export(args) => export_command(args),
         Command::Data(cmd) => data_command(cmd),
     }
+}
+
+fn export_command(args: ExportArgs) -> anyhow::Result<()> {
+    let WeightsFormat::Safetensors = args.format;
+    relatent::export::export_safetensors(&RunDir::new(&args.dir), &args.out)
+        .with_context(|| format!("cannot export {}", args.dir.display()))?;
+    println!(
+        "Wrote {} and {}",
+        args.out.display(),
+        relatent::export::sidecar_path(&args.out).display()
+    );
+    Ok(())
 }
 
 fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
