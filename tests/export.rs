@@ -131,3 +131,40 @@ fn export_refuses_an_untrained_run_and_writes_nothing() {
         common::relatent(&["export", missing.to_str().unwrap(), "--format", "onnx", "--out", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Tensor names in a safetensors file's header (8-byte little-endian length, then JSON).
+fn tensor_names(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header.as_object().unwrap().keys().filter(|k| *k != "__metadata__").cloned().collect()
+}
+
+#[test]
+fn a_factor_vae_exports_its_vae_and_total_correlation_discriminator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::write(tmp.path(), "tiny.toml", common::TINY);
+    let run = tmp.path().join("fv");
+    let out = common::relatent(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "factor-vae",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let weights = tmp.path().join("fv.safetensors");
+    let out =
+        common::relatent(&["export", run.to_str().unwrap(), "--out", weights.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names = tensor_names(&weights);
+    assert!(names.iter().any(|n| n.starts_with("vae.encoder.")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("tc_discriminator.")), "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("vae.") || n.starts_with("tc_discriminator.")));
+    let sidecar = common::read_json(&tmp.path().join("fv.json"));
+    assert_eq!(sidecar["model"], "factor-vae");
+    assert!(sidecar["prior"].is_null());
+}
