@@ -29,7 +29,8 @@ pub struct ComparedRun {
     pub seed: u64,
     /// The run's config without its seed: runs with equal settings differ only by seed.
     setting: String,
-    pub disentanglement: Disentanglement,
+    /// None where the run's evaluation had no factors to score (HWF) or skipped them.
+    pub disentanglement: Option<Disentanglement>,
     pub bce_per_image: f64,
     pub mse_per_pixel: f64,
     pub classification: Vec<ClassificationRow>,
@@ -40,17 +41,17 @@ pub struct ComparedRun {
 }
 
 impl ComparedRun {
-    /// Reads the run in `dir`: its config and its `eval.json`, which must have the metrics.
+    /// One disentanglement metric of the run; NaN (left out of spreads, shown "–") without them.
+    fn metric(&self, f: impl Fn(&Disentanglement) -> f64) -> f64 {
+        self.disentanglement.as_ref().map_or(f64::NAN, f)
+    }
+
+    /// Reads the run in `dir`: its config and its `eval.json`.
     pub fn read(dir: &Path) -> Result<ComparedRun> {
         let run = RunDir::new(dir);
         let config = run.read_config()?;
         let eval: EvalReport = read_eval(&run)?;
-        let disentanglement = eval.disentanglement.ok_or_else(|| {
-            Error::file(
-                run.eval(),
-                "has no disentanglement metrics (eval.disentanglement_points was 0)",
-            )
-        })?;
+        let disentanglement = eval.disentanglement;
         let setting = Config { seed: 0, ..config.clone() }.to_toml();
         Ok(ComparedRun {
             dir: dir.to_path_buf(),
@@ -151,7 +152,7 @@ impl Setting<'_> {
     }
 
     fn dci(&self) -> Spread {
-        self.spread(|r| r.disentanglement.dci.mean)
+        self.spread(|r| r.metric(|d| d.dci.mean))
     }
 
     fn seeds(&self) -> String {
@@ -193,21 +194,21 @@ fn every_run(runs: &[ComparedRun]) -> String {
         "## Every run\n\n| run | model | weight | τ | seed | DCI D | DCI C | DCI I | DCI mean | MIG | SAP | BCE / image | MSE / pixel | steps | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
-        let (d, dci) = (&r.disentanglement, &r.disentanglement.dci);
+        let metric = |f: fn(&Disentanglement) -> f64| Spread::of([r.metric(f)]).cell(3);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.5} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.5} | {} | {:.0} |",
             r.name(),
             r.model.name(),
             r.weight_label(),
             r.tau,
             r.seed,
-            dci.disentanglement,
-            dci.completeness,
-            dci.informativeness,
-            dci.mean,
-            d.mig,
-            d.sap,
+            metric(|d| d.dci.disentanglement),
+            metric(|d| d.dci.completeness),
+            metric(|d| d.dci.informativeness),
+            metric(|d| d.dci.mean),
+            metric(|d| d.mig),
+            metric(|d| d.sap),
             r.bce_per_image,
             r.mse_per_pixel,
             r.steps,
@@ -233,8 +234,8 @@ fn over_seeds(settings: &[Setting]) -> String {
             s.runs.len(),
             s.seeds(),
             s.dci().cell(3),
-            s.spread(|r| r.disentanglement.mig).cell(3),
-            s.spread(|r| r.disentanglement.sap).cell(3),
+            s.spread(|r| r.metric(|d| d.mig)).cell(3),
+            s.spread(|r| r.metric(|d| d.sap)).cell(3),
             s.spread(|r| r.bce_per_image).cell(2),
         );
     }
@@ -247,11 +248,13 @@ fn best_of_each_model(runs: &[ComparedRun], settings: &[Setting]) -> String {
         "\n## Best setting of each model (highest mean DCI), beside the paper's Table 1\n\n| model | weight | n | DCI | MIG | SAP | BCE / image | paper DCI | paper MIG | paper SAP |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for model in models(runs) {
-        let best = settings
+        let Some(best) = settings
             .iter()
-            .filter(|s| s.first().model == model)
+            .filter(|s| s.first().model == model && s.dci().n > 0)
             .max_by(|a, b| a.dci().mean.total_cmp(&b.dci().mean))
-            .expect("model has a run");
+        else {
+            continue;
+        };
         let paper = tasks::paper::for_task(task).and_then(|p| p.disentanglement(model.name()));
         let cell = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
         let _ = writeln!(
@@ -261,8 +264,8 @@ fn best_of_each_model(runs: &[ComparedRun], settings: &[Setting]) -> String {
             best.first().weight_label(),
             best.runs.len(),
             best.dci().cell(3),
-            best.spread(|r| r.disentanglement.mig).cell(3),
-            best.spread(|r| r.disentanglement.sap).cell(3),
+            best.spread(|r| r.metric(|d| d.mig)).cell(3),
+            best.spread(|r| r.metric(|d| d.sap)).cell(3),
             best.spread(|r| r.bce_per_image).cell(2),
             cell(paper.map(|p| p.0)),
             cell(paper.map(|p| p.1)),
@@ -361,17 +364,14 @@ pub fn tradeoff_panels(runs: &[ComparedRun]) -> Vec<Panel> {
             series: models(runs)
                 .into_iter()
                 .map(|model| {
-                    let mut of_model: Vec<&Setting> =
-                        settings.iter().filter(|s| s.first().model == model).collect();
+                    let mut of_model: Vec<&Setting> = settings
+                        .iter()
+                        .filter(|s| s.first().model == model && s.dci().n > 0)
+                        .collect();
                     of_model.sort_by(|a, b| a.first().weight.total_cmp(&b.first().weight));
                     let spreads: Vec<(Spread, Spread)> = of_model
                         .iter()
-                        .map(|s| {
-                            (
-                                s.spread(|r| r.bce_per_image),
-                                s.spread(|r| metric(&r.disentanglement)),
-                            )
-                        })
+                        .map(|s| (s.spread(|r| r.bce_per_image), s.spread(|r| r.metric(metric))))
                         .collect();
                     Series {
                         label: model.name().into(),

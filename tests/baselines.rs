@@ -250,3 +250,16 @@ fn sweep_points_run_by_index_and_compare_over_seeds() {
     common::assert_user_error(&out, "train.lr");
     assert!(!bad.exists());
 }
+
+#[test]
+fn compare_takes_runs_without_disentanglement_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, _) = common::run_tiny("hwf", tmp.path());
+    let cmp = tmp.path().join("cmp");
+    let out = common::relatent(&["compare", run.to_str().unwrap(), "--out", cmp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(cmp.join("comparison.md")).unwrap();
+    assert!(md.contains("| 4 | 3 | – | – | – | – | – | – |"), "{md}");
+    assert!(md.contains("## Classification accuracy against α"), "{md}");
+    assert!(cmp.join("tradeoff.png").exists());
+}
