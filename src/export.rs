@@ -44,10 +44,7 @@ pub fn export_safetensors(dir: &RunDir, out: &Path) -> Result<()> {
     if sidecar == out {
         return Err(Error::file(out, "the weights file may not end in .json (the sidecar does)"));
     }
-    if !dir.checkpoint().exists() {
-        return Err(Error::file(dir.checkpoint(), "missing: the run has not been trained"));
-    }
-    let checkpoint = Checkpoint::read(&dir.checkpoint())?;
+    let checkpoint = Run::read_checkpoint(dir)?;
     let run = Run::from_checkpoint(RunContext::new(dir.read_config()?)?, &checkpoint)?;
     let (weights, prior) = match run.model.absae() {
         Some(absae) => {

@@ -210,11 +210,16 @@ impl Run {
         if let Some(d) = data {
             config.data = Some(d.to_path_buf());
         }
+        let checkpoint = Run::read_checkpoint(dir)?;
+        Run::from_checkpoint(RunContext::new(config)?, &checkpoint)
+    }
+
+    /// The checkpoint of the run in `dir`, or an error saying it has not been trained.
+    pub fn read_checkpoint(dir: &RunDir) -> Result<Checkpoint> {
         if !dir.checkpoint().exists() {
             return Err(Error::file(dir.checkpoint(), "missing: the run has not been trained"));
         }
-        let checkpoint = Checkpoint::read(&dir.checkpoint())?;
-        Run::from_checkpoint(RunContext::new(config)?, &checkpoint)
+        Checkpoint::read(&dir.checkpoint())
     }
 
     /// The run of `ctx` with the weights and state of `checkpoint`.
