@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
+use burn::nn::BatchNormConfig;
 use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use serde_json::{Value, json};
 
@@ -12,7 +13,7 @@ use crate::context::RunContext;
 use crate::data::images::write_atomic;
 use crate::error::{Error, Result};
 use crate::inference::{AbsAeModel, Run};
-use crate::model::{self, AbsAe, Mlp, Vae};
+use crate::model::{self, AbsAe, Architecture, Mlp, Vae};
 use crate::prior::Mixture;
 use crate::run_dir::RunDir;
 use crate::train::checkpoint::{Checkpoint, sections};
@@ -137,6 +138,29 @@ fn prior_json(ctx: &RunContext, absae: &AbsAeModel) -> Value {
     json!({"components": components, "relations": relations})
 }
 
+/// The encoder's layers, for rebuilding it outside relatent (the README's PyTorch snippet).
+fn architecture_json(arch: &Architecture) -> Value {
+    let convs: Vec<Value> = arch
+        .encoder
+        .iter()
+        .map(|c| json!({"kernel": c.kernel, "stride": c.stride, "padding": c.padding}))
+        .collect();
+    json!({
+        "channels": arch.channels,
+        "encoder": convs,
+        "hidden": model::HIDDEN,
+        "leaky_slope": model::LEAKY_SLOPE,
+        "batch_norm_epsilon": BatchNormConfig::new(1).epsilon,
+    })
+}
+
+/// The first test image and its code (a VAE's posterior mean: the first half of its
+/// encoder's features), so a port of the encoder can check itself against relatent.
+fn example_json(run: &Run) -> Value {
+    let item = &run.test()[..1];
+    json!({"image": run.ctx.data.render_batch(item), "code": run.encode_items(item)})
+}
+
 fn sidecar_json(run: &Run, prior: Option<Value>) -> Value {
     let [channels, height, width] = run.image_shape();
     json!({
@@ -146,6 +170,8 @@ fn sidecar_json(run: &Run, prior: Option<Value>) -> Value {
         "latent": run.model.latent(),
         "image": {"channels": channels, "height": height, "width": width, "range": [0.0, 1.0]},
         "layout": "PyTorch: linear weights [out, in], convolutions [out, in, kh, kw], batch norm weight/bias/running_mean/running_var",
+        "architecture": architecture_json(&run.ctx.arch),
+        "example": example_json(run),
         "prior": prior,
         "config": run.ctx.config,
         "train": {"steps": run.state.step, "seconds": run.state.seconds, "backend": run.state.backend},

@@ -22,6 +22,34 @@ fn values(t: Tensor<2>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// The README's PyTorch snippet, run on `weights` and its sidecar by a Python that has torch
+/// and safetensors (`RELATENT_PYTHON`, else `python3`): it rebuilds the encoder, loads the
+/// weights and must reproduce the sidecar's example code to 1e-5. Skipped, saying so, where
+/// no such Python is installed.
+fn readme_snippet_reproduces_the_code(weights: &std::path::Path) {
+    let python = std::env::var("RELATENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_torch = std::process::Command::new(&python)
+        .args(["-c", "import torch, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_torch {
+        eprintln!("skipped: {python} cannot import torch and safetensors (set RELATENT_PYTHON)");
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```python\n").expect("the README has a Python snippet") + 10;
+    let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
+    let sidecar = relatent::export::sidecar_path(weights);
+    let script = snippet
+        .replace("\"a.safetensors\"", &format!("{:?}", weights.to_str().unwrap()))
+        .replace("\"a.json\"", &format!("{:?}", sidecar.to_str().unwrap()));
+    let out = std::process::Command::new(&python).args(["-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("largest difference from relatent's code"), "{stdout}");
+}
+
 #[test]
 fn exported_weights_load_back_to_the_same_codes_and_the_sidecar_has_the_prior() {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,6 +140,7 @@ fn exported_weights_load_back_to_the_same_codes_and_the_sidecar_has_the_prior() 
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["sum", "sub", "mul"]);
+    readme_snippet_reproduces_the_code(&weights);
 }
 
 #[test]
@@ -167,4 +196,5 @@ fn a_factor_vae_exports_its_vae_and_total_correlation_discriminator() {
     let sidecar = common::read_json(&tmp.path().join("fv.json"));
     assert_eq!(sidecar["model"], "factor-vae");
     assert!(sidecar["prior"].is_null());
+    readme_snippet_reproduces_the_code(&weights);
 }

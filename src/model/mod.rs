@@ -38,6 +38,10 @@ pub fn leaky_relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     leaky_relu_with_slope(x, LEAKY_SLOPE)
 }
 
+/// Width of the hidden layers after the encoder's convolutions, before the decoder's, and of
+/// the MLPs.
+pub const HIDDEN: usize = 1024;
+
 /// Adds a per-channel bias to an N×C×H×W tensor.
 fn add_channel_bias(y: Tensor<4>, bias: Option<&burn::module::Param<Tensor<1>>>) -> Tensor<4> {
     match bias {
@@ -131,8 +135,8 @@ impl Encoder {
             .collect();
         Encoder {
             convs,
-            hidden: LinearConfig::new(arch.flat_features(), 1024).init(device),
-            out: LinearConfig::new(1024, outputs).init(device),
+            hidden: LinearConfig::new(arch.flat_features(), HIDDEN).init(device),
+            out: LinearConfig::new(HIDDEN, outputs).init(device),
         }
     }
 
@@ -169,9 +173,9 @@ impl Decoder {
             })
             .collect();
         Decoder {
-            hidden: LinearConfig::new(arch.latent, 1024).init(device),
+            hidden: LinearConfig::new(arch.latent, HIDDEN).init(device),
             to_grid: LinearConfig::new(
-                1024,
+                HIDDEN,
                 arch.channels * arch.decoder_start * arch.decoder_start,
             )
             .init(device),
@@ -292,7 +296,7 @@ impl Mlp {
 
 /// The discriminator: code → logit of "drawn from the prior".
 pub fn discriminator(arch: &Architecture, device: &Device) -> Mlp {
-    Mlp::new(arch.latent, 1024, 3, 1, device)
+    Mlp::new(arch.latent, HIDDEN, 3, 1, device)
 }
 
 /// FactorVAE's discriminator as disentanglement_lib builds it: code → 6×1000 LeakyReLU(0.2) →
@@ -309,7 +313,7 @@ pub fn relational_learner(
     outputs: usize,
     device: &Device,
 ) -> Mlp {
-    Mlp::new(inputs, 1024, 3, outputs * arch.latent, device)
+    Mlp::new(inputs, HIDDEN, 3, outputs * arch.latent, device)
 }
 
 #[cfg(test)]
