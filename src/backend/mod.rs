@@ -4,14 +4,16 @@
 //! feature ([`training_device`]). On Flex, the ops that profiles showed burn's generic forms
 //! to be slow at are our own kernels: convolutions ([`conv`], over [`im2col`]), batch norm
 //! fused with LeakyReLU ([`norm`]), binary cross-entropy and tanh ([`pointwise`]), and Adam
-//! ([`adam`]). Each falls back to burn's own op on any other device, so the GPU path never
-//! sees this code, and each is tested against burn's op in values and gradients.
+//! ([`adam`]), their loops compiled for the CPU they run on ([`vector`]). Each falls back
+//! to burn's own op on any other device, so the GPU path never sees this code, and each is
+//! tested against burn's op in values and gradients.
 
 pub mod adam;
 pub mod conv;
 pub mod im2col;
 pub mod norm;
 pub mod pointwise;
+pub mod vector;
 
 use burn::backend::DispatchDevice;
 use burn::backend::flex::FlexTensor;

@@ -27,6 +27,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use super::vector::paired_lane_sums;
 use super::{dims4, f32_inputs, on_flex, values};
 
 /// Training-mode batch norm of N×C×H×W tensors followed by LeakyReLU with `slope` (1 for none).
@@ -288,29 +289,6 @@ pub fn channel_moments(x: &[f32], channels: usize, plane: usize) -> (Vec<f32>, V
             )
         })
         .unzip()
-}
-
-/// Independent partial sums, so the summing loops vectorise.
-const LANES: usize = 16;
-
-/// Σ f(x, y).0 and Σ f(x, y).1 over paired values, in f32 lanes added up in f64 (one plane at
-/// a time: a few thousand values at most, so the f32 partial sums stay accurate).
-fn paired_lane_sums(xs: &[f32], ys: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
-    let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
-    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
-    let (x_rest, y_rest) = (xc.remainder(), yc.remainder());
-    for (x, y) in xc.zip(yc) {
-        for i in 0..LANES {
-            let (p, q) = f(x[i], y[i]);
-            a[i] += p;
-            b[i] += q;
-        }
-    }
-    let wide = |lanes: [f32; LANES]| lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
-    x_rest.iter().zip(y_rest).fold((wide(a), wide(b)), |(sa, sb), (&x, &y)| {
-        let (p, q) = f(x, y);
-        (sa + f64::from(p), sb + f64::from(q))
-    })
 }
 
 /// Per channel, the normalisation as `x·scale + shift` (in f64): scale = γ/σ, shift = β − mean·γ/σ,

@@ -20,6 +20,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use rayon::prelude::*;
 
+use super::vector::{self, sigmoid};
 use super::{f32_inputs, on_flex, values};
 
 /// Elements per parallel task: large enough to amortise scheduling, and fixed, so that sums
@@ -91,15 +92,6 @@ fn burn_tanh_grad<B: Backend>(y: FloatTensor<B>, grad: FloatTensor<B>) -> FloatT
     B::float_mul(one_minus_square, grad)
 }
 
-/// softplus(l) = log(1 + eˡ), without overflow for large l.
-fn softplus_f32(l: f32) -> f32 {
-    l.max(0.0) + (-l.abs()).exp().ln_1p()
-}
-
-fn sigmoid_f32(l: f32) -> f32 {
-    1.0 / (1.0 + (-l).exp())
-}
-
 /// A Flex tensor of `values` in `like`'s shape.
 fn shaped_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, like.shape()))
@@ -108,13 +100,18 @@ fn shaped_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
 /// `f` of every element pair of `a` and `b` (same length), in parallel.
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(
-        |(o, (a, b))| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        },
-    );
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| vector::zip_map_into(o, a, b, &f));
+    out
+}
+
+/// `f` of every element of `x`, in parallel.
+fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| vector::map_into(o, x, &f));
     out
 }
 
@@ -128,7 +125,7 @@ impl PointwiseKernels for Flex {
         let chunks: Vec<f64> = values(&l)
             .par_chunks(CHUNK)
             .zip(values(&x).par_chunks(CHUNK))
-            .map(|(l, x)| l.iter().zip(x).map(|(&l, &x)| f64::from(softplus_f32(l) - x * l)).sum())
+            .map(|(l, x)| vector::sum_of_chunk(l, x, |l, x| vector::softplus(l) - x * l))
             .collect();
         let sum = chunks.iter().sum::<f64>() as f32;
         FlexTensor::from_data(TensorData::new(vec![sum], [1]))
@@ -145,10 +142,8 @@ impl PointwiseKernels for Flex {
         }
         let (l, x) = (logits.to_contiguous(), targets.to_contiguous());
         let g = values(&grad.to_contiguous())[0];
-        let d_logits = zip_map(values(&l), values(&x), |l, x| g * (sigmoid_f32(l) - x));
-        let d_targets = with_targets.then(|| {
-            shaped_like(values(&l).par_iter().with_min_len(CHUNK).map(|&l| -g * l).collect(), &l)
-        });
+        let d_logits = zip_map(values(&l), values(&x), |l, x| g * (sigmoid(l) - x));
+        let d_targets = with_targets.then(|| shaped_like(map(values(&l), |l| -g * l), &l));
         (shaped_like(d_logits, &l), d_targets)
     }
 
@@ -157,8 +152,7 @@ impl PointwiseKernels for Flex {
             return <Flex as FloatTensorOps<Flex>>::float_tanh(x);
         }
         let x = x.to_contiguous();
-        let y = values(&x).par_iter().with_min_len(CHUNK).map(|v| v.tanh()).collect();
-        shaped_like(y, &x)
+        shaped_like(map(values(&x), vector::tanh), &x)
     }
 
     fn tanh_grad(y: FlexTensor, grad: FlexTensor) -> FlexTensor {
