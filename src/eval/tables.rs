@@ -105,7 +105,11 @@ fn ood_table(report: &EvalReport, out: &mut String) {
 
 /// The AbsAE's own tables: classification under the α rule, per-factor accuracy, relations.
 fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut String) {
-    let _ = writeln!(out, "Latent classification (paper: table 4, τ = 10, official data)\n");
+    let _ = writeln!(
+        out,
+        "Latent classification (paper: table 4, τ = {}, official data)\n",
+        report.tau
+    );
     let _ = writeln!(
         out,
         "| α | accuracy | accepted | paper accuracy | paper accepted |\n|---|---|---|---|---|"
