@@ -155,10 +155,12 @@ fn architecture_json(arch: &Architecture) -> Value {
 }
 
 /// The first test image and its code (a VAE's posterior mean: the first half of its
-/// encoder's features), so a port of the encoder can check itself against relatent.
+/// encoder's features), so a port of the encoder can check itself against relatent; null for
+/// a run without test images.
 fn example_json(run: &Run) -> Value {
-    let item = &run.test()[..1];
-    json!({"image": run.ctx.data.render_batch(item), "code": run.encode_items(item)})
+    let Some(&item) = run.test().first() else { return Value::Null };
+    let image = run.ctx.data.render_batch(&[item]);
+    json!({"code": run.encode_pixels(&image), "image": image})
 }
 
 fn sidecar_json(run: &Run, prior: Option<Value>) -> Value {

@@ -38,7 +38,8 @@ fn readme_snippet_reproduces_the_code(weights: &std::path::Path) {
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("```python\n").expect("the README has a Python snippet") + 10;
+    let fence = "```python\n";
+    let start = readme.find(fence).expect("the README has a Python snippet") + fence.len();
     let snippet = &readme[start..start + readme[start..].find("```").unwrap()];
     let sidecar = relatent::export::sidecar_path(weights);
     let script = snippet

@@ -3,11 +3,11 @@
 //!
 //! A release build targets baseline x86-64 (SSE2, four f32 lanes) so that one binary runs on
 //! any x86-64 machine. [`multiversion`] compiles each driver below (for chunks of thousands of
-//! values, where one dispatch per call is nothing) once more for each SIMD
-//! level (AVX, AVX2 + FMA, AVX-512, …) and picks the widest the CPU has at run time (at
-//! first call; the choice is cached); the closures passed in
-//! are inlined into each copy. Rust never fuses a multiply and an add on its own, so every copy
-//! computes bit-identical results: the choice changes the speed only.
+//! values, where one dispatch per call is nothing) once more for each SIMD level (AVX, AVX2 +
+//! FMA, AVX-512, …) and picks the widest the CPU has at run time (at first call; the choice is
+//! cached); the closures passed in are inlined into each copy. Rust never fuses a multiply and
+//! an add on its own, so every copy computes bit-identical results: the choice changes the
+//! speed only.
 //!
 //! libm's `expf`, `log1pf` and `tanhf` are calls, one element at a time, which no compiler
 //! vectorises; the polynomial forms here (Cephes' single-precision coefficients, the ones
