@@ -89,8 +89,13 @@ impl Mixture {
 
     /// A sample of component `k`: μ_k + L_k ε.
     pub fn sample(&self, k: usize, rng: &mut impl Rng) -> Vec<f32> {
+        let eps: Vec<f64> = (0..self.dim).map(|_| StandardNormal.sample(rng)).collect();
+        self.colour(&eps, k)
+    }
+
+    /// μ_k + L_k ε: the point of component `k` at standardised offset ε.
+    fn colour(&self, eps: &[f64], k: usize) -> Vec<f32> {
         let d = self.dim;
-        let eps: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
         let l = &self.cholesky[k];
         (0..d)
             .map(|i| {
@@ -99,8 +104,9 @@ impl Mixture {
             .collect()
     }
 
-    /// Squared Mahalanobis distance of `z` to component `k` (forward substitution L w = z − μ).
-    pub fn mahalanobis_sq(&self, z: &[f32], k: usize) -> f64 {
+    /// The standardised offset w = L_k⁻¹ (z − μ_k) of `z` from component `k` (forward
+    /// substitution L w = z − μ).
+    fn whiten(&self, z: &[f32], k: usize) -> Vec<f64> {
         let d = self.dim;
         let l = &self.cholesky[k];
         let mut w = vec![0.0; d];
@@ -108,7 +114,19 @@ impl Mixture {
             let s: f64 = (0..i).map(|j| l[i * d + j] * w[j]).sum();
             w[i] = (z[i] as f64 - self.means[k][i] - s) / l[i * d + i];
         }
-        w.iter().map(|x| x * x).sum()
+        w
+    }
+
+    /// Squared Mahalanobis distance of `z` to component `k`.
+    pub fn mahalanobis_sq(&self, z: &[f32], k: usize) -> f64 {
+        self.whiten(z, k).iter().map(|x| x * x).sum()
+    }
+
+    /// `z` moved from component `from` to component `to` keeping its standardised offset:
+    /// μ_to + L_to L_from⁻¹ (z − μ_from). Under a pooled covariance this is the translation
+    /// z − μ_from + μ_to, so whatever the code holds besides its component stays.
+    pub fn transport(&self, z: &[f32], from: usize, to: usize) -> Vec<f32> {
+        self.colour(&self.whiten(z, from), to)
     }
 
     /// log det Σ_k / 2 = Σ log L_ii.
@@ -350,6 +368,29 @@ mod tests {
         for r2 in [0.5f64, 2.0, 6.0] {
             let z = [r2.sqrt() as f32, 0.0];
             assert!((m.typicality(&z) - (-r2 / 2.0).exp()).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn transport_keeps_the_standardised_offset() {
+        let (m, codes, _) = fitted();
+        let z = &codes[..m.dim];
+        let moved = m.transport(z, 0, 1);
+        let (a, b) = (m.whiten(z, 0), m.whiten(&moved, 1));
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+        let back = m.transport(&moved, 1, 0);
+        assert!(z.iter().zip(&back).all(|(x, y)| (x - y).abs() < 1e-5), "{z:?} vs {back:?}");
+    }
+
+    #[test]
+    fn pooled_transport_is_the_translation_between_means() {
+        let (_, codes, components) = fitted();
+        let m = Mixture::fit(&codes, 3, &components, 2, Covariance::Pooled, 0.5, 1e-3).unwrap();
+        let z = [0.3f32, -1.2, 2.0];
+        let moved = m.transport(&z, 1, 0);
+        for i in 0..3 {
+            let want = z[i] as f64 - m.means[1][i] + m.means[0][i];
+            assert!((moved[i] as f64 - want).abs() < 1e-5, "{i}: {} vs {want}", moved[i]);
         }
     }
 
