@@ -130,6 +130,10 @@ pub enum RelObjective {
     Nll,
     /// Squared distance to a fresh sample of the target component (the authors' code).
     Mse,
+    /// Squared distance to the first input carried to the target component with its
+    /// standardised offset kept ([`crate::prior::Mixture::transport`]): the ReL learns to move
+    /// the component and leave the rest of the code, which holds the nuisances, as it was.
+    Transport,
 }
 
 /// Which α rule evaluation uses (`eval.alpha_rule`).
@@ -222,6 +226,9 @@ pub struct RelConfig {
     /// (their true components known) instead of prior samples, so the ReL also learns to move
     /// the codes real images have (0 = prior samples only, as in the paper).
     pub labelled_fraction: f64,
+    /// The ReL returns its first input's code plus the network's output (for every output),
+    /// so what a relation leaves alone needs no learning (false = the paper's plain MLP).
+    pub residual: bool,
 }
 
 /// The β-VAE baseline.
@@ -356,6 +363,7 @@ impl RelObjective {
         match self {
             RelObjective::Nll => "nll",
             RelObjective::Mse => "mse",
+            RelObjective::Transport => "transport",
         }
     }
 }
@@ -454,6 +462,7 @@ impl Config {
                 updates_per_step: 1,
                 finetune_steps: 0,
                 labelled_fraction: 0.0,
+                residual: false,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
             factor_vae: FactorVaeConfig { gamma: 10.0 },

@@ -184,8 +184,13 @@ pub fn load_model(ctx: &RunContext, checkpoint: &Checkpoint) -> Result<Box<dyn M
                 device,
             );
             let net = checkpoint.load_module(sections::RELATIONAL_LEARNER, net)?.valid();
-            let learner =
-                RelationalLearner { net, relations, dim: arch.latent, device: device.clone() };
+            let learner = RelationalLearner {
+                net,
+                relations,
+                dim: arch.latent,
+                residual: ctx.config.rel.residual,
+                device: device.clone(),
+            };
             Box::new(AbsAeModel { ae, mixture, learner, task: ctx.data.task.clone() })
         }
         kind @ (ModelKind::BetaVae | ModelKind::FactorVae) => {

@@ -289,16 +289,11 @@ impl AbsAeMethod {
         let input =
             relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
         // One row per output code, so several outputs are scored like single ones.
-        let out = self.rel.forward(input).reshape([n * self.relations.outputs(), mixture.dim]);
+        let out =
+            learner::forward(&self.rel, input, &self.relations, mixture.dim, config.rel.residual)
+                .reshape([n * self.relations.outputs(), mixture.dim]);
         let mix = self.mixture_tensors.as_ref().expect("tensors exist with the mixture");
-        let loss = learner::objective(
-            config.rel.objective,
-            out,
-            &batch.targets(),
-            &mixture,
-            mix,
-            &mut rng,
-        );
+        let loss = learner::objective(config.rel.objective, out, &batch, &mixture, mix, &mut rng);
         let value = scalar(&loss);
         let grads =
             GradientsParams::from_grads(loss.mul_scalar(config.train.gamma).backward(), &self.rel);

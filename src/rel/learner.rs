@@ -20,6 +20,8 @@ pub struct RelationalLearner {
     pub relations: RelationSet,
     /// Latent dimensions of one code.
     pub dim: usize,
+    /// Whether the first input's code is added to the network's output ([`forward`]).
+    pub residual: bool,
     pub device: Device,
 }
 
@@ -37,7 +39,8 @@ impl RelationalLearner {
         let width = self.input_width();
         let mut out = Vec::with_capacity(rows.len() / width * self.relations.outputs() * self.dim);
         for chunk in rows.chunks(APPLY_BATCH * width) {
-            let outputs = self.net.forward(relation_input(chunk, width, &self.device));
+            let input = relation_input(chunk, width, &self.device);
+            let outputs = forward(&self.net, input, &self.relations, self.dim, self.residual);
             out.extend(outputs.into_data().try_into_vec::<f32>().expect("f32 codes"));
         }
         out
@@ -60,6 +63,24 @@ impl RelationalLearner {
     }
 }
 
+/// The ReL on input rows [n, width]: [n, outputs·d] output codes, the network's output plus,
+/// when `residual`, the first input's code once for every output.
+pub fn forward(
+    net: &Mlp,
+    input: Tensor<2>,
+    relations: &RelationSet,
+    dim: usize,
+    residual: bool,
+) -> Tensor<2> {
+    let n = input.dims()[0];
+    let first = residual.then(|| input.clone().slice([0..n, 0..dim]));
+    let out = net.forward(input);
+    match first {
+        Some(first) => out + first.repeat_dim(1, relations.outputs()),
+        None => out,
+    }
+}
+
 /// ReL inputs for training: one application per row and its input row.
 pub struct RelationBatch {
     /// n × [`RelationSet::input_width`] ReL inputs.
@@ -71,6 +92,20 @@ impl RelationBatch {
     /// The true output components of every row, each row's outputs together.
     pub fn targets(&self) -> Vec<usize> {
         self.applications.iter().flat_map(|a| a.outputs.iter().copied()).collect()
+    }
+
+    /// Every row's first input code transported to each of its output components (row-major,
+    /// one code per output, in [`RelationBatch::targets`]' order).
+    pub fn transported(&self, mixture: &Mixture) -> Vec<f32> {
+        let width = self.inputs.len() / self.applications.len().max(1);
+        self.applications
+            .iter()
+            .zip(self.inputs.chunks_exact(width))
+            .flat_map(|(a, row)| {
+                let first = &row[..mixture.dim];
+                a.outputs.iter().flat_map(move |&t| mixture.transport(first, a.inputs[0], t))
+            })
+            .collect()
     }
 }
 
@@ -185,29 +220,32 @@ pub fn relation_input(rows: &[f32], width: usize, device: &Device) -> Tensor<2> 
     Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [rows.len() / width, width]), device)
 }
 
-/// The ReL's loss on its output codes `out` ([n, d], one row per output) against their target
-/// components: the paper's NLL under the target component, or (`mse`) the squared distance to
-/// a fresh sample of it drawn from `rng`, as in the authors' code.
+/// The ReL's loss on its output codes `out` ([n, d], one row per output of `batch`): the
+/// paper's NLL under the target component, (`mse`) the squared distance to a fresh sample of
+/// it drawn from `rng`, as in the authors' code, or (`transport`) the squared distance to the
+/// first input carried to the target component.
 pub fn objective(
     objective: RelObjective,
     out: Tensor<2>,
-    targets: &[usize],
+    batch: &RelationBatch,
     mixture: &Mixture,
     tensors: &MixtureTensors,
     rng: &mut impl Rng,
 ) -> Tensor<1> {
     let device = out.device();
+    let targets = batch.targets();
+    let squared_distance = |target: Vec<f32>| {
+        let target =
+            Tensor::<2>::from_data(TensorData::new(target, [targets.len(), mixture.dim]), &device);
+        (out.clone() - target).powi_scalar(2).sum_dim(1).mean()
+    };
     match objective {
         RelObjective::Mse => {
-            let target: Vec<f32> = targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect();
-            let target = Tensor::<2>::from_data(
-                TensorData::new(target, [targets.len(), mixture.dim]),
-                &device,
-            );
-            (out - target).powi_scalar(2).sum_dim(1).mean()
+            squared_distance(targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect())
         }
+        RelObjective::Transport => squared_distance(batch.transported(mixture)),
         RelObjective::Nll => {
-            let onehot = one_hot(targets, mixture.components(), &device);
+            let onehot = one_hot(&targets, mixture.components(), &device);
             (tensors.log_densities(out) * onehot).sum_dim(1).mean().neg()
         }
     }
@@ -237,6 +275,58 @@ mod tests {
         row.clear();
         draw_relation_row(&set, &sub, None, &mut code_of, &mut row);
         assert_eq!(row, [3.0, 3.0, 4.0, 4.0, 11.0, 11.0]);
+    }
+
+    #[test]
+    fn transport_loss_vanishes_only_at_the_carried_codes() {
+        let set = RelationSet::for_task(&crate::tasks::by_name("dsprites").unwrap(), &[]).unwrap();
+        let k = crate::tasks::by_name("dsprites").unwrap().components();
+        let mixture = Mixture {
+            dim: 2,
+            means: (0..k).map(|c| vec![c as f64, -(c as f64)]).collect(),
+            cholesky: vec![vec![0.5, 0.0, 0.1, 0.3]; k],
+        };
+        let mut rng = crate::rng::stream(1, crate::rng::Stream::Relation, 0);
+        let batch = sample_relation_batch(&set, &mixture, 16, &mut rng);
+        let device = Device::default();
+        let mut loss = |codes: Vec<f32>| {
+            let out = Tensor::<2>::from_data(TensorData::new(codes, [16, 2]), &device);
+            let tensors = mixture.tensors(&device);
+            let l = objective(RelObjective::Transport, out, &batch, &mixture, &tensors, &mut rng);
+            l.into_data().try_into_vec::<f32>().unwrap()[0]
+        };
+        let carried = batch.transported(&mixture);
+        // Same covariance everywhere: carrying moves a code by the difference of the means.
+        let rows = batch.applications.iter().zip(batch.inputs.chunks_exact(7));
+        for (i, (a, row)) in rows.enumerate() {
+            let shift = a.outputs[0] as f32 - a.inputs[0] as f32;
+            let want = [row[0] + shift, row[1] - shift];
+            let got = &carried[i * 2..i * 2 + 2];
+            assert!((got[0] - want[0]).abs() < 1e-4 && (got[1] - want[1]).abs() < 1e-4, "{i}");
+        }
+        assert!(loss(carried.clone()) < 1e-10);
+        let shifted: Vec<f32> = carried.iter().map(|v| v + 0.5).collect();
+        assert!((loss(shifted) - 0.5).abs() < 1e-5, "two dimensions each 0.5² off");
+    }
+
+    #[test]
+    fn a_residual_learner_adds_the_first_code_to_every_output() {
+        let set = RelationSet::for_task(&crate::tasks::by_name("hwf").unwrap(), &[]).unwrap();
+        let (d, device) = (2, Device::default());
+        let net = Mlp::new(set.input_width(d), 8, 1, set.outputs() * d, &device);
+        let rows: Vec<f32> = (0..3 * set.input_width(d)).map(|i| (i as f32 * 0.7).sin()).collect();
+        let run = |residual| {
+            let input = relation_input(&rows, set.input_width(d), &device);
+            forward(&net, input, &set, d, residual).into_data().try_into_vec::<f32>().unwrap()
+        };
+        let (plain, residual) = (run(false), run(true));
+        let width = set.outputs() * d;
+        for (i, (p, r)) in plain.chunks(width).zip(residual.chunks(width)).enumerate() {
+            let first = &rows[i * set.input_width(d)..][..d];
+            for (j, (p, r)) in p.iter().zip(r).enumerate() {
+                assert!((r - p - first[j % d]).abs() < 1e-6, "row {i}, value {j}");
+            }
+        }
     }
 
     #[test]
