@@ -96,7 +96,7 @@ pub fn relational_image_accuracy(
         let codes = run.encode_items(&items);
         let walk = walk_chains(
             &model.learner,
-            codes,
+            codes.clone(),
             truth,
             depth,
             &mut |c, rng| pool.draw(c, rng),
@@ -105,7 +105,7 @@ pub fn relational_image_accuracy(
         let decoded = run.decode(&walk.codes);
         let recoded = run.encode_pixels(&decoded);
         let mut depth_rows = score_rows(model, rule, depth, &recoded, &walk.truth);
-        let quality = chain_quality(run, probe.as_ref(), &items, &walk, &decoded, &recoded);
+        let quality = chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
         (depth_rows[0].nuisance_kept, depth_rows[0].iou, depth_rows[0].mse) = quality;
         rows.extend(depth_rows);
     }
@@ -113,11 +113,12 @@ pub fn relational_image_accuracy(
 }
 
 /// Nuisances kept, and IoU or MSE against the counterfactual, of chains that started at test
-/// images `items`; each chain's last output is compared.
+/// images `items` (their codes `starts`); each chain's last output is compared.
 fn chain_quality(
     run: &Run,
     probe: Option<&NuisanceProbe>,
     items: &[usize],
+    starts: &[f32],
     walk: &Walk,
     decoded: &[f32],
     recoded: &[f32],
@@ -132,7 +133,7 @@ fn chain_quality(
         items.iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
     let kept = probe.map(|p| {
         let codes: Vec<f32> = (0..items.len()).flat_map(|i| last(recoded, d, i)).collect();
-        share(&p.kept(&codes, &start_classes))
+        share(&p.kept(&codes, starts))
     });
     let mut counterfactual = vec![0.0; len];
     let mut compared = Vec::with_capacity(items.len());
@@ -159,7 +160,8 @@ fn reconstruction_ceiling(
 ) -> ImageCeiling {
     let data = &run.ctx.data;
     let pixels = data.render_batch(items);
-    let decoded = run.decode(&run.encode_pixels(&pixels));
+    let codes = run.encode_pixels(&pixels);
+    let decoded = run.decode(&codes);
     let recoded = run.encode_pixels(&decoded);
     let right: Vec<bool> = model
         .classify(&recoded)
@@ -167,8 +169,6 @@ fn reconstruction_ceiling(
         .zip(items)
         .map(|(&p, &i)| p == data.components[i])
         .collect();
-    let classes: Vec<Vec<usize>> =
-        items.iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
     let len = data.image_len();
     let compared: Vec<(f64, f64)> = decoded
         .chunks_exact(len)
@@ -178,7 +178,7 @@ fn reconstruction_ceiling(
     let (iou, mse) = pixel_measures(run, &compared);
     ImageCeiling {
         accuracy: share(&right),
-        nuisance_kept: probe.map(|p| share(&p.kept(&recoded, &classes))),
+        nuisance_kept: probe.map(|p| share(&p.kept(&recoded, &codes))),
         iou,
         mse,
     }
