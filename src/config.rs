@@ -40,6 +40,8 @@ pub struct Config {
     pub prior: PriorConfig,
     pub supervised: SupervisedConfig,
     pub consistency: ConsistencyConfig,
+    #[serde(default)]
+    pub cycle: CycleConfig,
     pub rel: RelConfig,
     pub beta_vae: BetaVaeConfig,
     pub factor_vae: FactorVaeConfig,
@@ -208,6 +210,24 @@ pub struct ConsistencyConfig {
     /// Share of each batch's images that also get a strong view (the first ones: the batch is
     /// drawn at random). Each view costs an encoder pass forward and back.
     pub share: f64,
+}
+
+/// The latent cycle: codes drawn from the mixture are decoded and encoded again and asked to
+/// come back where they started, so that what the ReL outputs (a prior-like code) decodes to an
+/// image that reads as the intended component with the same nuisances.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CycleConfig {
+    /// Weight of the term (0 = off, the paper).
+    pub weight: f64,
+    /// Prior samples per step. Each costs a decoder and an encoder pass forward and back.
+    pub batch: usize,
+}
+
+impl Default for CycleConfig {
+    fn default() -> Self {
+        CycleConfig { weight: 0.0, batch: 32 }
+    }
 }
 
 /// The relational learner's training.
@@ -455,6 +475,7 @@ impl Config {
             },
             supervised: SupervisedConfig { weight: 0.0, labelled_batch: 0, augment: false },
             consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
+            cycle: CycleConfig::default(),
             rel: RelConfig {
                 batch_size: 128,
                 lr: 1e-4,
@@ -625,6 +646,12 @@ impl Config {
         non_negative_finite("consistency.weight", c.weight)?;
         unit_interval("consistency.threshold", c.threshold)?;
         unit_interval("consistency.share", c.share)?;
+        non_negative_finite("cycle.weight", self.cycle.weight)?;
+        check(
+            self.cycle.weight == 0.0 || self.cycle.batch > 0,
+            "cycle.batch",
+            "must be positive when cycle.weight is",
+        )?;
         let r = &self.rel;
         positive("rel.batch_size", r.batch_size)?;
         positive_finite("rel.lr", r.lr)?;
@@ -895,6 +922,8 @@ mod tests {
             ("[train]\nbeta = -1.0", "train.beta"),
             ("[beta_vae]\nbeta = -1.0", "beta_vae.beta"),
             ("[consistency]\nshare = 1.5", "consistency.share"),
+            ("[cycle]\nweight = -1.0", "cycle.weight"),
+            ("[cycle]\nweight = 1.0\nbatch = 0", "cycle.batch"),
             ("[rel]\nobjective = \"l1\"", "rel.objective"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {

@@ -34,6 +34,21 @@ pub fn posterior_cross_entropy(mix: &MixtureTensors, z: Tensor<2>, targets: &[us
     (logp * one_hot(targets, mix.components(), &device)).sum_dim(1).mean().neg()
 }
 
+/// The latent cycle: the mean squared Mahalanobis distance, under each row's component in
+/// `components`, between codes `start` drawn from the prior and `back`, what the encoder makes
+/// of their decoded images. Small when a code decodes to an image that encodes to the same
+/// place, which is what a relation's output needs to survive being drawn and read again.
+pub fn latent_cycle(
+    mix: &MixtureTensors,
+    back: Tensor<2>,
+    start: Tensor<2>,
+    components: &[usize],
+) -> Tensor<1> {
+    let device = back.device();
+    let norms = mix.difference_norms(back - start);
+    (norms * one_hot(components, mix.components(), &device)).sum_dim(1).mean()
+}
+
 /// Cross-entropy of the strong views' posterior against the confident pseudo-labels of the
 /// weak views (FixMatch-style): the weak view's most likely component where its posterior
 /// reaches `threshold`. None when no code in the batch is confident enough.
@@ -161,6 +176,41 @@ mod tests {
         let right = value(posterior_cross_entropy(&mix, tensor2(&[-5.0, 5.0], 2), &[0, 1]));
         let wrong = value(posterior_cross_entropy(&mix, tensor2(&[-5.0, 5.0], 2), &[1, 0]));
         assert!(right < 1e-3 && wrong > 10.0, "{right} {wrong}");
+    }
+
+    #[test]
+    fn latent_cycle_is_the_mahalanobis_distance_under_each_rows_component() {
+        let codes = [-5.5f32, -4.5, 4.5, 5.5, -0.2, 0.1, 0.3, -0.4];
+        let comps = [0, 0, 1, 1];
+        let m = Mixture::fit(&codes[..4], 1, &[0, 0, 1, 1], 2, Covariance::PerComponent, 1.0, 0.1)
+            .unwrap();
+        let wide = Mixture::fit(
+            &[-7.0, -3.0, 4.9, 5.1],
+            1,
+            &[0, 0, 1, 1],
+            2,
+            Covariance::PerComponent,
+            1.0,
+            0.0,
+        )
+        .unwrap();
+        for mixture in [m, wide] {
+            let mix = mixture.tensors(&Device::flex());
+            let (start, back) = (&codes[..4], &codes[4..]);
+            let loss = value(latent_cycle(&mix, tensor2(back, 4), tensor2(start, 4), &comps));
+            // The slow reference: the difference placed at the component's mean.
+            let want: f64 = (0..4)
+                .map(|i| {
+                    let k = comps[i];
+                    let moved = mixture.means[k][0] as f32 + back[i] - start[i];
+                    mixture.mahalanobis_sq(&[moved], k)
+                })
+                .sum::<f64>()
+                / 4.0;
+            assert!((loss as f64 - want).abs() < 1e-4 * want.max(1.0), "{loss} vs {want}");
+            let same = latent_cycle(&mix, tensor2(start, 4), tensor2(start, 4), &comps);
+            assert!(value(same).abs() < 1e-6);
+        }
     }
 
     #[test]

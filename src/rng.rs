@@ -21,6 +21,8 @@ pub enum Stream {
     Reparameterise = 10,
     /// FactorVAE's per-dimension permutations of a batch of codes.
     Permute = 11,
+    /// Prior samples the latent cycle decodes and encodes again.
+    Cycle = 12,
 }
 
 /// A generator for `(seed, stream, step)`.

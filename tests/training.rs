@@ -41,6 +41,24 @@ fn reconstruction_loss_falls() {
 }
 
 #[test]
+fn the_latent_cycle_is_off_by_default_and_falls_when_trained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cycle_losses = |name: &str, weight: f64| -> Vec<Option<f64>> {
+        let mut config = tiny_config(tmp.path(), "");
+        (config.train.steps, config.cycle.weight) = (60, weight);
+        let dir = RunDir::new(tmp.path().join(name));
+        run(config, &dir, TrainOptions::default());
+        common::losses(&dir.metrics()).iter().map(|l| l["cycle"].as_f64()).collect()
+    };
+    assert!(cycle_losses("off", 0.0).iter().all(Option::is_none));
+    let on: Vec<f64> = cycle_losses("on", 10.0).into_iter().flatten().collect();
+    assert!(on.len() >= 20, "reported every logged step after the switch: {on:?}");
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (first, last) = (mean(&on[..5]), mean(&on[on.len() - 5..]));
+    assert!(last < 0.5 * first, "cycle {first} → {last}");
+}
+
+#[test]
 fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(tmp.path(), "");

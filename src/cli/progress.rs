@@ -41,6 +41,7 @@ impl Progress for TrainingBar {
             show("disc", l.discriminator),
             show("sup", l.supervised),
             show("cons", l.consistency),
+            show("cycle", l.cycle),
             show("rel", l.relational),
         ]
         .into_iter()

@@ -220,6 +220,10 @@ impl AbsAeMethod {
                 }
             }
         }
+        if let Some(cycle) = self.latent_cycle(s) {
+            losses.cycle = Some(scalar(&cycle));
+            loss = loss + cycle.mul_scalar(config.cycle.weight);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
         self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
 
@@ -230,6 +234,25 @@ impl AbsAeMethod {
         losses.discriminator = Some(scalar(&disc_loss));
         let grads = GradientsParams::from_grads(disc_loss.backward(), &self.disc);
         self.disc = self.opt_disc.step(config.train.lr, self.disc.clone(), grads);
+    }
+
+    /// The latent cycle term of step `s` (None while it is off or before the switch): codes
+    /// drawn from the mixture, decoded to images and encoded again, against where they started.
+    fn latent_cycle(&self, s: u64) -> Option<Tensor<1>> {
+        let cycle = &self.ctx.config.cycle;
+        let (mixture, mix) = (self.mixture()?, self.mixture_tensors.as_ref()?);
+        if cycle.weight == 0.0 {
+            return None;
+        }
+        let mut rng = stream(self.ctx.config.seed, Stream::Cycle, s);
+        let components: Vec<usize> =
+            (0..cycle.batch).map(|_| rng.random_range(..mixture.components())).collect();
+        let codes: Vec<f32> =
+            components.iter().flat_map(|&k| mixture.sample(k, &mut rng)).collect();
+        let start = code_tensor(codes, mixture.dim, &self.device);
+        let images = burn::tensor::activation::sigmoid(self.ae.decoder.forward(start.clone()));
+        let back = self.ae.encoder.forward(images);
+        Some(objectives::latent_cycle(mix, back, start, &components))
     }
 
     /// The default mode's extra views, empty in the paper mode or before the switch.

@@ -209,14 +209,24 @@ impl MixtureTensors {
 
     /// log N(z_b; μ_k, Σ_k) for a batch of codes: [B, d] → [B, K].
     pub fn log_densities(&self, z: Tensor<2>) -> Tensor<2> {
-        let b = z.dims()[0];
         let w = z.matmul(self.whiten.clone()) - self.offsets.clone();
-        let maha = w
+        self.squared_norms(w).mul_scalar(-0.5) + self.log_norm.clone()
+    }
+
+    /// (a − b)ᵀ Σ_k⁻¹ (a − b) for every row of a difference of codes and every component k:
+    /// [B, d] → [B, K], how many of each component's standard deviations the rows span.
+    pub fn difference_norms(&self, difference: Tensor<2>) -> Tensor<2> {
+        self.squared_norms(difference.matmul(self.whiten.clone()))
+    }
+
+    /// Sums of squares of each component's block of whitened rows: [B, K·d] → [B, K].
+    fn squared_norms(&self, whitened: Tensor<2>) -> Tensor<2> {
+        let b = whitened.dims()[0];
+        whitened
             .powi_scalar(2)
             .reshape([b, self.components, self.dim])
             .sum_dim(2)
-            .reshape([b, self.components]);
-        maha.mul_scalar(-0.5) + self.log_norm.clone()
+            .reshape([b, self.components])
     }
 }
 

@@ -28,6 +28,8 @@ pub struct StepLosses {
     pub relational: Option<f32>,
     pub supervised: Option<f32>,
     pub consistency: Option<f32>,
+    /// How far decoded prior samples land from where they started, once encoded again.
+    pub cycle: Option<f32>,
     /// KL divergence of the VAE posterior from N(0, I) (baselines).
     pub kl: Option<f32>,
     /// FactorVAE's discriminator estimate of the total correlation.
@@ -212,6 +214,7 @@ impl StepLosses {
             ("relational", self.relational),
             ("supervised", self.supervised),
             ("consistency", self.consistency),
+            ("cycle", self.cycle),
             ("kl", self.kl),
             ("total_correlation", self.total_correlation),
         ];
