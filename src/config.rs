@@ -40,7 +40,6 @@ pub struct Config {
     pub prior: PriorConfig,
     pub supervised: SupervisedConfig,
     pub consistency: ConsistencyConfig,
-    #[serde(default)]
     pub cycle: CycleConfig,
     pub rel: RelConfig,
     pub beta_vae: BetaVaeConfig,
@@ -216,18 +215,12 @@ pub struct ConsistencyConfig {
 /// come back where they started, so that what the ReL outputs (a prior-like code) decodes to an
 /// image that reads as the intended component with the same nuisances.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct CycleConfig {
     /// Weight of the term (0 = off, the paper).
     pub weight: f64,
     /// Prior samples per step. Each costs a decoder and an encoder pass forward and back.
     pub batch: usize,
-}
-
-impl Default for CycleConfig {
-    fn default() -> Self {
-        CycleConfig { weight: 0.0, batch: 32 }
-    }
 }
 
 /// The relational learner's training.
@@ -475,7 +468,7 @@ impl Config {
             },
             supervised: SupervisedConfig { weight: 0.0, labelled_batch: 0, augment: false },
             consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
-            cycle: CycleConfig::default(),
+            cycle: CycleConfig { weight: 0.0, batch: 32 },
             rel: RelConfig {
                 batch_size: 128,
                 lr: 1e-4,
