@@ -81,6 +81,28 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     }
 }
 
+/// Runs initialising at the same moment in one process (here: threads) still depend on their
+/// seed alone, although the backend's random generator is one for the whole process.
+#[test]
+fn runs_started_together_train_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), "");
+    let dirs: Vec<RunDir> = (0..4).map(|i| RunDir::new(tmp.path().join(format!("r{i}")))).collect();
+    std::thread::scope(|scope| {
+        for dir in &dirs {
+            let config = config.clone();
+            scope.spawn(move || {
+                run(config, dir, TrainOptions { resume: false, stop_at: Some(4) });
+            });
+        }
+    });
+    let first = common::losses(&dirs[0].metrics());
+    assert!(!first.is_empty());
+    for dir in &dirs[1..] {
+        assert_eq!(first, common::losses(&dir.metrics()));
+    }
+}
+
 /// Same weights ⇔ same outputs, bit for bit, on fixed inputs (records differ in parameter ids).
 fn assert_same_weights(a: &RunDir, b: &RunDir) {
     let (ra, rb) = (Run::open(a, None).unwrap(), Run::open(b, None).unwrap());

@@ -70,15 +70,17 @@ impl AbsAeMethod {
         let relations = RelationSet::for_task(&ctx.data.task, &config.relations)?;
         let arch = &ctx.arch;
         let device = ctx.device.clone().autodiff();
-        device.seed(config.seed);
-        let ae = AbsAe::new(arch, &device);
-        let disc = model::discriminator(arch, &device);
-        let rel = model::relational_learner(
-            arch,
-            relations.input_width(arch.latent),
-            relations.outputs(),
-            &device,
-        );
+        let (ae, disc, rel) = model::seeded_init(&device, config.seed, || {
+            let ae = AbsAe::new(arch, &device);
+            let disc = model::discriminator(arch, &device);
+            let rel = model::relational_learner(
+                arch,
+                relations.input_width(arch.latent),
+                relations.outputs(),
+                &device,
+            );
+            (ae, disc, rel)
+        });
         let t = &config.train;
         let noise = PixelNoise::from_config(t.augment, t.noise_std, t.dropout);
         let labelled_pixels = ctx.data.render_batch(&ctx.split.labelled);

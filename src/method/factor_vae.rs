@@ -34,8 +34,7 @@ fn discriminator_adam() -> ModuleOptimizer {
 impl FactorVae {
     /// At step 0, initialised from the config's seed.
     pub fn new(ctx: Arc<RunContext>) -> FactorVae {
-        let core = VaeCore::new(ctx);
-        let disc = model::total_correlation_discriminator(&core.ctx.arch, &core.device);
+        let (core, disc) = VaeCore::with_network(ctx, model::total_correlation_discriminator);
         FactorVae { core, disc, opt_disc: discriminator_adam() }
     }
 }

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::Result;
 use crate::backend::adam::adam;
 use crate::context::{RunContext, code_tensor, image_tensor};
-use crate::model::Vae;
+use crate::model::{self, Architecture, Vae};
 use crate::objectives::{self, scalar};
 use crate::rng::{Stream, stream};
 use crate::train::StepLosses;
@@ -42,9 +42,21 @@ impl VaeCore {
     /// The VAE at step 0, initialised from the config's seed.
     pub fn new(ctx: Arc<RunContext>) -> VaeCore {
         let device = ctx.device.clone().autodiff();
-        device.seed(ctx.config.seed);
-        let vae = Vae::new(&ctx.arch, &device);
+        let vae = model::seeded_init(&device, ctx.config.seed, || Vae::new(&ctx.arch, &device));
         VaeCore { ctx, device, vae, optimizer: adam() }
+    }
+
+    /// The VAE and a network of the baseline's own (`network`), initialised in that order from
+    /// the config's seed.
+    pub fn with_network<T: Module>(
+        ctx: Arc<RunContext>,
+        network: impl FnOnce(&Architecture, &Device) -> T,
+    ) -> (VaeCore, T) {
+        let device = ctx.device.clone().autodiff();
+        let (vae, extra) = model::seeded_init(&device, ctx.config.seed, || {
+            (Vae::new(&ctx.arch, &device), network(&ctx.arch, &device))
+        });
+        (VaeCore { ctx, device, vae, optimizer: adam() }, extra)
     }
 
     /// Encodes step `step`'s batch, draws its codes and scores reconstruction and KL.

@@ -30,6 +30,32 @@ pub fn all_finite<M: Module>(module: &M) -> bool {
     finite.0
 }
 
+/// Seeds the backend's random generator and initialises the networks `init` builds, holding a
+/// process-wide lock throughout: burn-flex keeps one generator for the whole process and burn
+/// draws a parameter's initial values lazily, at its first use, so two runs starting at once
+/// (tests in one binary, a server training beside a sweep) would otherwise interleave their
+/// draws and neither would depend on its seed alone. Every parameter is therefore drawn here.
+pub fn seeded_init<M: Module>(device: &Device, seed: u64, init: impl FnOnce() -> M) -> M {
+    static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A panic inside another init leaves no state behind that this one depends on.
+    let _held = BACKEND_RNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    let module = init();
+    draw_parameters(&module);
+    module
+}
+
+/// Makes burn draw every lazily initialised float parameter of `module` now.
+fn draw_parameters<M: Module>(module: &M) {
+    struct Draw;
+    impl burn::module::ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            param.val();
+        }
+    }
+    module.visit(&mut Draw);
+}
+
 /// The negative slope of the LeakyReLU after every batch norm (SPEC §2).
 pub const LEAKY_SLOPE: f64 = 0.1;
 
