@@ -107,6 +107,16 @@ fn apply_moves_an_image_and_writes_the_result_and_strip() {
             .all(|l| l.contains("posterior") && l.contains("log density") && l.contains("shape=")),
         "{stdout}"
     );
+    // Each stage's decoded image is read again, with the nuisances the probe sees in it.
+    let seen: Vec<&str> = stdout.lines().filter(|l| l.contains("image reads as")).collect();
+    assert_eq!(seen.len(), 3, "{stdout}");
+    assert!(
+        seen.iter().all(|l| l.contains("shape=")
+            && l.contains("nuisances scale")
+            && l.contains("orientation")
+            && (l.contains("kept") || l.contains("changed"))),
+        "{stdout}"
+    );
     assert_eq!(png_size(&result), (64, 64));
     let (w, _) = png_size(&tmp.path().join("out-strip.png"));
     assert!(w > 4 * 128, "input, reconstruction and two steps");
@@ -275,7 +285,9 @@ fn hwf_runs_end_to_end_with_binary_and_two_output_relations() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.contains("symbol=")).count(), 3, "{stdout}");
+    let stages = |what: &str| stdout.lines().filter(|l| l.contains(what)).count();
+    assert_eq!((stages("component"), stages("image reads as symbol=")), (3, 3), "{stdout}");
+    assert_eq!(stages("nuisances"), 0, "a thousand writers are no nuisance to probe: {stdout}");
     assert_eq!(png_size(&result), (45, 45));
     let out = relatent(&["apply", run, "--image", a, "--relation", "sum", "--out", res]);
     assert_user_error(&out, "1 further operand image(s)");

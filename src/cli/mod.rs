@@ -564,6 +564,7 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
             args.alpha,
             rule.name()
         );
+        println!("{:<16} {}", "", seen_line(stage));
     }
     if args.strip {
         let path = strip_path(&args.out);
@@ -573,6 +574,29 @@ fn apply_command(args: ApplyArgs) -> anyhow::Result<()> {
     apply::write_result(&run, &stages, &args.out)?;
     println!("Wrote {}", args.out.display());
     Ok(())
+}
+
+/// How a stage's decoded image reads when encoded again, and the nuisances the probe reads in
+/// it beside the input's.
+fn seen_line(stage: &apply::Stage) -> String {
+    let s = &stage.seen;
+    let same = if s.component == stage.placement.component {
+        "as its code"
+    } else {
+        "✗ not as its code"
+    };
+    let mut line = format!("image reads as {} ({same}), posterior {:.3}", s.label, s.posterior);
+    if !stage.nuisances.is_empty() {
+        let read: Vec<String> = stage
+            .nuisances
+            .iter()
+            .map(|n| {
+                format!("{} {} {}", n.factor, n.class, if n.kept { "kept" } else { "changed" })
+            })
+            .collect();
+        line += &format!("; nuisances {}", read.join(", "));
+    }
+    line
 }
 
 /// `OUT-strip.png` beside `OUT.png`.

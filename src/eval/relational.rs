@@ -1,12 +1,14 @@
 //! Relational accuracy (SPEC §6): chains of random valid relations applied by the ReL to codes
 //! drawn from the prior; the final code is classified under the α rule.
 
+use std::collections::BTreeMap;
+
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use super::classification::row_at;
-use super::probe::NuisanceProbe;
+use super::probe::{NuisanceProbe, ProbedFactor, nuisance_classes};
 use super::{ALPHAS, DEPTHS};
 use crate::inference::{AbsAeModel, Run};
 use crate::prior::{AlphaRule, argmax};
@@ -23,6 +25,9 @@ pub struct RelationalRow {
     pub accepted_ratio: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nuisance_kept: Option<f64>,
+    /// The same share for each probed nuisance factor alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nuisance_kept_by_factor: BTreeMap<String, f64>,
     /// Pixel IoU at 0.5 with the counterfactual (grey images, tasks with a renderer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iou: Option<f64>,
@@ -39,6 +44,12 @@ pub struct ImageCeiling {
     pub accuracy: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nuisance_kept: Option<f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nuisance_kept_by_factor: BTreeMap<String, f64>,
+    /// How well the nuisance probe reads each nuisance factor in these test images' own codes
+    /// (against their labels): what its verdicts are worth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nuisance_probe: Vec<ProbedFactor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iou: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,7 +94,7 @@ pub fn relational_image_accuracy(
         .copied()
         .filter(|&i| !relations.valid_at(data.components[i]).is_empty())
         .collect();
-    let probe = NuisanceProbe::fit(run, &run.encode_items(&run.ctx.split.labelled));
+    let probe = NuisanceProbe::fit(run);
     let mut pool = CodePool::of_test_images(run, model);
     let mut rows = Vec::new();
     for &depth in &DEPTHS {
@@ -105,8 +116,13 @@ pub fn relational_image_accuracy(
         let decoded = run.decode(&walk.codes);
         let recoded = run.encode_pixels(&decoded);
         let mut depth_rows = score_rows(model, rule, depth, &recoded, &walk.truth);
-        let quality = chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
-        (depth_rows[0].nuisance_kept, depth_rows[0].iou, depth_rows[0].mse) = quality;
+        let (kept, iou, mse) =
+            chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
+        let first = &mut depth_rows[0];
+        (first.iou, first.mse) = (iou, mse);
+        if let Some(kept) = kept {
+            (first.nuisance_kept, first.nuisance_kept_by_factor) = (Some(kept.all), kept.by_factor);
+        }
         rows.extend(depth_rows);
     }
     (rows, reconstruction_ceiling(run, model, probe.as_ref(), &starts[..starts.len().min(chains)]))
@@ -122,7 +138,7 @@ fn chain_quality(
     walk: &Walk,
     decoded: &[f32],
     recoded: &[f32],
-) -> (Option<f64>, Option<f64>, Option<f64>) {
+) -> (Option<Kept>, Option<f64>, Option<f64>) {
     let (data, d) = (&run.ctx.data, run.model.latent());
     let outputs = walk.truth.len() / items.len();
     let len = data.image_len();
@@ -133,7 +149,7 @@ fn chain_quality(
         items.iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
     let kept = probe.map(|p| {
         let codes: Vec<f32> = (0..items.len()).flat_map(|i| last(recoded, d, i)).collect();
-        share(&p.kept(&codes, starts))
+        Kept::measure(p, run, &codes, starts)
     });
     let mut counterfactual = vec![0.0; len];
     let mut compared = Vec::with_capacity(items.len());
@@ -176,11 +192,43 @@ fn reconstruction_ceiling(
         .map(|(a, b)| pixel_match(a, b))
         .collect();
     let (iou, mse) = pixel_measures(run, &compared);
+    let kept = probe.map(|p| Kept::measure(p, run, &recoded, &codes));
+    let names = &data.task.factor_names;
     ImageCeiling {
         accuracy: share(&right),
-        nuisance_kept: probe.map(|p| share(&p.kept(&recoded, &codes))),
+        nuisance_kept: kept.as_ref().map(|k| k.all),
+        nuisance_kept_by_factor: kept.map(|k| k.by_factor).unwrap_or_default(),
+        nuisance_probe: probe
+            .map(|p| p.accuracy(&codes, &nuisance_classes(run, items), names))
+            .unwrap_or_default(),
         iou,
         mse,
+    }
+}
+
+/// Shares of results whose nuisances the probe reads as in their start images: all of them,
+/// and each factor alone.
+struct Kept {
+    all: f64,
+    by_factor: BTreeMap<String, f64>,
+}
+
+impl Kept {
+    /// Of `codes` against the start images' codes `starts` (row-major, row for row).
+    fn measure(probe: &NuisanceProbe, run: &Run, codes: &[f32], starts: &[f32]) -> Kept {
+        let kept = probe.kept_by_factor(codes, starts);
+        let all: Vec<bool> = kept.iter().map(|row| row.iter().all(|&k| k)).collect();
+        let names = &run.ctx.data.task.factor_names;
+        let by_factor = probe
+            .factors
+            .iter()
+            .enumerate()
+            .map(|(j, &f)| {
+                let factor: Vec<bool> = kept.iter().map(|row| row[j]).collect();
+                (names[f].clone(), share(&factor))
+            })
+            .collect();
+        Kept { all: share(&all), by_factor }
     }
 }
 

@@ -1,8 +1,11 @@
 //! The evaluation tables as Markdown, with the paper's numbers beside ours.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::EvalReport;
+use super::probe::{NEIGHBOURS, PROBE_IMAGES};
+use super::relational::ImageCeiling;
 use crate::tasks::{self, PaperNumbers};
 
 fn cell(v: Option<f64>) -> String {
@@ -185,6 +188,36 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
                 cell(c.nuisance_kept),
                 cell(c.iou.or(c.mse))
             );
+            nuisance_lines(out, report, c);
         }
     }
+}
+
+/// What the nuisance probe reads in test images' codes, and each nuisance kept by itself at
+/// every depth and by a plain reconstruction.
+fn nuisance_lines(out: &mut String, report: &EvalReport, ceiling: &ImageCeiling) {
+    if ceiling.nuisance_probe.is_empty() {
+        return;
+    }
+    let read: Vec<String> = ceiling
+        .nuisance_probe
+        .iter()
+        .map(|p| format!("{} {:.3} (chance {:.3})", p.factor, p.accuracy, p.chance))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nThe nuisance probe ({NEIGHBOURS} nearest of {PROBE_IMAGES} training images' codes) reads in test images' codes: {}.\n",
+        read.join(", ")
+    );
+    let factors: Vec<&String> = ceiling.nuisance_kept_by_factor.keys().collect();
+    let header: Vec<String> = factors.iter().map(|f| format!("{f} kept")).collect();
+    let _ =
+        writeln!(out, "| depth | {} |\n|---|{}", header.join(" | "), "---|".repeat(factors.len()));
+    let kept = |by: &BTreeMap<String, f64>| -> String {
+        factors.iter().map(|f| cell(by.get(*f).copied())).collect::<Vec<_>>().join(" | ")
+    };
+    for r in report.relational_images.iter().filter(|r| !r.nuisance_kept_by_factor.is_empty()) {
+        let _ = writeln!(out, "| {} | {} |", r.depth, kept(&r.nuisance_kept_by_factor));
+    }
+    let _ = writeln!(out, "| plain reconstruction | {} |", kept(&ceiling.nuisance_kept_by_factor));
 }

@@ -7,18 +7,73 @@ use super::learner::relation_row;
 use crate::data::ImageShape;
 use crate::data::images::{model_bytes, open_image, png_bytes, write_atomic};
 use crate::eval::ood::{self, OodReference};
+use crate::eval::probe::NuisanceProbe;
 use crate::inference::{AbsAeModel, Placement, Run};
 use crate::prior::AlphaRule;
 use crate::viz::grid::{Cell, ImageGrid};
 use crate::{Error, Result};
 
 /// One stage of the chain: the relation that led to it (None for the input), where its
-/// code lands, and its decoded image.
+/// code lands, its decoded image, where that image lands when encoded again (what the user
+/// sees), and the nuisances the probe reads in it.
 #[derive(Clone, Debug)]
 pub struct Stage {
     pub relation: Option<String>,
     pub placement: Placement,
     pub pixels: Vec<f32>,
+    pub seen: Placement,
+    pub nuisances: Vec<NuisanceReading>,
+}
+
+/// A nuisance factor as the probe reads it in a stage's decoded image, and whether that is how
+/// it reads the input image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NuisanceReading {
+    pub factor: String,
+    pub class: usize,
+    pub kept: bool,
+}
+
+/// What a chain's stages are judged with: the α rule and threshold, and the nuisance probe
+/// (None where the task has no nuisance the labelled images vary in).
+struct Judge<'a> {
+    run: &'a Run,
+    model: &'a AbsAeModel,
+    rule: AlphaRule,
+    alpha: f64,
+    probe: Option<NuisanceProbe>,
+    /// The probe's reading of the input image's code.
+    input_nuisances: Vec<usize>,
+}
+
+impl Judge<'_> {
+    /// The stage of `code`, reached by `relation`.
+    fn stage(&self, relation: Option<String>, code: &[f32]) -> Stage {
+        let pixels = self.run.decode(code);
+        let seen_code = self.run.encode_pixels(&pixels);
+        let nuisances = self.probe.as_ref().map_or_else(Vec::new, |probe| {
+            let read = probe.read(&seen_code).remove(0);
+            let names = &self.run.ctx.data.task.factor_names;
+            probe
+                .factors
+                .iter()
+                .zip(read)
+                .zip(&self.input_nuisances)
+                .map(|((&f, class), &input)| NuisanceReading {
+                    factor: names[f].clone(),
+                    class,
+                    kept: class == input,
+                })
+                .collect()
+        });
+        Stage {
+            relation,
+            placement: self.model.place(code, self.rule, self.alpha),
+            seen: self.model.place(&seen_code, self.rule, self.alpha),
+            pixels,
+            nuisances,
+        }
+    }
 }
 
 /// Reads an image file as `C·H·W` floats in [0, 1] in the task's layout (grey or RGB),
@@ -65,11 +120,10 @@ pub fn apply_chain(
     let mut operands = images.operands.iter().map(|px| run.encode_pixels(px));
     let mut operators = images.operators.iter().map(|px| run.encode_pixels(px));
     let mut code = run.encode_pixels(pixels);
-    let mut stages = vec![Stage {
-        relation: None,
-        placement: model.place(&code, rule, alpha),
-        pixels: run.decode(&code),
-    }];
+    let probe = NuisanceProbe::fit(run);
+    let input_nuisances = probe.as_ref().map_or_else(Vec::new, |p| p.read(&code).remove(0));
+    let judge = Judge { run, model, rule, alpha, probe, input_nuisances };
+    let mut stages = vec![judge.stage(None, &code)];
     let d = model.mixture.dim;
     for (&id, name) in ids.iter().zip(relations) {
         let relation = &model.relations().relations[id];
@@ -89,11 +143,7 @@ pub fn apply_chain(
             } else {
                 format!("{name} [{}/{}]", o + 1, relation.outputs)
             };
-            stages.push(Stage {
-                relation: Some(label),
-                placement: model.place(z, rule, alpha),
-                pixels: run.decode(z),
-            });
+            stages.push(judge.stage(Some(label), z));
         }
         code = out[out.len() - d..].to_vec();
     }
@@ -153,7 +203,11 @@ pub fn strip(run: &Run, input: &[f32], stages: &[Stage]) -> ImageGrid {
     let mut row = vec![Some(Cell { pixels: input.to_vec(), caption: None })];
     for stage in stages {
         grid.column_headers.push(stage.relation.clone().unwrap_or_else(|| "reconstruction".into()));
-        let caption = task.component_short_label(stage.placement.component);
+        // The image's own reading, as the figures caption theirs, marked where it is not the
+        // component the code is in.
+        let seen = task.component_short_label(stage.seen.component);
+        let mark = if stage.seen.component == stage.placement.component { "" } else { "✗ " };
+        let caption = format!("{mark}{seen}");
         row.push(Some(Cell { pixels: stage.pixels.clone(), caption: Some(caption) }));
     }
     grid.rows.push(row);
