@@ -137,6 +137,17 @@ pub enum RelObjective {
     Transport,
 }
 
+/// What the latent cycle asks of a decoded prior sample encoded again (`cycle.objective`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CycleObjective {
+    /// To come back where it started: the Mahalanobis distance under its component.
+    Start,
+    /// To be read as the component it was drawn from: the posterior's cross-entropy, which
+    /// leaves the decoder free in how it draws a code as long as the component shows.
+    Component,
+}
+
 /// Which α rule evaluation uses (`eval.alpha_rule`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -221,6 +232,12 @@ pub struct CycleConfig {
     pub weight: f64,
     /// Prior samples per step. Each costs a decoder and an encoder pass forward and back.
     pub batch: usize,
+    pub objective: CycleObjective,
+    /// Weight of the reconstruction cycle (0 = off, the paper): the batch's reconstructions,
+    /// encoded again, are asked for the component their input is confidently in (at
+    /// `consistency.threshold`), so the decoder draws what tells components apart and the
+    /// encoder reads decoded images as it reads real ones. Costs an encoder pass on the batch.
+    pub reconstruction: f64,
 }
 
 /// The relational learner's training.
@@ -239,6 +256,11 @@ pub struct RelConfig {
     /// (their true components known) instead of prior samples, so the ReL also learns to move
     /// the codes real images have (0 = prior samples only, as in the paper).
     pub labelled_fraction: f64,
+    /// Unlabelled training images encoded once the autoencoder has stopped and, where the
+    /// mixture places them confidently (`consistency.threshold`), added with that component
+    /// to the labelled images' codes the ReL-only batches draw from: the codes a user's images
+    /// have are spread wider than the shrunk prior's samples (0 = labelled images only).
+    pub pseudo_labelled: usize,
     /// The ReL returns its first input's code plus the network's output (for every output),
     /// so what a relation leaves alone needs no learning (false = the paper's plain MLP).
     pub residual: bool,
@@ -381,6 +403,16 @@ impl RelObjective {
     }
 }
 
+impl CycleObjective {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            CycleObjective::Start => "start",
+            CycleObjective::Component => "component",
+        }
+    }
+}
+
 impl AlphaRuleKind {
     /// The rule's name.
     pub fn name(self) -> &'static str {
@@ -468,7 +500,12 @@ impl Config {
             },
             supervised: SupervisedConfig { weight: 0.0, labelled_batch: 0, augment: false },
             consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
-            cycle: CycleConfig { weight: 0.0, batch: 32 },
+            cycle: CycleConfig {
+                weight: 0.0,
+                batch: 32,
+                objective: CycleObjective::Start,
+                reconstruction: 0.0,
+            },
             rel: RelConfig {
                 batch_size: 128,
                 lr: 1e-4,
@@ -476,6 +513,7 @@ impl Config {
                 updates_per_step: 1,
                 finetune_steps: 0,
                 labelled_fraction: 0.0,
+                pseudo_labelled: 0,
                 residual: false,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
@@ -640,6 +678,7 @@ impl Config {
         unit_interval("consistency.threshold", c.threshold)?;
         unit_interval("consistency.share", c.share)?;
         non_negative_finite("cycle.weight", self.cycle.weight)?;
+        non_negative_finite("cycle.reconstruction", self.cycle.reconstruction)?;
         check(
             self.cycle.weight == 0.0 || self.cycle.batch > 0,
             "cycle.batch",
@@ -917,6 +956,7 @@ mod tests {
             ("[consistency]\nshare = 1.5", "consistency.share"),
             ("[cycle]\nweight = -1.0", "cycle.weight"),
             ("[cycle]\nweight = 1.0\nbatch = 0", "cycle.batch"),
+            ("[cycle]\nreconstruction = -0.5", "cycle.reconstruction"),
             ("[rel]\nobjective = \"l1\"", "rel.objective"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {

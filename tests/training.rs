@@ -3,7 +3,7 @@
 mod common;
 
 use burn::prelude::*;
-use relatent::config::{Config, Overrides};
+use relatent::config::{Config, CycleObjective, Overrides};
 use relatent::eval;
 use relatent::inference::Run;
 use relatent::model;
@@ -43,19 +43,54 @@ fn reconstruction_loss_falls() {
 #[test]
 fn the_latent_cycle_is_off_by_default_and_falls_when_trained() {
     let tmp = tempfile::tempdir().unwrap();
-    let cycle_losses = |name: &str, weight: f64| -> Vec<Option<f64>> {
+    let cycle_losses = |name: &str, objective: CycleObjective, weight: f64| -> Vec<Option<f64>> {
         let mut config = tiny_config(tmp.path(), "");
-        (config.train.steps, config.cycle.weight) = (60, weight);
+        (config.train.steps, config.cycle.weight, config.cycle.objective) = (60, weight, objective);
         let dir = RunDir::new(tmp.path().join(name));
         run(config, &dir, TrainOptions::default());
         common::losses(&dir.metrics()).iter().map(|l| l["cycle"].as_f64()).collect()
     };
-    assert!(cycle_losses("off", 0.0).iter().all(Option::is_none));
-    let on: Vec<f64> = cycle_losses("on", 10.0).into_iter().flatten().collect();
-    assert!(on.len() >= 20, "reported every logged step after the switch: {on:?}");
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (first, last) = (mean(&on[..5]), mean(&on[on.len() - 5..]));
-    assert!(last < 0.5 * first, "cycle {first} → {last}");
+    assert!(cycle_losses("off", CycleObjective::Start, 0.0).iter().all(Option::is_none));
+    for objective in [CycleObjective::Start, CycleObjective::Component] {
+        let on: Vec<f64> =
+            cycle_losses(objective.name(), objective, 10.0).into_iter().flatten().collect();
+        assert!(on.len() >= 20, "reported every logged step after the switch: {on:?}");
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (first, last) = (mean(&on[..5]), mean(&on[on.len() - 5..]));
+        assert!(last < 0.5 * first, "{objective:?}: cycle {first} → {last}");
+    }
+}
+
+/// Every term added to improve relations on real images is off unless asked for, and off it
+/// leaves training exactly as it was; on, it is logged and changes the training.
+#[test]
+fn terms_for_real_images_are_switchable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train_with = |name: &str, change: &dyn Fn(&mut Config)| -> Vec<serde_json::Value> {
+        let mut config = tiny_config(tmp.path(), "");
+        change(&mut config);
+        let dir = RunDir::new(tmp.path().join(name));
+        run(config, &dir, TrainOptions::default());
+        common::losses(&dir.metrics())
+    };
+    let default = train_with("default", &|_| {});
+    let off = train_with("off", &|c| {
+        (c.cycle.reconstruction, c.rel.pseudo_labelled, c.rel.residual) = (0.0, 0, false)
+    });
+    assert_eq!(off, default);
+    assert!(default.iter().all(|l| l["reconstruction_cycle"].is_null()));
+
+    let on = train_with("reconstruction", &|c| {
+        (c.cycle.reconstruction, c.consistency.threshold) = (1.0, 0.0)
+    });
+    assert!(on.iter().filter_map(|l| l["reconstruction_cycle"].as_f64()).any(f64::is_finite));
+    assert_ne!(on, default);
+    let labelled_only = train_with("labelled", &|c| c.rel.labelled_fraction = 1.0);
+    let pseudo =
+        train_with("pseudo", &|c| (c.rel.labelled_fraction, c.rel.pseudo_labelled) = (1.0, 40));
+    let autoencoder_steps = default.iter().filter(|l| l["recon"].is_number()).count();
+    assert_eq!(pseudo[..autoencoder_steps], default[..autoencoder_steps], "ReL-only steps only");
+    assert_ne!(pseudo, labelled_only);
 }
 
 #[test]

@@ -42,6 +42,7 @@ impl Progress for TrainingBar {
             show("sup", l.supervised),
             show("cons", l.consistency),
             show("cycle", l.cycle),
+            show("rcycle", l.reconstruction_cycle),
             show("rel", l.relational),
         ]
         .into_iter()

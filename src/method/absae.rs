@@ -17,16 +17,15 @@ use rand::seq::IndexedRandom;
 use super::Method;
 use crate::Result;
 use crate::backend::adam::adam;
+use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{Augmentation, PixelNoise, labelled_view, makes_views_of, strong_view};
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Mlp};
 use crate::objectives::{self, scalar};
-use crate::prior::{Mixture, MixtureTensors, Prior};
+use crate::prior::{Mixture, MixtureTensors, Prior, max_posterior};
 use crate::rel::RelationSet;
-use crate::rel::learner::{
-    self, LabelledCodes, RelationBatch, relation_input, sample_relation_batch,
-};
+use crate::rel::learner::{self, RealCodes, RelationBatch, relation_input, sample_relation_batch};
 use crate::rng::{Stream, stream};
 use crate::train::StepLosses;
 use crate::train::checkpoint::{Checkpoint, sections};
@@ -46,14 +45,18 @@ pub struct AbsAeMethod {
     prior: Prior,
     mixture_tensors: Option<MixtureTensors>,
     noise: PixelNoise,
-    /// Codes of the labelled images once the autoencoder has stopped (it no longer changes, so
-    /// a resumed run recomputes the same codes).
-    frozen_labelled_codes: Option<Vec<f32>>,
+    /// Codes of real images the ReL-only batches draw from, once the autoencoder has stopped
+    /// (it no longer changes, so a resumed run recomputes the same codes).
+    frozen_real_codes: Option<RealCodes>,
     /// Pixels of the labelled images, in `split.labelled` order: every step of the default
     /// mode and every mixture refresh needs them, and rendering them again cost Shapes3D a
     /// tenth of its step time.
     labelled_pixels: Vec<f32>,
 }
+
+/// Unlabelled images encoded at a time for the ReL's pseudo-labelled codes (rendering them
+/// all at once would hold every pixel in memory).
+const PSEUDO_LABEL_CHUNK: usize = 1024;
 
 /// Training views beyond the plain batch (default mode).
 #[derive(Default)]
@@ -96,7 +99,7 @@ impl AbsAeMethod {
             opt_rel: adam(),
             mixture_tensors: None,
             noise,
-            frozen_labelled_codes: None,
+            frozen_real_codes: None,
             labelled_pixels,
             ctx,
         })
@@ -195,7 +198,7 @@ impl AbsAeMethod {
         let d = self.ctx.arch.latent;
         let z = z_all.clone().slice([0..b, 0..d]);
         let logits = self.ae.decoder.forward(z.clone());
-        let recon = objectives::reconstruction_bce(logits, self.images(clean));
+        let recon = objectives::reconstruction_bce(logits.clone(), self.images(clean));
         let adversarial = objectives::encoder_adversarial(self.disc.forward(z.clone()));
         let mut loss = recon.clone() + adversarial.clone().mul_scalar(config.train.beta);
         losses.recon = Some(scalar(&recon));
@@ -221,6 +224,10 @@ impl AbsAeMethod {
                     loss = loss + cons.mul_scalar(config.consistency.weight);
                 }
             }
+        }
+        if let Some(cycle) = self.reconstruction_cycle(z.clone(), logits) {
+            losses.reconstruction_cycle = Some(scalar(&cycle));
+            loss = loss + cycle.mul_scalar(config.cycle.reconstruction);
         }
         if let Some(cycle) = self.latent_cycle(s) {
             losses.cycle = Some(scalar(&cycle));
@@ -254,7 +261,25 @@ impl AbsAeMethod {
         let start = code_tensor(codes, mixture.dim, &self.device);
         let images = burn::tensor::activation::sigmoid(self.ae.decoder.forward(start.clone()));
         let back = self.ae.encoder.forward(images);
-        Some(objectives::latent_cycle(mix, back, start, &components))
+        Some(match cycle.objective {
+            CycleObjective::Start => objectives::latent_cycle(mix, back, start, &components),
+            CycleObjective::Component => {
+                objectives::posterior_cross_entropy(mix, back, &components)
+            }
+        })
+    }
+
+    /// The reconstruction cycle (None while it is off, before the switch, or when no code of
+    /// the batch is confident): the batch's reconstructions (`logits`) encoded again, against
+    /// the components their codes `z` are confidently in.
+    fn reconstruction_cycle(&self, z: Tensor<2>, logits: Tensor<4>) -> Option<Tensor<1>> {
+        let config = &self.ctx.config;
+        let mix = self.mixture_tensors.as_ref()?;
+        if config.cycle.reconstruction == 0.0 {
+            return None;
+        }
+        let back = self.ae.encoder.forward(burn::tensor::activation::sigmoid(logits));
+        objectives::consistency(mix, z, back, config.consistency.threshold as f32)
     }
 
     /// The default mode's extra views, empty in the paper mode or before the switch.
@@ -309,7 +334,7 @@ impl AbsAeMethod {
         let mut batch = sample_relation_batch(&self.relations, &mixture, n, &mut rng);
         if step >= config.train.steps {
             let m = (n as f64 * config.rel.labelled_fraction).round() as usize;
-            self.replace_with_labelled_codes(&mut batch, &mixture, m, &mut rng);
+            self.replace_with_real_codes(&mut batch, &mixture, m, &mut rng);
         }
         let input =
             relation_input(&batch.inputs, self.relations.input_width(mixture.dim), &self.device);
@@ -326,9 +351,9 @@ impl AbsAeMethod {
         value
     }
 
-    /// Replaces the first `m` rows of `batch` by rows built from the labelled images' codes,
-    /// which are frozen once the autoencoder has stopped.
-    fn replace_with_labelled_codes(
+    /// Replaces the first `m` rows of `batch` by rows built from real images' codes, which
+    /// are frozen once the autoencoder has stopped.
+    fn replace_with_real_codes(
         &mut self,
         batch: &mut RelationBatch,
         mixture: &Mixture,
@@ -338,13 +363,48 @@ impl AbsAeMethod {
         if m == 0 {
             return;
         }
-        if self.frozen_labelled_codes.is_none() {
-            self.frozen_labelled_codes = Some(self.encode_labelled());
+        if self.frozen_real_codes.is_none() {
+            self.frozen_real_codes = Some(self.real_codes(mixture));
         }
-        let components = self.ctx.labelled_components();
-        let codes = self.frozen_labelled_codes.as_deref().expect("just computed");
-        let labelled = LabelledCodes { codes, components: &components };
-        learner::replace_with_labelled_codes(batch, &self.relations, &labelled, mixture, m, rng);
+        let real = self.frozen_real_codes.as_ref().expect("just computed");
+        learner::replace_with_real_codes(batch, &self.relations, real, mixture, m, rng);
+    }
+
+    /// The labelled images' codes with their components, then the codes of the first
+    /// `rel.pseudo_labelled` unlabelled training images the mixture places confidently, with
+    /// the component it places them in.
+    fn real_codes(&self, mixture: &Mixture) -> RealCodes {
+        let mut real =
+            RealCodes { codes: self.encode_labelled(), components: self.ctx.labelled_components() };
+        let config = &self.ctx.config;
+        let labelled: std::collections::HashSet<usize> =
+            self.ctx.split.labelled.iter().copied().collect();
+        let unlabelled: Vec<usize> = self
+            .ctx
+            .split
+            .train
+            .iter()
+            .copied()
+            .filter(|i| !labelled.contains(i))
+            .take(config.rel.pseudo_labelled)
+            .collect();
+        let d = mixture.dim;
+        for chunk in unlabelled.chunks(PSEUDO_LABEL_CHUNK) {
+            let codes = encode_with(
+                &self.ae.encoder,
+                &self.ctx.data.render_batch(chunk),
+                self.ctx.image_shape(),
+                &self.ctx.device,
+            );
+            for z in codes.chunks_exact(d) {
+                let (k, ld) = mixture.classify(z);
+                if max_posterior(&ld, 1.0) >= config.consistency.threshold {
+                    real.codes.extend_from_slice(z);
+                    real.components.push(k);
+                }
+            }
+        }
+        real
     }
 }
 
@@ -431,6 +491,26 @@ impl Method for AbsAeMethod {
 mod tests {
     use super::*;
     use crate::config::{Config, Preset};
+
+    #[test]
+    fn pseudo_labelled_codes_join_the_labelled_ones_with_the_mixtures_component() {
+        let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+        (config.tau, config.rel.pseudo_labelled, config.consistency.threshold) = (2, 30, 0.0);
+        let ctx = Arc::new(RunContext::new(config).unwrap());
+        let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+        method.fit_mixture(false).unwrap();
+        let mixture = method.mixture().unwrap().clone();
+        let real = method.real_codes(&mixture);
+        let (d, labelled) = (mixture.dim, ctx.split.labelled.len());
+        assert_eq!(real.codes.len(), real.components.len() * d);
+        assert_eq!(real.codes[..labelled * d], method.encode_labelled());
+        assert_eq!(real.components[..labelled], ctx.labelled_components());
+        assert_eq!(real.components.len() - labelled, 30, "every image passes a threshold of 0");
+        for (z, &k) in real.codes[labelled * d..].chunks_exact(d).zip(&real.components[labelled..])
+        {
+            assert_eq!(mixture.classify(z).0, k, "the component the mixture places it in");
+        }
+    }
 
     #[test]
     fn consistency_share_decides_how_many_batch_images_get_a_strong_view() {

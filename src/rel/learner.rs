@@ -136,35 +136,36 @@ pub fn sample_relation_batch(
     batch
 }
 
-/// Codes of labelled images and their true components, for ReL rows built from real codes.
-pub struct LabelledCodes<'a> {
+/// Codes of real images and their components (the true ones of labelled images, the
+/// mixture's reading of unlabelled ones), for ReL rows built from real codes.
+pub struct RealCodes {
     /// Row-major n×d.
-    pub codes: &'a [f32],
-    pub components: &'a [usize],
+    pub codes: Vec<f32>,
+    pub components: Vec<usize>,
 }
 
-/// Replaces the first `m` rows of `batch` by rows built from encoded labelled images: the
-/// first operand one chosen at random, with a random relation defined at its true component,
-/// and any further operand or operator code another labelled image of its component, so the
-/// ReL learns to take the codes real images have in every input.
-pub fn replace_with_labelled_codes(
+/// Replaces the first `m` rows of `batch` by rows built from encoded real images: the first
+/// operand one chosen at random, with a random relation defined at its component, and any
+/// further operand or operator code another image of its component, so the ReL learns to
+/// take the codes real images have in every input.
+pub fn replace_with_real_codes(
     batch: &mut RelationBatch,
     relations: &RelationSet,
-    labelled: &LabelledCodes,
+    real: &RealCodes,
     mixture: &Mixture,
     m: usize,
     rng: &mut impl Rng,
 ) {
     let d = mixture.dim;
-    let code = |j: usize| &labelled.codes[j * d..(j + 1) * d];
+    let code = |j: usize| &real.codes[j * d..(j + 1) * d];
     let mut by_component = vec![Vec::new(); mixture.components()];
-    for (j, &c) in labelled.components.iter().enumerate() {
+    for (j, &c) in real.components.iter().enumerate() {
         by_component[c].push(j);
     }
     let width = relations.input_width(d);
     for row in 0..m.min(batch.applications.len()) {
-        let j = rng.random_range(0..labelled.components.len());
-        let Some(application) = relations.continue_from(labelled.components[j], rng) else {
+        let j = rng.random_range(0..real.components.len());
+        let Some(application) = relations.continue_from(real.components[j], rng) else {
             continue;
         };
         let mut draw = |c: usize| match by_component[c].choose(rng) {

@@ -30,6 +30,9 @@ pub struct StepLosses {
     pub consistency: Option<f32>,
     /// How far decoded prior samples land from where they started, once encoded again.
     pub cycle: Option<f32>,
+    /// How often the batch's reconstructions, encoded again, miss their input's component
+    /// (posterior cross-entropy).
+    pub reconstruction_cycle: Option<f32>,
     /// KL divergence of the VAE posterior from N(0, I) (baselines).
     pub kl: Option<f32>,
     /// FactorVAE's discriminator estimate of the total correlation.
@@ -215,6 +218,7 @@ impl StepLosses {
             ("supervised", self.supervised),
             ("consistency", self.consistency),
             ("cycle", self.cycle),
+            ("reconstruction_cycle", self.reconstruction_cycle),
             ("kl", self.kl),
             ("total_correlation", self.total_correlation),
         ];

@@ -115,8 +115,22 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
             format!("{} ({}, {})", c.weight, c.threshold, c.share),
         ),
         (
+            "cycles: prior samples (objective, batch), reconstructions",
+            format!(
+                "{} ({}, {}), {}",
+                config.cycle.weight,
+                config.cycle.objective.name(),
+                config.cycle.batch,
+                config.cycle.reconstruction
+            ),
+        ),
+        (
             "ReL updates per step, ReL-only steps after",
             format!("{}, {}", r.updates_per_step, r.finetune_steps),
+        ),
+        (
+            "ReL-only batches: share of real codes, pseudo-labelled images, residual",
+            format!("{}, {}, {}", r.labelled_fraction, r.pseudo_labelled, r.residual),
         ),
         (
             "α rule (posterior temperature)",
