@@ -3,6 +3,7 @@
 
 pub mod baseline;
 pub mod classification;
+pub mod judge;
 pub mod metrics;
 pub mod ood;
 pub mod probe;

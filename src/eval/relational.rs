@@ -8,6 +8,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
 use super::classification::row_at;
+use super::judge::PixelJudge;
 use super::probe::{NuisanceProbe, ProbedFactor, nuisance_classes};
 use super::{ALPHAS, DEPTHS};
 use crate::inference::{AbsAeModel, Run};
@@ -34,6 +35,10 @@ pub struct RelationalRow {
     /// Mean squared error per pixel against the counterfactual (colour images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mse: Option<f64>,
+    /// Share of results the pixel judge reads as the intended component: the nearest of
+    /// 5 000 real training images is of that component (see [`super::judge`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_accuracy: Option<f64>,
 }
 
 /// The same measures for a plain reconstruction of the test images: the ceiling of the
@@ -54,6 +59,10 @@ pub struct ImageCeiling {
     pub iou: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mse: Option<f64>,
+    /// The pixel judge's reading of the reconstructions, and of the test images themselves
+    /// (what it is worth).
+    pub judged_accuracy: f64,
+    pub judge_on_inputs: f64,
 }
 
 /// Relational accuracy for every depth of [`DEPTHS`] and α of [`ALPHAS`], from `chains`
@@ -95,6 +104,8 @@ pub fn relational_image_accuracy(
         .filter(|&i| !relations.valid_at(data.components[i]).is_empty())
         .collect();
     let probe = NuisanceProbe::fit(run);
+    let judge = PixelJudge::fit(run);
+    let outputs = relations.outputs();
     let mut pool = CodePool::of_test_images(run, model);
     let mut rows = Vec::new();
     for &depth in &DEPTHS {
@@ -116,20 +127,39 @@ pub fn relational_image_accuracy(
         let decoded = run.decode(&walk.codes);
         let recoded = run.encode_pixels(&decoded);
         let mut depth_rows = score_rows(model, rule, depth, &recoded, &walk.truth);
-        let (kept, iou, mse) =
-            chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
+        let quality = chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
         let first = &mut depth_rows[0];
-        (first.iou, first.mse) = (iou, mse);
-        if let Some(kept) = kept {
+        (first.iou, first.mse) = (quality.iou, quality.mse);
+        first.judged_accuracy = Some(judged_chains(&judge, &decoded, &walk.truth, outputs));
+        if let Some(kept) = quality.kept {
             (first.nuisance_kept, first.nuisance_kept_by_factor) = (Some(kept.all), kept.by_factor);
         }
         rows.extend(depth_rows);
     }
-    (rows, reconstruction_ceiling(run, model, probe.as_ref(), &starts[..starts.len().min(chains)]))
+    let ceiling_items = &starts[..starts.len().min(chains)];
+    (rows, reconstruction_ceiling(run, model, probe.as_ref(), &judge, ceiling_items))
 }
 
-/// Nuisances kept, and IoU or MSE against the counterfactual, of chains that started at test
-/// images `items` (their codes `starts`); each chain's last output is compared.
+/// Share of chains whose every decoded output (`decoded`, each chain's `outputs` together) the
+/// pixel judge reads as its true component.
+fn judged_chains(judge: &PixelJudge, decoded: &[f32], truth: &[usize], outputs: usize) -> f64 {
+    let read = judge.read(decoded);
+    let right: Vec<bool> =
+        read.chunks_exact(outputs).zip(truth.chunks_exact(outputs)).map(|(r, t)| r == t).collect();
+    share(&right)
+}
+
+/// What the image-level chains' results keep of their start images and how they compare with
+/// what the renderer draws.
+struct ChainQuality {
+    kept: Option<Kept>,
+    iou: Option<f64>,
+    mse: Option<f64>,
+}
+
+/// Nuisances kept, and IoU or MSE against the counterfactual, of chains
+/// that started at test images `items` (their codes `starts`); each chain's last output is
+/// compared.
 fn chain_quality(
     run: &Run,
     probe: Option<&NuisanceProbe>,
@@ -138,7 +168,7 @@ fn chain_quality(
     walk: &Walk,
     decoded: &[f32],
     recoded: &[f32],
-) -> (Option<Kept>, Option<f64>, Option<f64>) {
+) -> ChainQuality {
     let (data, d) = (&run.ctx.data, run.model.latent());
     let outputs = walk.truth.len() / items.len();
     let len = data.image_len();
@@ -151,6 +181,7 @@ fn chain_quality(
         let codes: Vec<f32> = (0..items.len()).flat_map(|i| last(recoded, d, i)).collect();
         Kept::measure(p, run, &codes, starts)
     });
+    let mut quality = ChainQuality { kept, iou: None, mse: None };
     let mut counterfactual = vec![0.0; len];
     let mut compared = Vec::with_capacity(items.len());
     for (i, &item) in items.iter().enumerate() {
@@ -158,12 +189,12 @@ fn chain_quality(
             .iter()
             .fold(start_classes[i].clone(), |c, a| data.task.move_to_component(&c, a.carried()));
         if !data.dataset.render_counterfactual(data.indices[item], &classes, &mut counterfactual) {
-            return (kept, None, None);
+            return quality;
         }
         compared.push(pixel_match(&last(decoded, len, i), &counterfactual));
     }
-    let (iou, mse) = pixel_measures(run, &compared);
-    (kept, iou, mse)
+    (quality.iou, quality.mse) = pixel_measures(run, &compared);
+    quality
 }
 
 /// The ceiling: test images `items` reconstructed, re-encoded, classified, probed and compared
@@ -172,6 +203,7 @@ fn reconstruction_ceiling(
     run: &Run,
     model: &AbsAeModel,
     probe: Option<&NuisanceProbe>,
+    judge: &PixelJudge,
     items: &[usize],
 ) -> ImageCeiling {
     let data = &run.ctx.data;
@@ -193,6 +225,7 @@ fn reconstruction_ceiling(
         .collect();
     let (iou, mse) = pixel_measures(run, &compared);
     let kept = probe.map(|p| Kept::measure(p, run, &recoded, &codes));
+    let components: Vec<usize> = items.iter().map(|&i| data.components[i]).collect();
     let names = &data.task.factor_names;
     ImageCeiling {
         accuracy: share(&right),
@@ -203,6 +236,8 @@ fn reconstruction_ceiling(
             .unwrap_or_default(),
         iou,
         mse,
+        judged_accuracy: judge.accuracy(&decoded, &components),
+        judge_on_inputs: judge.accuracy(&pixels, &components),
     }
 }
 
