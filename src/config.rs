@@ -261,6 +261,12 @@ pub struct RelConfig {
     /// to the labelled images' codes the ReL-only batches draw from: the codes a user's images
     /// have are spread wider than the shrunk prior's samples (0 = labelled images only).
     pub pseudo_labelled: usize,
+    /// Weight of the ReL's image cycle in the ReL-only steps (0 = off): its outputs decoded and
+    /// encoded again by the frozen autoencoder are asked for their target component, so a
+    /// relation is judged by the image it draws. One ReL update per step carries it.
+    pub image_cycle: f64,
+    /// Output codes per step the image cycle decodes (a decoder and an encoder pass each).
+    pub image_cycle_batch: usize,
     /// The ReL returns its first input's code plus the network's output (for every output),
     /// so what a relation leaves alone needs no learning (false = the paper's plain MLP).
     pub residual: bool,
@@ -514,6 +520,8 @@ impl Config {
                 finetune_steps: 0,
                 labelled_fraction: 0.0,
                 pseudo_labelled: 0,
+                image_cycle: 0.0,
+                image_cycle_batch: 32,
                 residual: false,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
@@ -689,6 +697,12 @@ impl Config {
         positive_finite("rel.lr", r.lr)?;
         positive("rel.updates_per_step", r.updates_per_step)?;
         unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
+        non_negative_finite("rel.image_cycle", r.image_cycle)?;
+        check(
+            r.image_cycle == 0.0 || r.image_cycle_batch > 0,
+            "rel.image_cycle_batch",
+            "must be positive when rel.image_cycle is",
+        )?;
         non_negative_finite("beta_vae.beta", self.beta_vae.beta)?;
         non_negative_finite("factor_vae.gamma", self.factor_vae.gamma)?;
         positive_finite("eval.posterior_temperature", self.eval.posterior_temperature)?;
@@ -957,6 +971,7 @@ mod tests {
             ("[cycle]\nweight = -1.0", "cycle.weight"),
             ("[cycle]\nweight = 1.0\nbatch = 0", "cycle.batch"),
             ("[cycle]\nreconstruction = -0.5", "cycle.reconstruction"),
+            ("[rel]\nimage_cycle = 1.0\nimage_cycle_batch = 0", "rel.image_cycle_batch"),
             ("[rel]\nobjective = \"l1\"", "rel.objective"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {

@@ -91,6 +91,9 @@ fn terms_for_real_images_are_switchable() {
     let autoencoder_steps = default.iter().filter(|l| l["recon"].is_number()).count();
     assert_eq!(pseudo[..autoencoder_steps], default[..autoencoder_steps], "ReL-only steps only");
     assert_ne!(pseudo, labelled_only);
+    let image_cycle = train_with("image", &|c| c.rel.image_cycle = 1.0);
+    assert_eq!(image_cycle[..autoencoder_steps], default[..autoencoder_steps]);
+    assert_ne!(image_cycle, default);
 }
 
 #[test]

@@ -48,6 +48,8 @@ pub struct AbsAeMethod {
     /// Codes of real images the ReL-only batches draw from, once the autoencoder has stopped
     /// (it no longer changes, so a resumed run recomputes the same codes).
     frozen_real_codes: Option<RealCodes>,
+    /// The autoencoder once it has stopped, frozen, for the ReL's image cycle.
+    frozen_ae: Option<AbsAe>,
     /// Pixels of the labelled images, in `split.labelled` order: every step of the default
     /// mode and every mixture refresh needs them, and rendering them again cost Shapes3D a
     /// tenth of its step time.
@@ -100,6 +102,7 @@ impl AbsAeMethod {
             mixture_tensors: None,
             noise,
             frozen_real_codes: None,
+            frozen_ae: None,
             labelled_pixels,
             ctx,
         })
@@ -342,13 +345,40 @@ impl AbsAeMethod {
         let out =
             learner::forward(&self.rel, input, &self.relations, mixture.dim, config.rel.residual)
                 .reshape([n * self.relations.outputs(), mixture.dim]);
+        let image_cycle = (step >= config.train.steps && update == 0)
+            .then(|| self.image_cycle(out.clone(), &batch.targets()))
+            .flatten();
         let mix = self.mixture_tensors.as_ref().expect("tensors exist with the mixture");
-        let loss = learner::objective(config.rel.objective, out, &batch, &mixture, mix, &mut rng);
+        let mut loss =
+            learner::objective(config.rel.objective, out, &batch, &mixture, mix, &mut rng);
         let value = scalar(&loss);
+        if let Some(cycle) = image_cycle {
+            loss = loss + cycle.mul_scalar(config.rel.image_cycle);
+        }
         let grads =
             GradientsParams::from_grads(loss.mul_scalar(config.train.gamma).backward(), &self.rel);
         self.rel = self.opt_rel.step(config.rel.lr, self.rel.clone(), grads);
         value
+    }
+
+    /// The image cycle of the ReL's first `rel.image_cycle_batch` output codes `out` (None
+    /// while it is off): decoded and encoded again by the frozen autoencoder, the posterior's
+    /// cross-entropy against their `targets`. Those rows are the real images' codes where the
+    /// ReL-only batches have any, whose first step is where a relation fails most.
+    fn image_cycle(&mut self, out: Tensor<2>, targets: &[usize]) -> Option<Tensor<1>> {
+        let rel = &self.ctx.config.rel;
+        if rel.image_cycle == 0.0 {
+            return None;
+        }
+        // Frozen: no gradient of its own, batch norm on its running statistics, yet the
+        // gradient reaches the ReL's output through it.
+        let ae = self.frozen_ae.get_or_insert_with(|| self.ae.clone().freeze());
+        let k = rel.image_cycle_batch.min(targets.len());
+        let codes = out.slice([0..k, 0..self.ctx.arch.latent]);
+        let images = burn::tensor::activation::sigmoid(ae.decoder.forward(codes));
+        let back = ae.encoder.forward(images);
+        let mix = self.mixture_tensors.as_ref().expect("tensors exist with the mixture");
+        Some(objectives::posterior_cross_entropy(mix, back, &targets[..k]))
     }
 
     /// Replaces the first `m` rows of `batch` by rows built from real images' codes, which
