@@ -572,6 +572,16 @@ impl Config {
         self.rel.updates_per_step = schedule.rel_updates_per_step;
         self.rel.finetune_steps = schedule.rel_finetune_steps;
         self.rel.labelled_fraction = 0.5;
+        // Decoded images must read as the component they were drawn for: the reconstruction
+        // and prior-sample cycles took dSprites' test-image relations at depth 1 from 0.44 to
+        // 0.83 (seed 0), and the ReL trained on real codes as well as prior samples.
+        self.cycle = CycleConfig {
+            weight: 1.0,
+            batch: 32,
+            objective: CycleObjective::Component,
+            reconstruction: 1.0,
+        };
+        self.rel.pseudo_labelled = 10_000;
         self.eval.posterior_temperature = 1.0 / self.prior.shrink;
     }
 

@@ -24,6 +24,7 @@ labelled_batch = 8
 [rel]
 batch_size = 16
 finetune_steps = 3
+pseudo_labelled = 64
 [eval]
 relational_samples = 50
 max_test_images = 64
