@@ -133,7 +133,9 @@ fn a_users_rgb_folder_trains_evaluates_draws_and_applies() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.lines().filter(|l| l.contains("colour=")).count() == 3, "{stdout}");
+    let stages = |what: &str| stdout.lines().filter(|l| l.contains(what)).count();
+    assert_eq!((stages("component"), stages("image reads as colour=")), (3, 3), "{stdout}");
+    assert_eq!(stages("nuisances place"), 3, "the folder's own nuisance, probed: {stdout}");
     assert_eq!(image::open(&moved).unwrap().width(), 32);
 }
 
