@@ -919,7 +919,7 @@ mod tests {
         };
         assert_eq!(steps("dsprites"), (2500, 2000));
         assert_eq!(steps("dsprites-full"), (2500, 2000));
-        assert_eq!(steps("shapes3d"), (2000, 4000));
+        assert_eq!(steps("shapes3d"), (2000, 16_000));
         assert_eq!(steps("hwf"), (1500, 4000));
         let temperature =
             |preset| Config::preset(preset, "dsprites").unwrap().eval.posterior_temperature;

@@ -157,8 +157,8 @@ pub fn architecture(shape: ImageShape, components: usize) -> Architecture {
 /// (a step's cost follows the pixels, not the dataset): up to 32×32 grey, where a step costs
 /// about a third of a 64×64 one, 6000 autoencoder steps and 3000 ReL-only steps (3000 steps
 /// left MNIST's digits 1.4 points lower); up to 64×64 grey or 32×32 colour, dSprites' 2500
-/// and 2000; up to 64×64 colour, Shapes3D's 2000 and 4000 with half the extra views; larger, 800 and
-/// 2000 with a quarter.
+/// and 2000; up to 64×64 colour, Shapes3D's 2000 and 16 000 with half the extra views; larger,
+/// 800 and 2000 with a quarter.
 pub fn presets(summary: &Scan) -> TaskPresets {
     let [c, h, w] = summary.shape;
     let pixels = c * h * w;
@@ -177,7 +177,7 @@ pub fn presets(summary: &Scan) -> TaskPresets {
     } else if pixels <= 64 * 64 {
         schedule(2500, 2000, 64, 1.0, 2)
     } else if pixels <= 3 * 64 * 64 {
-        schedule(2000, 4000, 32, 0.5, 1)
+        schedule(2000, 16_000, 32, 0.5, 1)
     } else {
         schedule(800, 2000, 16, 0.25, 1)
     };
