@@ -685,33 +685,28 @@ impl Config {
         positive_finite("prior.epsilon", self.prior.epsilon)?;
         positive_finite("prior.refresh_shrink", self.prior.refresh_shrink)?;
         let s = &self.supervised;
-        non_negative_finite("supervised.weight", s.weight)?;
-        check(
-            s.weight == 0.0 || s.labelled_batch > 0,
+        weighted_term(
+            "supervised.weight",
+            s.weight,
             "supervised.labelled_batch",
-            "must be positive when supervised.weight is",
+            s.labelled_batch,
         )?;
         let c = &self.consistency;
         non_negative_finite("consistency.weight", c.weight)?;
         unit_interval("consistency.threshold", c.threshold)?;
         unit_interval("consistency.share", c.share)?;
-        non_negative_finite("cycle.weight", self.cycle.weight)?;
+        weighted_term("cycle.weight", self.cycle.weight, "cycle.batch", self.cycle.batch)?;
         non_negative_finite("cycle.reconstruction", self.cycle.reconstruction)?;
-        check(
-            self.cycle.weight == 0.0 || self.cycle.batch > 0,
-            "cycle.batch",
-            "must be positive when cycle.weight is",
-        )?;
         let r = &self.rel;
         positive("rel.batch_size", r.batch_size)?;
         positive_finite("rel.lr", r.lr)?;
         positive("rel.updates_per_step", r.updates_per_step)?;
         unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
-        non_negative_finite("rel.image_cycle", r.image_cycle)?;
-        check(
-            r.image_cycle == 0.0 || r.image_cycle_batch > 0,
+        weighted_term(
+            "rel.image_cycle",
+            r.image_cycle,
             "rel.image_cycle_batch",
-            "must be positive when rel.image_cycle is",
+            r.image_cycle_batch,
         )?;
         non_negative_finite("beta_vae.beta", self.beta_vae.beta)?;
         non_negative_finite("factor_vae.gamma", self.factor_vae.gamma)?;
@@ -894,6 +889,12 @@ fn positive_finite(key: &str, v: f64) -> Result<()> {
 
 fn non_negative_finite(key: &str, v: f64) -> Result<()> {
     check(v.is_finite() && v >= 0.0, key, format!("must be finite and non-negative (got {v})"))
+}
+
+/// A loss term's weight, and the batch it is computed on, which must exist where it is on.
+fn weighted_term(weight_key: &str, weight: f64, batch_key: &str, batch: usize) -> Result<()> {
+    non_negative_finite(weight_key, weight)?;
+    check(weight == 0.0 || batch > 0, batch_key, format!("must be positive when {weight_key} is"))
 }
 
 fn unit_interval(key: &str, v: f64) -> Result<()> {

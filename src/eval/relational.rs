@@ -211,12 +211,9 @@ fn reconstruction_ceiling(
     let codes = run.encode_pixels(&pixels);
     let decoded = run.decode(&codes);
     let recoded = run.encode_pixels(&decoded);
-    let right: Vec<bool> = model
-        .classify(&recoded)
-        .iter()
-        .zip(items)
-        .map(|(&p, &i)| p == data.components[i])
-        .collect();
+    let components: Vec<usize> = items.iter().map(|&i| data.components[i]).collect();
+    let right: Vec<bool> =
+        model.classify(&recoded).iter().zip(&components).map(|(p, c)| p == c).collect();
     let len = data.image_len();
     let compared: Vec<(f64, f64)> = decoded
         .chunks_exact(len)
@@ -225,7 +222,6 @@ fn reconstruction_ceiling(
         .collect();
     let (iou, mse) = pixel_measures(run, &compared);
     let kept = probe.map(|p| Kept::measure(p, run, &recoded, &codes));
-    let components: Vec<usize> = items.iter().map(|&i| data.components[i]).collect();
     let names = &data.task.factor_names;
     ImageCeiling {
         accuracy: share(&right),

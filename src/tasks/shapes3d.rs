@@ -49,10 +49,10 @@ pub fn task() -> Task {
             images: shapes3d::grid_len() / 8 * KEPT_SCALES.len(),
             // The 64×64 RGB step costs about a second on 2 cores: 2000 autoencoder steps meet
             // the targets where 1500 do not, and half the extra views per step (32 labelled, a
-            // strong view of half the batch) with one ReL update per step buy those steps
-            // within the 30-minute budget. The ReL-only steps cost about 27 ms of one core each:
-            // 16 000 of them took the prior-sample chains at depth 10 from 0.38–0.70 to
-            // 0.82–0.99 (seeds 0–2).
+            // strong view of half the batch) with one ReL update per step were what fitted the
+            // 30-minute budget before the default's cycle terms, which cost half as much again.
+            // The ReL-only steps cost about 27 ms of one core each: 16 000 of them took the
+            // prior-sample chains at depth 10 from 0.38–0.70 to 0.82–0.99 (seeds 0–2).
             default: DefaultSchedule {
                 steps: 2000,
                 rel_finetune_steps: 16_000,
