@@ -23,6 +23,9 @@ pub const DEFAULT_MODELS: [ModelKind; 2] = [ModelKind::BetaVae, ModelKind::Facto
 /// Keys with an axis of their own, which `set` may not sweep.
 const AXIS_KEYS: [&str; 5] = ["task", "model", "tau", "seed", "preset"];
 
+/// Weights of single models, in the order the file names them.
+pub type ModelWeights = Vec<(ModelKind, Vec<f64>)>;
+
 /// The axes of a sweep. An empty axis is not swept: every point takes the base config's value
 /// and the axis is left out of the run folders' names.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,8 +33,12 @@ pub struct Grid {
     pub tasks: Vec<String>,
     /// Empty: [`DEFAULT_MODELS`].
     pub models: Vec<ModelKind>,
-    /// The swept weight of every model (β or γ); empty: each model's paper grid.
+    /// The swept weight of every model (β or γ); empty: `model_weights`, else each model's
+    /// paper grid.
     pub weights: Vec<f64>,
+    /// The weights of single models (`[sweep.weights]`), so a grid can give the β-VAE its βs
+    /// and FactorVAE its γs.
+    pub model_weights: ModelWeights,
     pub taus: Vec<usize>,
     /// Any other config key, by its dotted path (`train.lr`), with the values it takes.
     pub set: BTreeMap<String, Vec<toml::Value>>,
@@ -46,8 +53,8 @@ struct GridTable {
     tasks: Vec<String>,
     #[serde(default)]
     models: Vec<String>,
-    #[serde(default)]
-    weights: Vec<f64>,
+    /// A list (every model) or a table of lists by model name: read by [`weights_axis`].
+    weights: Option<toml::Value>,
     #[serde(default)]
     tau: Vec<usize>,
     #[serde(default)]
@@ -86,10 +93,15 @@ impl Grid {
             .iter()
             .map(|m| m.parse().map_err(|e: Error| Error::file(path, format!("sweep.models: {e}"))))
             .collect::<Result<_>>()?;
+        let (weights, model_weights) = match &table.weights {
+            Some(value) => weights_axis(value).map_err(|e| Error::file(path, e))?,
+            None => (Vec::new(), Vec::new()),
+        };
         let grid = Grid {
             tasks: table.tasks,
             models,
-            weights: table.weights,
+            weights,
+            model_weights,
             taus: table.tau,
             set: table.set,
             seeds: table.seeds,
@@ -108,6 +120,10 @@ impl Grid {
         replace(&mut self.tasks, top.tasks);
         replace(&mut self.models, top.models);
         replace(&mut self.weights, top.weights);
+        for (model, weights) in top.model_weights {
+            self.model_weights.retain(|(m, _)| *m != model);
+            self.model_weights.push((model, weights));
+        }
         replace(&mut self.taus, top.taus);
         replace(&mut self.seeds, top.seeds);
         self.set.extend(top.set);
@@ -127,6 +143,14 @@ impl Grid {
                 return Err(Error::config(format!("sweep.set.{key}"), "lists no values"));
             }
         }
+        for (model, weights) in &self.model_weights {
+            if weights.is_empty() {
+                return Err(Error::config(
+                    format!("sweep.weights.{}", model.name()),
+                    "lists no values",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -137,6 +161,9 @@ impl Grid {
     fn weights(&self, model: ModelKind) -> &[f64] {
         if !self.weights.is_empty() {
             return &self.weights;
+        }
+        if let Some((_, weights)) = self.model_weights.iter().find(|(m, _)| *m == model) {
+            return weights;
         }
         match model {
             ModelKind::BetaVae => &BETA_VAE_BETAS,
@@ -218,6 +245,37 @@ impl Grid {
                 .collect();
         }
         combinations
+    }
+}
+
+/// The `[sweep]` table's `weights`: `[1, 4]` for every model, or `{ beta-vae = [1, 4], … }`
+/// with one list per model name.
+fn weights_axis(value: &toml::Value) -> Result<(Vec<f64>, ModelWeights)> {
+    let numbers = |key: &str, value: &toml::Value| -> Result<Vec<f64>> {
+        let list = value.as_array().ok_or_else(|| {
+            Error::config(key, "expected a list of numbers or a table of them by model name")
+        })?;
+        list.iter()
+            .map(|v| {
+                v.as_float()
+                    .or_else(|| v.as_integer().map(|i| i as f64))
+                    .ok_or_else(|| Error::config(key, format!("{v} is not a number")))
+            })
+            .collect()
+    };
+    match value.as_table() {
+        None => Ok((numbers("sweep.weights", value)?, Vec::new())),
+        Some(table) => {
+            let per_model = table
+                .iter()
+                .map(|(name, list)| {
+                    let key = format!("sweep.weights.{name}");
+                    let model = name.parse().map_err(|e: Error| Error::config(&key, e))?;
+                    Ok((model, numbers(&key, list)?))
+                })
+                .collect::<Result<_>>()?;
+            Ok((Vec::new(), per_model))
+        }
     }
 }
 
@@ -369,6 +427,7 @@ mod tests {
             tasks: vec!["dsprites".into(), "hwf".into()],
             models: vec![ModelKind::AbsAe],
             weights: vec![1.0],
+            model_weights: Vec::new(),
             taus: vec![10, 20, 30],
             set: BTreeMap::from([("train.lr".into(), vec![1e-4.into(), 5e-4.into()])]),
             seeds: vec![0, 1, 2],
@@ -444,6 +503,55 @@ mod tests {
         std::fs::write(&path, "[sweep.set]\nseed = [1, 2]\n").unwrap();
         let err = Grid::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("sweep.set.seed"), "{err}");
+    }
+
+    /// The grids behind docs/results.md: each point's config resolves and validates.
+    #[test]
+    fn every_shipped_sweep_file_gives_valid_points() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        assert!(files.len() >= 4, "{files:?}");
+        for file in &files {
+            let grid = Grid::from_file(file).unwrap();
+            assert!(grid.len() > 1, "{}", file.display());
+            for point in grid.points() {
+                let overrides = crate::config::Overrides::default();
+                let base = Config::resolve(Some(file), None, point.task.as_deref(), &overrides)
+                    .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                point.config(&base).unwrap_or_else(|e| panic!("{}: {e}", point.name()));
+            }
+        }
+    }
+
+    #[test]
+    fn each_model_takes_its_own_weights_from_the_sweep_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.toml");
+        std::fs::write(
+            &path,
+            "[sweep]\nmodels = [\"beta-vae\", \"factor-vae\", \"absae\"]\n\
+             [sweep.weights]\nbeta-vae = [1, 16]\nfactor-vae = [30.0]\n",
+        )
+        .unwrap();
+        let grid = Grid::from_file(&path).unwrap();
+        let names = names(&grid);
+        assert_eq!(&names[..3], ["beta-vae-beta1", "beta-vae-beta16", "factor-vae-gamma30"]);
+        assert_eq!(names.len(), 3 + ABSAE_BETAS.len(), "the AbsAE keeps its paper grid");
+        assert_eq!(grid.len(), names.len());
+        let flags = Grid { weights: vec![2.0], ..Grid::default() };
+        assert_eq!(grid.overridden_by(flags).len(), 3, "--weights applies to every model");
+
+        std::fs::write(&path, "[sweep.weights]\nvae = [1]\n").unwrap();
+        let err = Grid::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("sweep.weights.vae"), "{err}");
+        std::fs::write(&path, "[sweep]\nweights = \"x\"\n").unwrap();
+        let err = Grid::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("sweep.weights") && err.contains("list of numbers"), "{err}");
+        std::fs::write(&path, "[sweep.weights]\nabsae = []\n").unwrap();
+        let err = Grid::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("sweep.weights.absae") && err.contains("no values"), "{err}");
     }
 
     #[test]

@@ -114,6 +114,7 @@ fn grid(args: &SweepArgs) -> relatent::Result<Grid> {
         tasks: args.tasks.clone(),
         models,
         weights: args.weights.clone(),
+        model_weights: Vec::new(),
         taus: args.taus.clone(),
         set,
         seeds: args.seeds.clone(),
