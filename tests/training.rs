@@ -48,7 +48,9 @@ fn the_latent_cycle_is_off_at_weight_0_and_falls_when_trained() {
         (config.train.steps, config.cycle.weight, config.cycle.objective) = (60, weight, objective);
         let dir = RunDir::new(tmp.path().join(name));
         run(config, &dir, TrainOptions::default());
-        common::losses(&dir.metrics()).iter().map(|l| l["cycle"].as_f64()).collect()
+        // The autoencoder's steps: the decoder-only steps at the end report their own cycle.
+        let lines = common::losses(&dir.metrics());
+        lines.iter().filter(|l| l["phase"] == "mixture").map(|l| l["cycle"].as_f64()).collect()
     };
     assert!(cycle_losses("off", CycleObjective::Start, 0.0).iter().all(Option::is_none));
     for objective in [CycleObjective::Start, CycleObjective::Component] {
@@ -63,12 +65,14 @@ fn the_latent_cycle_is_off_at_weight_0_and_falls_when_trained() {
 
 /// The terms added to improve relations on real images, each switchable: all off, none is
 /// logged; each on alone is logged where it applies and changes the training only from the
-/// step it starts at; the default preset has the cycles and the pseudo-labelled codes on.
+/// step it starts at; the default preset has the cycles, the pseudo-labelled codes and the
+/// decoder-only steps on.
 #[test]
 fn terms_for_real_images_are_switchable() {
     let tmp = tempfile::tempdir().unwrap();
     let all_off = |c: &mut Config| {
         (c.cycle.weight, c.cycle.reconstruction, c.rel.pseudo_labelled) = (0.0, 0.0, 0);
+        c.cycle.decoder_steps = 0;
     };
     let train_with = |name: &str, change: &dyn Fn(&mut Config)| -> Vec<serde_json::Value> {
         let mut config = tiny_config(tmp.path(), "");
@@ -84,7 +88,7 @@ fn terms_for_real_images_are_switchable() {
     };
     assert_eq!((logged(&off, "cycle"), logged(&off, "reconstruction_cycle")), (0, 0));
     let warmup = 2; // logged lines before the switch (TINY: warm-up 4, logged every 2)
-    let autoencoder = off.iter().filter(|l| l["recon"].is_number()).count();
+    let autoencoder = off.iter().filter(|l| l["adversarial"].is_number()).count();
 
     let reconstruction = train_with("reconstruction", &|c| {
         (c.cycle.reconstruction, c.consistency.threshold) = (1.0, 0.0)
@@ -102,10 +106,16 @@ fn terms_for_real_images_are_switchable() {
         assert_eq!(on[..autoencoder], off[..autoencoder], "the ReL-only steps only");
         assert_ne!(on, &off);
     }
+    let decoder = train_with("decoder", &|c| c.cycle.decoder_steps = 2);
+    // `off` also logs its last step, which `log_every` alone would not.
+    let before = off.len() - 1;
+    assert_eq!(decoder[..before], off[..before], "steps added after the others");
+    assert_eq!(decoder.last().unwrap()["phase"], "decoder");
 
     let default = tiny_config(tmp.path(), "");
     assert!(default.cycle.weight > 0.0 && default.cycle.reconstruction > 0.0);
     assert!(default.rel.pseudo_labelled > 0 && default.rel.image_cycle == 0.0);
+    assert!(default.cycle.decoder_steps > 0);
 }
 
 #[test]
@@ -115,13 +125,14 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let whole = RunDir::new(tmp.path().join("whole"));
     run(config.clone(), &whole, TrainOptions::default());
 
-    // Interrupted during the autoencoder phase, and during the ReL-only phase (whose batches
-    // include the frozen labelled codes, recomputed after the resume).
-    for stop in [6, 11] {
+    // Interrupted during the autoencoder phase, during the ReL-only phase (whose batches
+    // include the frozen labelled codes, recomputed after the resume) and during the
+    // decoder-only steps (whose frozen encoder is rebuilt).
+    for stop in [6, 11, 14] {
         let split = RunDir::new(tmp.path().join(format!("split-{stop}")));
         run(config.clone(), &split, TrainOptions { resume: false, stop_at: Some(stop) });
         let b = run(config.clone(), &split, TrainOptions { resume: true, stop_at: None });
-        assert_eq!(b.state.step, 13);
+        assert_eq!(b.state.step, 15);
         assert_eq!(
             common::losses(&whole.metrics()),
             common::losses(&split.metrics()),
@@ -214,7 +225,7 @@ fn checkpoint_round_trips_and_evaluates() {
     assert!(image_rows.iter().all(|r| r["depth"].is_u64()
         && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
     assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
-    assert_eq!(json["train"]["steps"], 13);
+    assert_eq!(json["train"]["steps"], 15);
     let choice = eval::RuleChoice {
         alpha_rule: Some(relatent::config::AlphaRuleKind::Density),
         posterior_temperature: None,

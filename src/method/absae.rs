@@ -21,7 +21,7 @@ use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{Augmentation, PixelNoise, labelled_view, makes_views_of, strong_view};
 use crate::inference::encode_with;
-use crate::model::{self, AbsAe, Mlp};
+use crate::model::{self, AbsAe, Encoder, Mlp};
 use crate::objectives::{self, scalar};
 use crate::prior::{Mixture, MixtureTensors, Prior, max_posterior};
 use crate::rel::RelationSet;
@@ -50,6 +50,8 @@ pub struct AbsAeMethod {
     frozen_real_codes: Option<RealCodes>,
     /// The autoencoder once it has stopped, frozen, for the ReL's image cycle.
     frozen_ae: Option<AbsAe>,
+    /// The encoder once it has stopped, frozen, for the decoder-only steps.
+    frozen_encoder: Option<Encoder>,
     /// Pixels of the labelled images, in `split.labelled` order: every step of the default
     /// mode and every mixture refresh needs them, and rendering them again cost Shapes3D a
     /// tenth of its step time.
@@ -103,6 +105,7 @@ impl AbsAeMethod {
             noise,
             frozen_real_codes: None,
             frozen_ae: None,
+            frozen_encoder: None,
             labelled_pixels,
             ctx,
         })
@@ -228,14 +231,7 @@ impl AbsAeMethod {
                 }
             }
         }
-        if let Some(cycle) = self.reconstruction_cycle(z.clone(), logits) {
-            losses.reconstruction_cycle = Some(scalar(&cycle));
-            loss = loss + cycle.mul_scalar(config.cycle.reconstruction);
-        }
-        if let Some(cycle) = self.latent_cycle(s) {
-            losses.cycle = Some(scalar(&cycle));
-            loss = loss + cycle.mul_scalar(config.cycle.weight);
-        }
+        let loss = loss + self.cycle_terms(&self.ae.encoder, s, z.clone(), logits, losses);
         let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
         self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
 
@@ -248,9 +244,33 @@ impl AbsAeMethod {
         self.disc = self.opt_disc.step(config.train.lr, self.disc.clone(), grads);
     }
 
+    /// The cycle terms of step `s` at their weights (zero while they are off or before the
+    /// switch), read by `encoder`: the batch's reconstructions (`logits` of codes `z`) and
+    /// codes drawn from the mixture, decoded and encoded again.
+    fn cycle_terms(
+        &self,
+        encoder: &Encoder,
+        s: u64,
+        z: Tensor<2>,
+        logits: Tensor<4>,
+        losses: &mut StepLosses,
+    ) -> Tensor<1> {
+        let cycle = &self.ctx.config.cycle;
+        let mut total = Tensor::zeros([1], &self.device);
+        if let Some(term) = self.reconstruction_cycle(encoder, z, logits) {
+            losses.reconstruction_cycle = Some(scalar(&term));
+            total = total + term.mul_scalar(cycle.reconstruction);
+        }
+        if let Some(term) = self.latent_cycle(encoder, s) {
+            losses.cycle = Some(scalar(&term));
+            total = total + term.mul_scalar(cycle.weight);
+        }
+        total
+    }
+
     /// The latent cycle term of step `s` (None while it is off or before the switch): codes
     /// drawn from the mixture, decoded to images and encoded again, against where they started.
-    fn latent_cycle(&self, s: u64) -> Option<Tensor<1>> {
+    fn latent_cycle(&self, encoder: &Encoder, s: u64) -> Option<Tensor<1>> {
         let cycle = &self.ctx.config.cycle;
         let (mixture, mix) = (self.mixture()?, self.mixture_tensors.as_ref()?);
         if cycle.weight == 0.0 {
@@ -263,7 +283,7 @@ impl AbsAeMethod {
             components.iter().flat_map(|&k| mixture.sample(k, &mut rng)).collect();
         let start = code_tensor(codes, mixture.dim, &self.device);
         let images = burn::tensor::activation::sigmoid(self.ae.decoder.forward(start.clone()));
-        let back = self.ae.encoder.forward(images);
+        let back = encoder.forward(images);
         Some(match cycle.objective {
             CycleObjective::Start => objectives::latent_cycle(mix, back, start, &components),
             CycleObjective::Component => {
@@ -275,14 +295,48 @@ impl AbsAeMethod {
     /// The reconstruction cycle (None while it is off, before the switch, or when no code of
     /// the batch is confident): the batch's reconstructions (`logits`) encoded again, against
     /// the components their codes `z` are confidently in.
-    fn reconstruction_cycle(&self, z: Tensor<2>, logits: Tensor<4>) -> Option<Tensor<1>> {
+    fn reconstruction_cycle(
+        &self,
+        encoder: &Encoder,
+        z: Tensor<2>,
+        logits: Tensor<4>,
+    ) -> Option<Tensor<1>> {
         let config = &self.ctx.config;
         let mix = self.mixture_tensors.as_ref()?;
         if config.cycle.reconstruction == 0.0 {
             return None;
         }
-        let back = self.ae.encoder.forward(burn::tensor::activation::sigmoid(logits));
+        let back = encoder.forward(burn::tensor::activation::sigmoid(logits));
         objectives::consistency(mix, z, back, config.consistency.threshold as f32)
+    }
+
+    /// One decoder-only update (`cycle.decoder_steps`): the stopped encoder, frozen as
+    /// inference runs it, encodes a clean batch; the decoder, run as inference runs it,
+    /// reconstructs it and draws the cycle terms' codes so that this encoder reads them as
+    /// their components.
+    fn decoder_step(&mut self, step: usize, losses: &mut StepLosses) {
+        let config = &self.ctx.config;
+        let s = step as u64;
+        let mut rng = stream(config.seed, Stream::Batch, s);
+        let train = &self.ctx.split.train;
+        let items: Vec<usize> = (0..config.train.batch_size)
+            .map(|_| *train.choose(&mut rng).expect("train split is not empty"))
+            .collect();
+        let clean = self.images(self.ctx.data.render_batch(&items));
+        let encoder =
+            self.frozen_encoder.get_or_insert_with(|| self.ae.encoder.clone().freeze()).clone();
+        // The decoder's batch norm on its running statistics too, as inference runs it: the
+        // autoencoder steps normalised real codes and prior samples each by their own batch's
+        // statistics, and the running blend of both drew some components as another shape.
+        self.ae.decoder = self.ae.decoder.clone().freeze().set_require_grad(true);
+        let z = encoder.forward(clean.clone()).detach();
+        let logits = self.ae.decoder.forward(z.clone());
+        let recon = objectives::reconstruction_bce(logits.clone(), clean);
+        losses.recon = Some(scalar(&recon));
+        let loss = recon + self.cycle_terms(&encoder, s, z, logits, losses);
+        // Only the decoder's parameters are in the graph: the encoder is frozen.
+        let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
+        self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
     }
 
     /// The default mode's extra views, empty in the paper mode or before the switch.
@@ -442,6 +496,7 @@ impl Method for AbsAeMethod {
     fn step(&mut self, s: usize) -> Result<StepLosses> {
         let config = &self.ctx.config;
         let (warmup, steps) = (config.train.warmup_steps, config.train.steps);
+        let decoder_phase = steps + config.rel.finetune_steps;
         let switched = s >= warmup;
         let refresh = config.prior.refresh_every;
         let due_refresh =
@@ -455,6 +510,10 @@ impl Method for AbsAeMethod {
             self.fit_mixture(true)?;
         }
         let mut losses = StepLosses::default();
+        if s >= decoder_phase {
+            self.decoder_step(s, &mut losses);
+            return Ok(losses);
+        }
         if s < steps {
             self.autoencoder_and_discriminator_step(s, &mut losses);
         }
@@ -472,8 +531,10 @@ impl Method for AbsAeMethod {
             "warmup"
         } else if s < train.steps {
             "mixture"
-        } else {
+        } else if s < train.steps + self.ctx.config.rel.finetune_steps {
             "rel-finetune"
+        } else {
+            "decoder"
         }
     }
 
@@ -540,6 +601,32 @@ mod tests {
         {
             assert_eq!(mixture.classify(z).0, k, "the component the mixture places it in");
         }
+    }
+
+    /// The decoder-only steps move the decoder and leave the encoder (and so every code, the
+    /// mixture and the ReL's inputs) as it was.
+    #[test]
+    fn decoder_steps_train_the_decoder_alone() {
+        let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+        (config.tau, config.train.batch_size, config.cycle.batch) = (2, 8, 4);
+        (config.train.warmup_steps, config.train.steps) = (1, 3);
+        (config.rel.finetune_steps, config.cycle.decoder_steps) = (1, 2);
+        let ctx = Arc::new(RunContext::new(config).unwrap());
+        let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+        method.fit_mixture(false).unwrap();
+        let codes = method.encode_labelled();
+        let decode = |m: &AbsAeMethod| {
+            let z = code_tensor(codes[..4 * ctx.arch.latent].to_vec(), ctx.arch.latent, &m.device);
+            m.ae.decoder.valid().forward(z.inner()).into_data().try_to_vec::<f32>().unwrap()
+        };
+        let before = decode(&method);
+        assert_eq!(method.phase(4), "decoder");
+        let losses = method.step(4).unwrap();
+        method.step(5).unwrap();
+        assert!(losses.recon.is_some() && losses.cycle.is_some(), "{losses:?}");
+        assert!(losses.relational.is_none() && losses.adversarial.is_none(), "{losses:?}");
+        assert_eq!(method.encode_labelled(), codes, "the encoder is frozen");
+        assert_ne!(decode(&method), before, "the decoder learns");
     }
 
     #[test]

@@ -115,13 +115,14 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
             format!("{} ({}, {})", c.weight, c.threshold, c.share),
         ),
         (
-            "cycles: prior samples (objective, batch), reconstructions",
+            "cycles: prior samples (objective, batch), reconstructions; decoder-only steps",
             format!(
-                "{} ({}, {}), {}",
+                "{} ({}, {}), {}; {}",
                 config.cycle.weight,
                 config.cycle.objective.name(),
                 config.cycle.batch,
-                config.cycle.reconstruction
+                config.cycle.reconstruction,
+                config.cycle.decoder_steps
             ),
         ),
         (

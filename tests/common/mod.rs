@@ -21,6 +21,8 @@ checkpoint_every = 4
 lr = 0.001
 [supervised]
 labelled_batch = 8
+[cycle]
+decoder_steps = 2
 [rel]
 batch_size = 16
 finetune_steps = 3
