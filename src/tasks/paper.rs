@@ -62,6 +62,7 @@ mod tests {
         assert_eq!(paper("dsprites").relational(5, 0.5), Some((0.9997, 0.9711)));
         assert_eq!(paper("shapes3d").relational(1, 0.9), Some((0.9102, 0.7734)));
         assert_eq!(paper("dsprites").disentanglement("factor-vae"), Some((0.8942, 0.98, 0.61)));
-        assert_eq!(paper("shapes3d").disentanglement("absae"), None);
+        assert_eq!(paper("shapes3d").disentanglement("beta-vae"), Some((0.153, 0.270, 0.131)));
+        assert_eq!(paper("shapes3d").disentanglement("absae"), Some((0.6921, 0.6897, 0.5007)));
     }
 }
