@@ -177,17 +177,22 @@ impl AbsAeMethod {
         image_tensor(pixels, self.ctx.image_shape(), &self.device)
     }
 
+    /// The training images of step `s`'s batch, drawn from the `Batch` stream.
+    fn batch_items(&self, s: u64) -> Vec<usize> {
+        let mut rng = stream(self.ctx.config.seed, Stream::Batch, s);
+        let train = &self.ctx.split.train;
+        (0..self.ctx.config.train.batch_size)
+            .map(|_| *train.choose(&mut rng).expect("train split is not empty"))
+            .collect()
+    }
+
     /// One autoencoder update and one discriminator update on a batch.
     fn autoencoder_and_discriminator_step(&mut self, step: usize, losses: &mut StepLosses) {
         let config = &self.ctx.config;
         let s = step as u64;
         let seed = config.seed;
         let b = config.train.batch_size;
-        let mut rng = stream(seed, Stream::Batch, s);
-        let train = &self.ctx.split.train;
-        let items: Vec<usize> =
-            (0..b).map(|_| *train.choose(&mut rng).expect("train split is not empty")).collect();
-        let clean = self.ctx.data.render_batch(&items);
+        let clean = self.ctx.data.render_batch(&self.batch_items(s));
         let mut noisy = clean.clone();
         let mut aug_rng = stream(seed, Stream::Augment, s);
         self.noise.apply(&mut noisy, &mut aug_rng);
@@ -317,12 +322,7 @@ impl AbsAeMethod {
     fn decoder_step(&mut self, step: usize, losses: &mut StepLosses) {
         let config = &self.ctx.config;
         let s = step as u64;
-        let mut rng = stream(config.seed, Stream::Batch, s);
-        let train = &self.ctx.split.train;
-        let items: Vec<usize> = (0..config.train.batch_size)
-            .map(|_| *train.choose(&mut rng).expect("train split is not empty"))
-            .collect();
-        let clean = self.images(self.ctx.data.render_batch(&items));
+        let clean = self.images(self.ctx.data.render_batch(&self.batch_items(s)));
         let encoder =
             self.frozen_encoder.get_or_insert_with(|| self.ae.encoder.clone().freeze()).clone();
         // The decoder's batch norm on its running statistics too, as inference runs it: the
