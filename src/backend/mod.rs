@@ -27,6 +27,9 @@ use crate::Result;
 /// The device training runs on, and the backend's name: Flex (CPU) by default, CUDA with the
 /// `cuda` feature.
 pub fn training_device() -> Result<(Device, &'static str)> {
+    // Every run's CPU work (Flex's kernels, and evaluation's on any backend) flushes
+    // subnormals, so a run computes the same from the library as from the binary.
+    crate::perf::flush_subnormals();
     #[cfg(feature = "cuda")]
     {
         cuda_driver_present()?;

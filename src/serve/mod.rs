@@ -64,6 +64,8 @@ pub fn router(explorer: Arc<Explorer>) -> Router {
 pub fn serve(explorer: Explorer, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Requests run inference partly on these threads: the same arithmetic as a CLI run.
+        .on_thread_start(crate::perf::flush_subnormals_on_this_thread)
         .build()
         .map_err(|e| Error::Invalid(format!("cannot start the server: {e}")))?;
     runtime.block_on(async move {
