@@ -16,6 +16,8 @@
 
 use rayon::prelude::*;
 
+use super::par_output;
+
 /// Shapes of one 2-D convolution with a square kernel, equal strides and equal padding
 /// (per image; tensors are NCHW and contiguous).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -158,10 +160,10 @@ pub fn im2col(image: &[f32], g: &ConvGeometry, cols: &mut [f32], phases: &mut Ve
     }
 }
 
-/// Adds the im2col-shaped `cols` back into one image (the adjoint of [`im2col`]).
+/// Adds the im2col-shaped `cols` into one image (the adjoint of [`im2col`] when the image
+/// holds zeros).
 pub fn col2im(cols: &[f32], g: &ConvGeometry, image: &mut [f32]) {
     let (k, s) = (g.kernel, g.stride);
-    image.fill(0.0);
     for c in 0..g.c_in {
         let plane = &mut image[c * g.h_in * g.w_in..(c + 1) * g.h_in * g.w_in];
         for ky in 0..k {
@@ -233,11 +235,12 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: Mat, rhs: Mat, acc
 /// Convolution of a batch: `x` is B×`in_len`, `w` is c_out × col_rows; returns B×`out_len`.
 pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let batch = x.len() / g.in_len();
-    let mut y = vec![0.0; batch * g.out_len()];
-    y.par_chunks_mut(g.out_len()).zip(x.par_chunks(g.in_len())).for_each_init(
+    par_output(
+        batch * g.out_len(),
+        g.out_len(),
         || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
-        |(cols, phases), (y_b, x_b)| {
-            im2col(x_b, g, cols, phases);
+        |(cols, phases), b, y_b| {
+            im2col(image(x, g.in_len(), b), g, cols, phases);
             matmul(
                 g.c_out,
                 g.out_plane(),
@@ -248,30 +251,34 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
                 false,
             );
         },
-    );
-    y
+    )
+}
+
+/// Image `b` of a batch of images of `len` values each.
+fn image(batch: &[f32], len: usize, b: usize) -> &[f32] {
+    &batch[b * len..(b + 1) * len]
 }
 
 /// Gradient of the convolution's input from the output gradient `dy` (B×`out_len`).
 pub fn conv_input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let batch = dy.len() / g.out_len();
-    let mut dx = vec![0.0; batch * g.in_len()];
-    dx.par_chunks_mut(g.in_len()).zip(dy.par_chunks(g.out_len())).for_each_init(
+    par_output(
+        batch * g.in_len(),
+        g.in_len(),
         || vec![0.0; g.col_rows() * g.out_plane()],
-        |cols, (dx_b, dy_b)| {
+        |cols, b, dx_b| {
             matmul(
                 g.col_rows(),
                 g.out_plane(),
                 g.c_out,
                 cols,
                 Mat::transposed(w, g.col_rows()),
-                Mat::rows(dy_b, g.out_plane()),
+                Mat::rows(image(dy, g.out_len(), b), g.out_plane()),
                 false,
             );
             col2im(cols, g, dx_b);
         },
-    );
-    dx
+    )
 }
 
 /// Images per partial weight gradient. Fixed, not tied to the thread count, so the sum is

@@ -15,12 +15,16 @@ pub mod norm;
 pub mod pointwise;
 pub mod vector;
 
+use std::mem::MaybeUninit;
+
 use burn::backend::DispatchDevice;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::DType;
 
 pub use conv::{conv_options, conv_transpose2d, conv2d, transpose_options};
+
+use rayon::prelude::*;
 
 use crate::Result;
 
@@ -78,4 +82,59 @@ fn values(t: &FlexTensor) -> &[f32] {
 /// Whether our kernels take these tensors (f32; other dtypes use burn's ops).
 fn f32_inputs(tensors: &[&FlexTensor]) -> bool {
     tensors.iter().all(|t| t.dtype() == DType::F32)
+}
+
+/// A kernel's output of `len` values, written in parallel: `fill(scratch, i, piece)` writes
+/// piece `i` (values `i·chunk..`, the last piece possibly shorter), which it receives zeroed;
+/// `scratch` is a worker's state made by `init`.
+///
+/// `vec![0.0; len]` zeroed the whole output on the calling thread before any worker started:
+/// a profile of a dSprites training step at 2 threads found that serial memset at 7% of its
+/// wall time. Here each worker zeroes the piece it is about to write, while it is in cache.
+fn par_output<S>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(&mut S, usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut(chunk).enumerate().for_each_init(
+        init,
+        |scratch, (i, piece)| {
+            piece.fill(MaybeUninit::new(0.0));
+            // SAFETY: every value of `piece` was written on the line above.
+            let piece = unsafe { &mut *(piece as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(scratch, i, piece);
+        },
+    );
+    // SAFETY: the capacity is `len`, and for_each_init returned only after zeroing every piece
+    // (a panic in `fill` unwinds past this line, and `out` is dropped with length 0).
+    unsafe { out.set_len(len) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_output_hands_every_piece_zeroed_with_its_index() {
+        // Freed memory of the same size, full of NaN, is what the allocator hands out next.
+        drop(std::hint::black_box(vec![f32::NAN; 10]));
+        // 10 values in pieces of 4: two full pieces and a short last one.
+        let out = par_output(
+            10,
+            4,
+            || (),
+            |_, i, piece| {
+                assert!(piece.iter().all(|&v| v == 0.0), "piece {i} arrives zeroed");
+                assert_eq!(piece.len(), if i == 2 { 2 } else { 4 });
+                for (j, v) in piece.iter_mut().enumerate() {
+                    *v = (i * 4 + j) as f32;
+                }
+            },
+        );
+        assert_eq!(out, (0..10).map(|v| v as f32).collect::<Vec<_>>());
+        assert!(par_output(0, 4, || (), |_, _, _| unreachable!("no pieces")).is_empty());
+    }
 }

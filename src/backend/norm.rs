@@ -28,7 +28,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::vector::paired_lane_sums;
-use super::{dims4, f32_inputs, on_flex, values};
+use super::{dims4, f32_inputs, on_flex, par_output, values};
 
 /// Training-mode batch norm of N×C×H×W tensors followed by LeakyReLU with `slope` (1 for none).
 #[backend_extension(Flex, Autodiff)]
@@ -337,17 +337,18 @@ fn slope_at(pre: f32, slope: f32) -> f32 {
 /// LeakyReLU(γ·(x − mean)/σ + β), per channel plane.
 pub fn normalise(x: &[f32], affine: &ChannelAffine, slope: f32, plane: usize) -> Vec<f32> {
     let channels = affine.channels();
-    let mut out = vec![0.0; x.len()];
-    out.par_chunks_exact_mut(plane).zip(x.par_chunks_exact(plane)).enumerate().for_each(
-        |(i, (o, x))| {
+    par_output(
+        x.len(),
+        plane,
+        || (),
+        |_, i, o| {
             let (scale, shift) = affine.of(i % channels);
-            o.iter_mut().zip(x).for_each(|(o, &v)| {
+            o.iter_mut().zip(&x[i * plane..]).for_each(|(o, &v)| {
                 let pre = v * scale + shift;
                 *o = pre * slope_at(pre, slope);
             });
         },
-    );
-    out
+    )
 }
 
 /// Gradients of [`normalise`] with batch statistics.
@@ -385,12 +386,12 @@ pub fn normalisation_grads(
             (sum_g, sum_g_centred * s)
         })
         .unzip();
-    let mut input = vec![0.0; x.len()];
-    input
-        .par_chunks_exact_mut(plane)
-        .zip(x.par_chunks_exact(plane).zip(dy.par_chunks_exact(plane)))
-        .enumerate()
-        .for_each(|(i, (dx, (x, dy)))| {
+    let input = par_output(
+        x.len(),
+        plane,
+        || (),
+        |_, i, dx| {
+            let (x, dy) = (&x[i * plane..], &dy[i * plane..]);
             let c = i % channels;
             let (scale, shift) = affine.of(c);
             let (s, k) = (affine.inv_std[c], affine.gamma[c] * affine.inv_std[c]);
@@ -401,7 +402,8 @@ pub fn normalisation_grads(
             dx.iter_mut().zip(x.iter().zip(dy)).for_each(|(dx, (&x, &dy))| {
                 *dx = k * dy * slope_at(x * scale + shift, slope) - q * x + r
             });
-        });
+        },
+    );
     let narrow = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     NormGrads { input, gamma: narrow(gamma_grad), beta: narrow(beta) }
 }

@@ -21,7 +21,7 @@ use burn::tensor::activation::softplus;
 use rayon::prelude::*;
 
 use super::vector::{self, sigmoid};
-use super::{f32_inputs, on_flex, values};
+use super::{f32_inputs, on_flex, par_output, values};
 
 /// Elements per parallel task: large enough to amortise scheduling, and fixed, so that sums
 /// do not depend on the thread count.
@@ -99,20 +99,17 @@ fn shaped_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
 
 /// `f` of every element pair of `a` and `b` (same length), in parallel.
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; a.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-        .for_each(|(o, (a, b))| vector::zip_map_into(o, a, b, &f));
-    out
+    par_output(
+        a.len(),
+        CHUNK,
+        || (),
+        |_, i, o| vector::zip_map_into(o, &a[i * CHUNK..], &b[i * CHUNK..], &f),
+    )
 }
 
 /// `f` of every element of `x`, in parallel.
 fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| vector::map_into(o, x, &f));
-    out
+    par_output(x.len(), CHUNK, || (), |_, i, o| vector::map_into(o, &x[i * CHUNK..], &f))
 }
 
 impl PointwiseKernels for Flex {
