@@ -16,7 +16,7 @@ pub fn keep_freed_memory() {
 }
 
 /// Makes this thread and every thread of rayon's pool (where the CPU kernels run) flush
-/// subnormal floats to zero, as GPUs do by default.
+/// subnormal floats to zero.
 ///
 /// Once the cycle terms have converged, their gradients are posterior probabilities of
 /// components a code is far from (e^-90 and below): subnormal numbers, for which x86 CPUs

@@ -315,6 +315,11 @@ impl AbsAeMethod {
         objectives::consistency(mix, z, back, config.consistency.threshold as f32)
     }
 
+    /// The step the decoder-only steps start at: after the autoencoder's and the ReL-only steps.
+    fn first_decoder_step(&self) -> usize {
+        self.ctx.config.train.steps + self.ctx.config.rel.finetune_steps
+    }
+
     /// One decoder-only update (`cycle.decoder_steps`): the stopped encoder, frozen as
     /// inference runs it, encodes a clean batch; the decoder, run as inference runs it,
     /// reconstructs it and draws the cycle terms' codes so that this encoder reads them as
@@ -496,7 +501,6 @@ impl Method for AbsAeMethod {
     fn step(&mut self, s: usize) -> Result<StepLosses> {
         let config = &self.ctx.config;
         let (warmup, steps) = (config.train.warmup_steps, config.train.steps);
-        let decoder_phase = steps + config.rel.finetune_steps;
         let switched = s >= warmup;
         let refresh = config.prior.refresh_every;
         let due_refresh =
@@ -510,7 +514,7 @@ impl Method for AbsAeMethod {
             self.fit_mixture(true)?;
         }
         let mut losses = StepLosses::default();
-        if s >= decoder_phase {
+        if s >= self.first_decoder_step() {
             self.decoder_step(s, &mut losses);
             return Ok(losses);
         }
@@ -531,7 +535,7 @@ impl Method for AbsAeMethod {
             "warmup"
         } else if s < train.steps {
             "mixture"
-        } else if s < train.steps + self.ctx.config.rel.finetune_steps {
+        } else if s < self.first_decoder_step() {
             "rel-finetune"
         } else {
             "decoder"
