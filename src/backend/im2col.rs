@@ -14,6 +14,8 @@
 //! and a transposed convolution is the adjoint of a convolution (its forward is that
 //! convolution's input gradient, and so on).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::par_output;
@@ -104,82 +106,193 @@ impl ConvGeometry {
         self.c_out * self.out_plane()
     }
 
-    /// Input coordinate read by output coordinate `o` at kernel offset `k`, if inside.
-    fn source(&self, o: usize, k: usize, size: usize) -> Option<usize> {
-        (o * self.stride + k).checked_sub(self.padding).filter(|&i| i < size)
+    /// Side of a phase plane: the input's rows (or columns) with one residue modulo the stride.
+    fn plane_side(&self, side: usize) -> usize {
+        side.div_ceil(self.stride)
     }
 
-    /// The output columns `lo..hi` whose input column at kernel offset `kx` is inside the
-    /// image, and the input column of `lo`.
-    fn inside_columns(&self, kx: usize) -> (usize, usize, usize) {
-        let s = self.stride;
-        // ox·s + kx − p ≥ 0  ⇔  ox ≥ ⌈(p − kx)/s⌉;  ox·s + kx − p ≤ w_in − 1.
-        let lo = self.padding.saturating_sub(kx).div_ceil(s).min(self.w_out);
-        let hi = match (self.w_in - 1 + self.padding).checked_sub(kx) {
-            Some(last) => (last / s + 1).min(self.w_out),
-            None => 0,
-        }
-        .max(lo);
-        (lo, hi, (lo * s + kx).saturating_sub(self.padding))
+    /// Values in one phase plane.
+    fn plane_len(&self) -> usize {
+        self.plane_side(self.h_in) * self.plane_side(self.w_in)
+    }
+
+    /// Where image row `row_index` (over channels and rows) starts in its first phase plane,
+    /// the one of column residue 0; the planes of the other residues follow at `plane_len`.
+    fn first_phase_row(&self, row_index: usize) -> usize {
+        let (c, iy, s) = (row_index / self.h_in, row_index % self.h_in, self.stride);
+        (c * s + iy % s) * s * self.plane_len() + iy / s * self.plane_side(self.w_in)
+    }
+
+    /// Values in all phase planes of one image: stride² planes per input channel.
+    fn planes_len(&self) -> usize {
+        self.c_in * self.stride * self.stride * self.plane_len()
+    }
+
+    /// The phase and the shift within it read at kernel offset `k`: output coordinate `o`
+    /// reads input coordinate `o·s + k − p`, which is entry `o + shift` of phase `(k − p) mod s`.
+    fn phase_and_shift(&self, k: usize) -> (usize, isize) {
+        let (t, s) = (k as isize - self.padding as isize, self.stride as isize);
+        (t.rem_euclid(s) as usize, t.div_euclid(s))
+    }
+
+    /// For each im2col row `(c, ky, kx)` in order: its phase plane (the index among one
+    /// image's planes) and that plane's (row, column) shift.
+    fn im2col_rows(&self) -> impl Iterator<Item = (usize, [isize; 2])> + use<> {
+        let (s, k) = (self.stride, self.kernel);
+        let taps: Vec<(usize, isize)> = (0..k).map(|t| self.phase_and_shift(t)).collect();
+        (0..self.c_in).flat_map(move |c| {
+            let taps = taps.clone();
+            (0..k * k).map(move |t| {
+                let ((ry, dy), (rx, dx)) = (taps[t / k], taps[t % k]);
+                ((c * s + ry) * s + rx, [dy, dx])
+            })
+        })
     }
 }
 
-/// Writes the im2col matrix of one image (`col_rows` × `out_plane`, row-major) into `cols`.
+/// The output coordinates `o < out` whose shifted coordinate `o + shift` lies in `0..side`.
+fn inside(out: usize, side: usize, shift: isize) -> Range<usize> {
+    let lo = (-shift).clamp(0, out as isize) as usize;
+    let hi = (side as isize - shift).clamp(lo as isize, out as isize) as usize;
+    lo..hi
+}
+
+/// Splits one image into its phase planes: plane `(c, ry, rx)` holds the input entries
+/// `(c, i·s + ry, j·s + rx)` at `(i, j)`, zero past the image's edge.
 ///
-/// Each input row is first split into its `stride` phases (columns ≡ r mod stride), so that
-/// every im2col row is a run of contiguous copies instead of a strided gather.
-pub fn im2col(image: &[f32], g: &ConvGeometry, cols: &mut [f32], phases: &mut Vec<f32>) {
-    let (k, s) = (g.kernel, g.stride);
-    let phase_w = g.w_in.div_ceil(s);
-    phases.resize(g.c_in * s * g.h_in * phase_w, 0.0);
-    for (row, phase_rows) in image.chunks_exact(g.w_in).zip(phases.chunks_exact_mut(s * phase_w)) {
-        for (r, phase) in phase_rows.chunks_exact_mut(phase_w).enumerate() {
-            for (p, &v) in phase.iter_mut().zip(row[r.min(row.len())..].iter().step_by(s)) {
-                *p = v;
-            }
-        }
+/// In these planes every im2col row is a shifted copy of one plane, so it is written by a few
+/// long copies instead of one short strided gather per output row.
+fn split_phases(image: &[f32], g: &ConvGeometry, planes: &mut Vec<f32>) {
+    let (s, plane_w, plane_len) = (g.stride, g.plane_side(g.w_in), g.plane_len());
+    planes.resize(g.planes_len(), 0.0);
+    if !g.h_in.is_multiple_of(s) || !g.w_in.is_multiple_of(s) {
+        planes.fill(0.0);
     }
-    for c in 0..g.c_in {
-        for ky in 0..k {
-            for kx in 0..k {
-                let (lo, hi, first) = g.inside_columns(kx);
-                let (r, q) = (first % s, first / s);
-                let row = &mut cols[((c * k + ky) * k + kx) * g.out_plane()..][..g.out_plane()];
-                for (oy, dst) in row.chunks_exact_mut(g.w_out).enumerate() {
-                    let Some(iy) = g.source(oy, ky, g.h_in) else {
-                        dst.fill(0.0);
-                        continue;
-                    };
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
-                    let start = ((c * g.h_in + iy) * s + r) * phase_w + q;
-                    dst[lo..hi].copy_from_slice(&phases[start..start + hi - lo]);
-                }
-            }
+    for (row_index, row) in image.chunks_exact(g.w_in).enumerate() {
+        let phases = &mut planes[g.first_phase_row(row_index)..];
+        if s == 2 {
+            let (even, odd) = phases.split_at_mut(plane_len);
+            deinterleave(row, &mut even[..plane_w], &mut odd[..plane_w]);
+            continue;
+        }
+        for (rx, phase) in phases.chunks_mut(plane_len).take(s.min(g.w_in)).enumerate() {
+            phase.iter_mut().zip(row[rx..].iter().step_by(s)).for_each(|(d, &v)| *d = v);
         }
     }
 }
 
-/// Adds the im2col-shaped `cols` into one image (the adjoint of [`im2col`] when the image
-/// holds zeros).
-pub fn col2im(cols: &[f32], g: &ConvGeometry, image: &mut [f32]) {
-    let (k, s) = (g.kernel, g.stride);
-    for c in 0..g.c_in {
-        let plane = &mut image[c * g.h_in * g.w_in..(c + 1) * g.h_in * g.w_in];
-        for ky in 0..k {
-            for kx in 0..k {
-                let (lo, hi, first) = g.inside_columns(kx);
-                let row = &cols[((c * k + ky) * k + kx) * g.out_plane()..][..g.out_plane()];
-                for (oy, src) in row.chunks_exact(g.w_out).enumerate() {
-                    let Some(iy) = g.source(oy, ky, g.h_in) else { continue };
-                    let dst = &mut plane[iy * g.w_in + first..(iy + 1) * g.w_in];
-                    for (j, &v) in src[lo..hi].iter().enumerate() {
-                        dst[j * s] += v;
-                    }
-                }
-            }
+/// Adds the phase planes back into one image (the adjoint of [`split_phases`]).
+fn merge_phases(planes: &[f32], g: &ConvGeometry, image: &mut [f32]) {
+    let (s, plane_w, plane_len) = (g.stride, g.plane_side(g.w_in), g.plane_len());
+    for (row_index, row) in image.chunks_exact_mut(g.w_in).enumerate() {
+        let phases = &planes[g.first_phase_row(row_index)..];
+        if s == 2 {
+            interleave_add(&phases[..plane_w], &phases[plane_len..][..plane_w], row);
+            continue;
+        }
+        for (rx, phase) in phases.chunks(plane_len).take(s.min(g.w_in)).enumerate() {
+            row[rx..].iter_mut().step_by(s).zip(&phase[..plane_w]).for_each(|(d, &v)| *d += v);
         }
     }
+}
+
+/// Even entries of `row` to `even`, odd ones to `odd` (stride 2's phase split, in a form the
+/// compiler vectorises).
+fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let pairs = row.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        even[row.len() / 2] = *last;
+    }
+    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+        (*e, *o) = (pair[0], pair[1]);
+    }
+}
+
+/// Adds `even` and `odd` into the even and odd entries of `row` (the adjoint of
+/// [`deinterleave`]).
+fn interleave_add(even: &[f32], odd: &[f32], row: &mut [f32]) {
+    let len = row.len();
+    let mut pairs = row.chunks_exact_mut(2);
+    for ((e, o), pair) in even.iter().zip(odd).zip(&mut pairs) {
+        pair[0] += e;
+        pair[1] += o;
+    }
+    if let [last] = pairs.into_remainder() {
+        *last += even[len / 2];
+    }
+}
+
+/// Writes `dst` (rows of `w`) with entry `(o_y + dy, o_x + dx)` of `plane` (rows of
+/// `plane_w`) at `(o_y, o_x)`, zero where that lies outside the plane.
+fn copy_shifted(plane: &[f32], plane_w: usize, [dy, dx]: [isize; 2], dst: &mut [f32], w: usize) {
+    let (rows, cols) = (inside(dst.len() / w, plane.len() / plane_w, dy), inside(w, plane_w, dx));
+    let (before, rest) = dst.split_at_mut(rows.start * w);
+    let (block, after) = rest.split_at_mut(rows.len() * w);
+    before.fill(0.0);
+    after.fill(0.0);
+    if cols.is_empty() {
+        block.fill(0.0);
+        return;
+    }
+    let source =
+        |oy: usize| ((oy as isize + dy) as usize) * plane_w + (cols.start as isize + dx) as usize;
+    if w == plane_w {
+        // The plane's rows follow one another as the output's do, so one copy writes them all;
+        // the entries it carries across a row's end are the ones zeroed below.
+        let len = (rows.len() - 1) * w + cols.len();
+        let from = source(rows.start);
+        block[cols.start..cols.start + len].copy_from_slice(&plane[from..from + len]);
+        for column in (0..cols.start).chain(cols.end..w) {
+            block[column..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+        }
+    } else {
+        for (oy, row) in rows.zip(block.chunks_exact_mut(w)) {
+            let from = source(oy);
+            row[cols.clone()].copy_from_slice(&plane[from..from + cols.len()]);
+            row[..cols.start].fill(0.0);
+            row[cols.end..].fill(0.0);
+        }
+    }
+}
+
+/// Adds `src` (rows of `w`) into `plane` (rows of `plane_w`) at the shift `[dy, dx]` (the
+/// adjoint of [`copy_shifted`]): what falls outside the plane is dropped.
+fn add_shifted(src: &[f32], w: usize, [dy, dx]: [isize; 2], plane: &mut [f32], plane_w: usize) {
+    let (rows, cols) = (inside(src.len() / w, plane.len() / plane_w, dy), inside(w, plane_w, dx));
+    if cols.len() == plane_w && w == plane_w {
+        // Whole rows, laid out alike: one run.
+        let at = ((rows.start as isize + dy) as usize) * plane_w;
+        let from = &src[rows.start * w..rows.end * w];
+        plane[at..at + from.len()].iter_mut().zip(from).for_each(|(p, &v)| *p += v);
+        return;
+    }
+    for oy in rows {
+        let at = ((oy as isize + dy) as usize) * plane_w + (cols.start as isize + dx) as usize;
+        let from = &src[oy * w + cols.start..oy * w + cols.end];
+        plane[at..at + cols.len()].iter_mut().zip(from).for_each(|(p, &v)| *p += v);
+    }
+}
+
+/// Writes the im2col matrix of one image (`col_rows` × `out_plane`, row-major) into `cols`;
+/// `planes` is scratch space for its phase planes.
+pub fn im2col(image: &[f32], g: &ConvGeometry, cols: &mut [f32], planes: &mut Vec<f32>) {
+    split_phases(image, g, planes);
+    let (plane_w, plane_len) = (g.plane_side(g.w_in), g.plane_len());
+    for (dst, (plane, shift)) in cols.chunks_exact_mut(g.out_plane()).zip(g.im2col_rows()) {
+        copy_shifted(&planes[plane * plane_len..][..plane_len], plane_w, shift, dst, g.w_out);
+    }
+}
+
+/// Adds the im2col-shaped `cols` into one image (the adjoint of [`im2col`]); `planes` is
+/// scratch space. Each image entry receives its terms in the order of the im2col rows.
+pub fn col2im(cols: &[f32], g: &ConvGeometry, image: &mut [f32], planes: &mut Vec<f32>) {
+    planes.clear();
+    planes.resize(g.planes_len(), 0.0);
+    let (plane_w, plane_len) = (g.plane_side(g.w_in), g.plane_len());
+    for (src, (plane, shift)) in cols.chunks_exact(g.out_plane()).zip(g.im2col_rows()) {
+        add_shifted(src, g.w_out, shift, &mut planes[plane * plane_len..][..plane_len], plane_w);
+    }
+    merge_phases(planes, g, image);
 }
 
 /// A matrix operand: pointer and strides (a transposed view is a swap of the strides).
@@ -239,8 +352,8 @@ pub fn conv_forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
         batch * g.out_len(),
         g.out_len(),
         || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
-        |(cols, phases), b, y_b| {
-            im2col(image(x, g.in_len(), b), g, cols, phases);
+        |(cols, planes), b, y_b| {
+            im2col(image(x, g.in_len(), b), g, cols, planes);
             matmul(
                 g.c_out,
                 g.out_plane(),
@@ -265,8 +378,8 @@ pub fn conv_input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     par_output(
         batch * g.in_len(),
         g.in_len(),
-        || vec![0.0; g.col_rows() * g.out_plane()],
-        |cols, b, dx_b| {
+        || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
+        |(cols, planes), b, dx_b| {
             matmul(
                 g.col_rows(),
                 g.out_plane(),
@@ -276,7 +389,7 @@ pub fn conv_input_grad(dy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
                 Mat::rows(image(dy, g.out_len(), b), g.out_plane()),
                 false,
             );
-            col2im(cols, g, dx_b);
+            col2im(cols, g, dx_b, planes);
         },
     )
 }
@@ -293,12 +406,12 @@ pub fn conv_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         .zip(dy.par_chunks(g.out_len() * WEIGHT_GRAD_CHUNK))
         .map_init(
             || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
-            |(cols, phases), (x_chunk, dy_chunk)| {
+            |(cols, planes), (x_chunk, dy_chunk)| {
                 let mut dw = vec![0.0; len];
                 for (x_b, dy_b) in
                     x_chunk.chunks_exact(g.in_len()).zip(dy_chunk.chunks_exact(g.out_len()))
                 {
-                    im2col(x_b, g, cols, phases);
+                    im2col(x_b, g, cols, planes);
                     matmul(
                         g.c_out,
                         g.col_rows(),
@@ -382,8 +495,47 @@ mod tests {
         }
     }
 
-    const GEOMETRIES: [(usize, usize, usize, usize, usize); 4] =
-        [(1, 16, 3, 4, 2), (3, 9, 5, 3, 1), (4, 8, 2, 4, 2), (2, 7, 3, 3, 2)];
+    const GEOMETRIES: [(usize, usize, usize, usize, usize); 6] = [
+        (1, 16, 3, 4, 2),
+        (3, 9, 5, 3, 1),
+        (4, 8, 2, 4, 2),
+        (2, 7, 3, 3, 2),
+        (2, 9, 3, 5, 1),
+        (3, 8, 2, 2, 2),
+    ];
+
+    /// im2col row `(c, ky, kx)`, column `(oy, ox)` holds input `(c, oy·s + ky − p, ox·s + kx − p)`,
+    /// or zero outside the image: checked exactly, with the output rows as wide as the phase
+    /// planes (one copy per im2col row) and not (one copy per output row), with image sides the
+    /// stride does and does not divide.
+    #[test]
+    fn im2col_gathers_what_its_definition_says() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (c_in, side, k, s, p) in [
+            (3, 64, 4, 2, 1),
+            (2, 7, 3, 2, 1),
+            (2, 9, 5, 1, 1),
+            (3, 8, 2, 2, 1),
+            (2, 7, 4, 2, 0),
+            (2, 6, 3, 3, 2),
+        ] {
+            let g = ConvGeometry::conv(c_in, side, side, 1, k, s, p);
+            let x = random(g.in_len(), &mut rng);
+            let (mut cols, mut planes) = (vec![f32::NAN; g.col_rows() * g.out_plane()], Vec::new());
+            im2col(&x, &g, &mut cols, &mut planes);
+            let mut expected = Vec::with_capacity(cols.len());
+            for (c, ky, kx) in (0..c_in).flat_map(|c| (0..k * k).map(move |t| (c, t / k, t % k))) {
+                for (oy, ox) in (0..g.h_out).flat_map(|oy| (0..g.w_out).map(move |ox| (oy, ox))) {
+                    let at = |o: usize, t: usize| (o * s + t).checked_sub(p).filter(|&i| i < side);
+                    expected.push(match (at(oy, ky), at(ox, kx)) {
+                        (Some(iy), Some(ix)) => x[(c * side + iy) * side + ix],
+                        _ => 0.0,
+                    });
+                }
+            }
+            assert_eq!(cols, expected, "c_in {c_in}, side {side}, k{k} s{s} p{p}");
+        }
+    }
 
     #[test]
     fn forward_matches_the_textbook_convolution() {
