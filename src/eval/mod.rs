@@ -16,9 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AlphaRuleKind;
-use crate::context::image_tensor;
 use crate::inference::{AbsAeModel, INFERENCE_BATCH, Run};
-use crate::objectives::reconstruction_bce;
 use crate::prior::AlphaRule;
 use crate::run_dir::RunDir;
 use crate::{Error, Result};
@@ -221,25 +219,23 @@ const DISENTANGLEMENT_STREAM: u64 = 2000;
 /// Codes of the test images (row-major n×d), each one's reconstruction error, and the mean
 /// BCE per image and MSE per pixel of their decodings; each image is rendered once for all.
 fn encode_and_reconstruct(run: &Run) -> (Vec<f32>, Vec<f64>, Reconstruction) {
-    let (data, device, shape) = (&run.ctx.data, &run.ctx.device, run.image_shape());
+    let (data, shape, len) = (&run.ctx.data, run.image_shape(), run.ctx.data.image_len());
     let test = run.test();
-    let (mut codes, mut errors, mut bce, mut mse) = (Vec::new(), Vec::new(), 0.0f64, 0.0f64);
+    let (mut codes, mut errors, mut squared) = (Vec::new(), Vec::new(), 0.0f64);
     for items in test.chunks(INFERENCE_BATCH) {
-        let b = items.len();
-        let target = image_tensor(data.render_batch(items), shape, device);
-        let z = run.model.encode(target.clone());
-        codes.extend(z.to_data().try_to_vec::<f32>().expect("f32 codes"));
-        let logits = run.model.decode(z);
-        errors.extend(ood::bce_per_image(logits.clone(), target.clone()));
-        bce += reconstruction_bce(logits.clone(), target.clone()).into_scalar::<f32>() as f64
-            * b as f64;
-        let diff = burn::tensor::activation::sigmoid(logits) - target;
-        mse += diff.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+        let pixels = data.render_batch(items);
+        let (chunk_codes, logits) = ood::encode_and_decode(run, &pixels, shape);
+        codes.extend(chunk_codes);
+        for (bce, sq) in ood::image_errors(&logits, &pixels, len) {
+            errors.push(bce);
+            squared += sq;
+        }
     }
-    let n = test.len().max(1);
-    let pixels: usize = shape.iter().product();
-    let reconstruction =
-        Reconstruction { bce_per_image: bce / n as f64, mse_per_pixel: mse / (n * pixels) as f64 };
+    let n = test.len().max(1) as f64;
+    let reconstruction = Reconstruction {
+        bce_per_image: errors.iter().sum::<f64>() / n,
+        mse_per_pixel: squared / (n * len as f64),
+    };
     (codes, errors, reconstruction)
 }
 
