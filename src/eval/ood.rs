@@ -154,7 +154,7 @@ pub fn image_errors(logits: &[f32], targets: &[f32], len: usize) -> Vec<(f64, f6
         .collect()
 }
 
-/// The logits of decoding `pixels` (a batch of images of `shape`), and their codes.
+/// The codes of `pixels` (a batch of images of `shape`) and the logits of their decodings.
 pub fn encode_and_decode(run: &Run, pixels: &[f32], shape: ImageShape) -> (Vec<f32>, Vec<f32>) {
     let z = run.model.encode(image_tensor(pixels.to_vec(), shape, &run.ctx.device));
     let codes = z.to_data().try_to_vec::<f32>().expect("f32 codes");
