@@ -280,6 +280,15 @@ impl Run {
     pub fn decode(&self, codes: &[f32]) -> Vec<f32> {
         decode_in_batches(|z| self.model.decode(z), codes, self.model.latent(), &self.ctx.device)
     }
+
+    /// The codes of one batch of images given as pixels, and the logits of their decodings.
+    pub fn encode_and_decode(&self, pixels: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let x = image_tensor(pixels.to_vec(), self.image_shape(), &self.ctx.device);
+        let z = self.model.encode(x);
+        let codes = z.to_data().try_to_vec::<f32>().expect("f32 codes");
+        let logits = self.model.decode(z).into_data().try_into_vec::<f32>().expect("f32 logits");
+        (codes, logits)
+    }
 }
 
 /// Codes that `encode` gives images given as pixels (`shape` each, concatenated), in batches.

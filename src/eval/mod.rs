@@ -219,12 +219,12 @@ const DISENTANGLEMENT_STREAM: u64 = 2000;
 /// Codes of the test images (row-major n×d), each one's reconstruction error, and the mean
 /// BCE per image and MSE per pixel of their decodings; each image is rendered once for all.
 fn encode_and_reconstruct(run: &Run) -> (Vec<f32>, Vec<f64>, Reconstruction) {
-    let (data, shape, len) = (&run.ctx.data, run.image_shape(), run.ctx.data.image_len());
+    let (data, len) = (&run.ctx.data, run.ctx.data.image_len());
     let test = run.test();
     let (mut codes, mut errors, mut squared) = (Vec::new(), Vec::new(), 0.0f64);
     for items in test.chunks(INFERENCE_BATCH) {
         let pixels = data.render_batch(items);
-        let (chunk_codes, logits) = ood::encode_and_decode(run, &pixels, shape);
+        let (chunk_codes, logits) = run.encode_and_decode(&pixels);
         codes.extend(chunk_codes);
         for (bce, sq) in ood::image_errors(&logits, &pixels, len) {
             errors.push(bce);

@@ -16,7 +16,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::vector;
-use crate::context::image_tensor;
 use crate::data::ImageShape;
 use crate::data::images::{model_bytes, open_image};
 use crate::inference::{AbsAeModel, INFERENCE_BATCH, Run};
@@ -96,11 +95,10 @@ pub fn score_pixels(
     pixels: &[f32],
     reference: &OodReference,
 ) -> Scores {
-    let shape = run.image_shape();
-    let len: usize = shape.iter().product();
+    let len = run.ctx.data.image_len();
     let (mut codes, mut errors) = (Vec::new(), Vec::new());
     for chunk in pixels.chunks(INFERENCE_BATCH * len) {
-        let (chunk_codes, logits) = encode_and_decode(run, chunk, shape);
+        let (chunk_codes, logits) = run.encode_and_decode(chunk);
         codes.extend(chunk_codes);
         errors.extend(image_errors(&logits, chunk, len).into_iter().map(|(bce, _)| bce));
     }
@@ -152,14 +150,6 @@ pub fn image_errors(logits: &[f32], targets: &[f32], len: usize) -> Vec<(f64, f6
             (bce, squared)
         })
         .collect()
-}
-
-/// The codes of `pixels` (a batch of images of `shape`) and the logits of their decodings.
-pub fn encode_and_decode(run: &Run, pixels: &[f32], shape: ImageShape) -> (Vec<f32>, Vec<f32>) {
-    let z = run.model.encode(image_tensor(pixels.to_vec(), shape, &run.ctx.device));
-    let codes = z.to_data().try_to_vec::<f32>().expect("f32 codes");
-    let logits = run.model.decode(z).into_data().try_into_vec::<f32>().expect("f32 logits");
-    (codes, logits)
 }
 
 /// The standardised sum of the log-density and reconstruction scores.
