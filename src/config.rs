@@ -276,6 +276,11 @@ pub struct RelConfig {
     /// The ReL returns its first input's code plus the network's output (for every output),
     /// so what a relation leaves alone needs no learning (false = the paper's plain MLP).
     pub residual: bool,
+    /// Weight of the counterfactual term in the ReL-only steps (0 = off): where the task knows
+    /// how a relation moves pixels (dSprites' position bands), each real image of the ReL
+    /// batches is moved so and encoded, and the ReL's output for it is pulled to that code —
+    /// the code of the image the relation should draw, nuisances kept.
+    pub counterfactual: f64,
 }
 
 /// The β-VAE baseline.
@@ -530,6 +535,7 @@ impl Config {
                 image_cycle: 0.0,
                 image_cycle_batch: 32,
                 residual: false,
+                counterfactual: 0.0,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
             factor_vae: FactorVaeConfig { gamma: 10.0 },
@@ -712,6 +718,7 @@ impl Config {
         positive_finite("rel.lr", r.lr)?;
         positive("rel.updates_per_step", r.updates_per_step)?;
         unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
+        non_negative_finite("rel.counterfactual", r.counterfactual)?;
         weighted_term(
             "rel.image_cycle",
             r.image_cycle,

@@ -202,6 +202,47 @@ fn similarity_transform(
     out
 }
 
+/// The sprite of `image` (kept-factor classes `from`) as it looks in the component of classes
+/// `to`, where the two differ only in their position bands: translated by the difference of
+/// the bands' lower edges, in whole pixels (the nearest), vacated pixels dark — the true
+/// counterfactual of a band move up to that rounding, nuisances (shape, scale, rotation, the
+/// place inside the band) kept. None where any other kept factor differs: no translation
+/// draws that.
+pub fn band_move(
+    image: &[f32],
+    side: usize,
+    aug: &GeometricAugment,
+    from: &[usize],
+    to: &[usize],
+) -> Option<Vec<f32>> {
+    let (fx, fy) = aug.band_factors;
+    let others_kept = (0..from.len()).filter(|&f| f != fx && f != fy).all(|f| from[f] == to[f]);
+    if !others_kept || from == to {
+        return None;
+    }
+    let edge_shift = |bands: &[(f64, f64)], f: usize| (bands[to[f]].0 - bands[from[f]].0).round();
+    Some(translate(image, side, edge_shift(&aug.x_bands, fx), edge_shift(&aug.y_bands, fy)))
+}
+
+/// Every channel plane of a square image moved by whole pixels `(dx, dy)` (right and down
+/// when positive); what leaves the canvas is dropped, what is uncovered is dark.
+fn translate(image: &[f32], side: usize, dx: f64, dy: f64) -> Vec<f32> {
+    let (dx, dy) = (dx as isize, dy as isize);
+    let mut out = vec![0.0; image.len()];
+    let moved = |i: usize, d: isize| usize::try_from(i as isize + d).ok().filter(|&v| v < side);
+    for (src, dst) in image.chunks_exact(side * side).zip(out.chunks_exact_mut(side * side)) {
+        for (row, pixels) in src.chunks_exact(side).enumerate() {
+            let Some(to_row) = moved(row, dy) else { continue };
+            for (col, &p) in pixels.iter().enumerate() {
+                if let Some(to_col) = moved(col, dx) {
+                    dst[to_row * side + to_col] = p;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Centre of mass of the lit pixels over every channel plane of a square image, in pixel
 /// coordinates (pixel centres at +0.5).
 pub fn ink_centroid(image: &[f32], side: usize) -> Option<(f64, f64)> {
@@ -246,6 +287,33 @@ mod tests {
                 assert!(out.iter().all(|&p| p == 0.0 || p == 1.0));
             }
         }
+    }
+
+    /// Moving a sprite one band to the right is the renderer's image of the same sprite at the
+    /// position one band on (up to the rounding of the shift), and moving it back restores it.
+    #[test]
+    fn a_band_move_draws_the_counterfactual_and_moving_back_restores_the_image() {
+        let task = tasks::by_name("dsprites").unwrap();
+        let Some(Augmentation::Sprite(aug)) = task.augment.clone() else {
+            panic!("dSprites augments sprites")
+        };
+        let (x, y) = (3, 16);
+        let mut img = vec![0.0; SIDE * SIDE];
+        render_sprite(0, 4, 0, x, y, &mut img);
+        let from = [0, task.kept[1].class_of[x], task.kept[2].class_of[y]];
+        let to = [0, from[1] + 1, from[2]];
+        let moved = band_move(&img, SIDE, &aug, &from, &to).expect("only the x band changes");
+        // The renderer's counterfactual keeps the place inside the band: 11 positions on.
+        let mut truth = vec![0.0; SIDE * SIDE];
+        render_sprite(0, 4, 0, x + 11, y, &mut truth);
+        let (a, b) = (ink_centroid(&moved, SIDE).unwrap(), ink_centroid(&truth, SIDE).unwrap());
+        assert!((a.0 - b.0).abs() < 0.75 && (a.1 - b.1).abs() < 1e-9, "{a:?} vs {b:?}");
+        let lit = |v: &[f32]| v.iter().filter(|&&p| p > 0.5).count();
+        assert_eq!(lit(&moved), lit(&img), "the whole sprite moved, nothing cut");
+        assert_eq!(band_move(&moved, SIDE, &aug, &to, &from).unwrap(), img);
+        // Shape is not a position: no translation draws a shape change, nor no change at all.
+        assert!(band_move(&img, SIDE, &aug, &from, &[1, from[1], from[2]]).is_none());
+        assert!(band_move(&img, SIDE, &aug, &from, &from).is_none());
     }
 
     #[test]

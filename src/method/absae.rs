@@ -19,7 +19,9 @@ use crate::Result;
 use crate::backend::adam::adam;
 use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
-use crate::data::augment::{Augmentation, PixelNoise, labelled_view, makes_views_of, strong_view};
+use crate::data::augment::{
+    Augmentation, PixelNoise, band_move, labelled_view, makes_views_of, strong_view,
+};
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Encoder, Mlp};
 use crate::objectives::{self, scalar};
@@ -408,9 +410,15 @@ impl AbsAeMethod {
             .then(|| self.image_cycle(out.clone(), &batch.targets()))
             .flatten();
         let mix = self.mixture_tensors.as_ref().expect("tensors exist with the mixture");
+        let counterfactual = (config.rel.counterfactual > 0.0)
+            .then(|| learner::counterfactual_loss(out.clone(), &batch))
+            .flatten();
         let mut loss =
             learner::objective(config.rel.objective, out, &batch, &mixture, mix, &mut rng);
         let value = scalar(&loss);
+        if let Some(term) = counterfactual {
+            loss = loss + term.mul_scalar(config.rel.counterfactual);
+        }
         if let Some(cycle) = image_cycle {
             loss = loss + cycle.mul_scalar(config.rel.image_cycle);
         }
@@ -461,10 +469,15 @@ impl AbsAeMethod {
 
     /// The labelled images' codes with their components, then the codes of the first
     /// `rel.pseudo_labelled` unlabelled training images the mixture places confidently, with
-    /// the component it places them in.
+    /// the component it places them in; with `rel.counterfactual`, the codes of their
+    /// counterfactuals too.
     fn real_codes(&self, mixture: &Mixture) -> RealCodes {
-        let mut real =
-            RealCodes { codes: self.encode_labelled(), components: self.ctx.labelled_components() };
+        let labelled_components = self.ctx.labelled_components();
+        let mut real = RealCodes {
+            codes: self.encode_labelled(),
+            counterfactuals: self.counterfactual_codes(&self.labelled_pixels, &labelled_components),
+            components: labelled_components,
+        };
         let config = &self.ctx.config;
         let labelled: std::collections::HashSet<usize> =
             self.ctx.split.labelled.iter().copied().collect();
@@ -477,23 +490,60 @@ impl AbsAeMethod {
             .filter(|i| !labelled.contains(i))
             .take(config.rel.pseudo_labelled)
             .collect();
-        let d = mixture.dim;
+        let (d, len) = (mixture.dim, self.ctx.data.image_len());
         for chunk in unlabelled.chunks(PSEUDO_LABEL_CHUNK) {
-            let codes = encode_with(
-                &self.ae.encoder,
-                &self.ctx.data.render_batch(chunk),
-                self.ctx.image_shape(),
-                &self.ctx.device,
-            );
-            for z in codes.chunks_exact(d) {
+            let pixels = self.ctx.data.render_batch(chunk);
+            let codes =
+                encode_with(&self.ae.encoder, &pixels, self.ctx.image_shape(), &self.ctx.device);
+            let (mut kept_pixels, mut kept_components) = (Vec::new(), Vec::new());
+            for (z, image) in codes.chunks_exact(d).zip(pixels.chunks_exact(len)) {
                 let (k, ld) = mixture.classify(z);
                 if max_posterior(&ld, 1.0) >= config.consistency.threshold {
                     real.codes.extend_from_slice(z);
-                    real.components.push(k);
+                    kept_pixels.extend_from_slice(image);
+                    kept_components.push(k);
+                }
+            }
+            real.counterfactuals.extend(self.counterfactual_codes(&kept_pixels, &kept_components));
+            real.components.extend(kept_components);
+        }
+        real
+    }
+
+    /// For each image of `pixels` (of `components`) and each relation, the code of the image
+    /// the relation should draw from it, where the task's augmentation can draw it (a sprite
+    /// moved to other position bands: [`band_move`]); empty while `rel.counterfactual` is off
+    /// or the task has no such augmentation.
+    fn counterfactual_codes(&self, pixels: &[f32], components: &[usize]) -> Vec<Option<Vec<f32>>> {
+        let task = &self.ctx.data.task;
+        let (Some(Augmentation::Sprite(aug)), true) =
+            (&task.augment, self.ctx.config.rel.counterfactual > 0.0)
+        else {
+            return Vec::new();
+        };
+        let (shape, len, d) =
+            (self.ctx.image_shape(), self.ctx.data.image_len(), self.ctx.arch.latent);
+        let relations = &self.relations.relations;
+        let (mut moved, mut slots) = (Vec::new(), Vec::new());
+        for (j, (image, &c)) in pixels.chunks_exact(len).zip(components).enumerate() {
+            for (r, relation) in relations.iter().enumerate() {
+                let Some(&[to]) = (relation.arity == 1).then(|| relation.apply(&[c])).flatten()
+                else {
+                    continue;
+                };
+                let classes = (task.component_classes(c), task.component_classes(to));
+                if let Some(view) = band_move(image, shape[2], aug, &classes.0, &classes.1) {
+                    moved.extend(view);
+                    slots.push(j * relations.len() + r);
                 }
             }
         }
-        real
+        let mut out = vec![None; components.len() * relations.len()];
+        let codes = encode_with(&self.ae.encoder, &moved, shape, &self.ctx.device);
+        for (slot, code) in slots.into_iter().zip(codes.chunks_exact(d)) {
+            out[slot] = Some(code.to_vec());
+        }
+        out
     }
 }
 
@@ -605,6 +655,54 @@ mod tests {
         {
             assert_eq!(mixture.classify(z).0, k, "the component the mixture places it in");
         }
+    }
+
+    /// With `rel.counterfactual`, every real image gets, for each relation that moves it to
+    /// other position bands, the code of the image moved so; the shape change has none.
+    #[test]
+    fn counterfactual_codes_are_the_codes_of_the_moved_images() {
+        let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+        (config.tau, config.rel.pseudo_labelled, config.consistency.threshold) = (2, 10, 0.0);
+        config.rel.counterfactual = 1.0;
+        let ctx = Arc::new(RunContext::new(config).unwrap());
+        let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+        method.fit_mixture(false).unwrap();
+        let mixture = method.mixture().unwrap().clone();
+        let real = method.real_codes(&mixture);
+        let (task, d) = (&ctx.data.task, mixture.dim);
+        let relations = &method.relations.relations;
+        assert_eq!(real.counterfactuals.len(), real.components.len() * relations.len());
+        let Some(Augmentation::Sprite(aug)) = &task.augment else { panic!("sprites") };
+        let (j, len) = (0, ctx.data.image_len());
+        let image = &method.labelled_pixels[j * len..(j + 1) * len];
+        let from = real.components[j];
+        for (r, relation) in relations.iter().enumerate() {
+            let got = &real.counterfactuals[j * relations.len() + r];
+            let Some(&[to]) = relation.apply(&[from]) else {
+                assert!(got.is_none(), "{} is not defined here", relation.name);
+                continue;
+            };
+            let classes = (task.component_classes(from), task.component_classes(to));
+            let moved = band_move(image, 64, aug, &classes.0, &classes.1);
+            assert_eq!(moved.is_some(), relation.name.starts_with("move_"), "{}", relation.name);
+            let want = moved.map(|m| encode_with(&method.ae.encoder, &m, [1, 64, 64], &ctx.device));
+            // Encoded alone rather than in a batch: the products sum in another order.
+            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
+            match (got, want) {
+                (Some(got), Some(want)) => assert!(close(got, &want), "{}", relation.name),
+                (got, want) => assert_eq!(got.is_some(), want.is_some(), "{}", relation.name),
+            }
+        }
+        assert!(real.counterfactuals.iter().flatten().all(|c| c.len() == d));
+        config_off_computes_none(&ctx, &mixture);
+    }
+
+    fn config_off_computes_none(ctx: &Arc<RunContext>, mixture: &Mixture) {
+        let mut config = ctx.config.clone();
+        config.rel.counterfactual = 0.0;
+        let ctx = Arc::new(RunContext::new(config).unwrap());
+        let method = AbsAeMethod::new(ctx).unwrap();
+        assert!(method.real_codes(mixture).counterfactuals.is_empty());
     }
 
     /// The decoder-only steps move the decoder and leave the encoder (and so every code, the

@@ -86,6 +86,8 @@ pub struct RelationBatch {
     /// n × [`RelationSet::input_width`] ReL inputs.
     pub inputs: Vec<f32>,
     pub applications: Vec<Application>,
+    /// Per row, the code of its true counterfactual where one is known ([`RealCodes`]).
+    pub counterfactuals: Vec<Option<Vec<f32>>>,
 }
 
 impl RelationBatch {
@@ -121,6 +123,7 @@ pub fn sample_relation_batch(
     let mut batch = RelationBatch {
         inputs: Vec::with_capacity(n * width),
         applications: Vec::with_capacity(n),
+        counterfactuals: vec![None; n],
     };
     for _ in 0..n {
         let application = relations.sample(rng);
@@ -138,10 +141,27 @@ pub fn sample_relation_batch(
 
 /// Codes of real images and their components (the true ones of labelled images, the
 /// mixture's reading of unlabelled ones), for ReL rows built from real codes.
+#[derive(Default)]
 pub struct RealCodes {
     /// Row-major n×d.
     pub codes: Vec<f32>,
     pub components: Vec<usize>,
+    /// The code of image j's true counterfactual under relation r at `j·R + r` (R relations),
+    /// where the task can draw it (the image moved as the relation moves its component and
+    /// encoded); empty when none are computed.
+    pub counterfactuals: Vec<Option<Vec<f32>>>,
+}
+
+impl RealCodes {
+    /// The code of image `j`'s counterfactual under `application`, if known.
+    fn counterfactual(
+        &self,
+        j: usize,
+        application: &Application,
+        relations: usize,
+    ) -> Option<&[f32]> {
+        self.counterfactuals.get(j * relations + application.relation)?.as_deref()
+    }
 }
 
 /// Replaces the first `m` rows of `batch` by rows built from encoded real images: the first
@@ -175,6 +195,8 @@ pub fn replace_with_real_codes(
         let mut input = Vec::with_capacity(width);
         draw_relation_row(relations, &application, Some(code(j)), &mut draw, &mut input);
         batch.inputs[row * width..(row + 1) * width].copy_from_slice(&input);
+        batch.counterfactuals[row] =
+            real.counterfactual(j, &application, relations.len()).map(<[f32]>::to_vec);
         batch.applications[row] = application;
     }
 }
@@ -252,6 +274,30 @@ pub fn objective(
     }
 }
 
+/// Mean squared distance between the ReL's outputs `out` ([n·outputs, d], row i's outputs
+/// from row i·outputs) and the counterfactual codes of the rows that have one; None when no
+/// row has one. Only single-output applications carry one, so each is its row's first output.
+pub fn counterfactual_loss(out: Tensor<2>, batch: &RelationBatch) -> Option<Tensor<1>> {
+    let [rows, d] = out.dims();
+    let outputs = rows / batch.applications.len().max(1);
+    let (mut positions, mut targets) = (Vec::new(), Vec::new());
+    for (i, code) in batch.counterfactuals.iter().enumerate() {
+        if let Some(code) = code {
+            positions.push((i * outputs) as i64);
+            targets.extend_from_slice(code);
+        }
+    }
+    if positions.is_empty() {
+        return None;
+    }
+    let device = out.device();
+    let n = positions.len();
+    let picked =
+        out.select(0, Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &device));
+    let target = Tensor::<2>::from_data(TensorData::new(targets, [n, d]), &device);
+    Some((picked - target).powi_scalar(2).sum_dim(1).mean())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +354,56 @@ mod tests {
         assert!(loss(carried.clone()) < 1e-10);
         let shifted: Vec<f32> = carried.iter().map(|v| v + 0.5).collect();
         assert!((loss(shifted) - 0.5).abs() < 1e-5, "two dimensions each 0.5² off");
+    }
+
+    /// Rows built from a real image carry its counterfactual code under the row's relation,
+    /// prior-sample rows none; the loss is the mean squared distance over the rows that do.
+    #[test]
+    fn real_rows_carry_their_counterfactual_and_the_loss_reads_only_those() {
+        let set = RelationSet::for_task(&crate::tasks::by_name("dsprites").unwrap(), &[]).unwrap();
+        let k = crate::tasks::by_name("dsprites").unwrap().components();
+        let mixture = Mixture {
+            dim: 2,
+            means: (0..k).map(|c| vec![c as f64, 0.0]).collect(),
+            cholesky: vec![vec![0.1, 0.0, 0.0, 0.1]; k],
+        };
+        // One real image of component 4; its counterfactual under relation r is (r, 100 + r).
+        let real = RealCodes {
+            codes: vec![4.0, 0.0],
+            components: vec![4],
+            counterfactuals: (0..set.len())
+                .map(|r| Some(vec![r as f32, 100.0 + r as f32]))
+                .collect(),
+        };
+        let mut rng = crate::rng::stream(2, crate::rng::Stream::Relation, 0);
+        let mut batch = sample_relation_batch(&set, &mixture, 8, &mut rng);
+        replace_with_real_codes(&mut batch, &set, &real, &mixture, 3, &mut rng);
+        for (row, (a, c)) in batch.applications.iter().zip(&batch.counterfactuals).enumerate() {
+            match c {
+                Some(c) => {
+                    assert!(row < 3, "only replaced rows");
+                    assert_eq!(c, &vec![a.relation as f32, 100.0 + a.relation as f32]);
+                }
+                None => assert!(row >= 3, "row {row} was built from the real image"),
+            }
+        }
+        let device = Device::default();
+        let out: Vec<f32> = (0..8).flat_map(|i| [i as f32, 0.0]).collect();
+        let loss = |out: Vec<f32>| {
+            let out = Tensor::<2>::from_data(TensorData::new(out, [8, 2]), &device);
+            counterfactual_loss(out, &batch).unwrap().into_data().try_to_vec::<f32>().unwrap()[0]
+        };
+        let want: f32 = (0..3)
+            .map(|i| {
+                let r = batch.applications[i].relation as f32;
+                (i as f32 - r).powi(2) + (100.0 + r).powi(2)
+            })
+            .sum::<f32>()
+            / 3.0;
+        assert!((loss(out) - want).abs() < 1e-2 * want, "mean over the three real rows");
+        batch.counterfactuals.iter_mut().for_each(|c| *c = None);
+        let out = Tensor::<2>::zeros([8, 2], &device);
+        assert!(counterfactual_loss(out, &batch).is_none());
     }
 
     #[test]
