@@ -598,6 +598,10 @@ impl Config {
             decoder_steps: 500,
         };
         self.rel.pseudo_labelled = 10_000;
+        // Where the task knows how a relation moves pixels (dSprites' bands): seeds 0–2, depth
+        // 1, IoU of a moved sprite against its true counterfactual 0.27 → 0.55, its scale kept
+        // 0.37 → 0.50, for 0.902 → 0.888 of relations read right. Other tasks: no effect.
+        self.rel.counterfactual = 1.0;
         self.eval.posterior_temperature = 1.0 / self.prior.shrink;
     }
 
@@ -938,8 +942,8 @@ mod tests {
             let c = Config::preset(Preset::Default, task).unwrap();
             (c.train.steps, c.rel.finetune_steps)
         };
-        assert_eq!(steps("dsprites"), (2500, 2000));
-        assert_eq!(steps("dsprites-full"), (2500, 2000));
+        assert_eq!(steps("dsprites"), (2500, 8000));
+        assert_eq!(steps("dsprites-full"), (2500, 8000));
         assert_eq!(steps("shapes3d"), (2000, 16_000));
         assert_eq!(steps("hwf"), (1500, 4000));
         let temperature =
