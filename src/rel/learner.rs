@@ -141,7 +141,6 @@ pub fn sample_relation_batch(
 
 /// Codes of real images and their components (the true ones of labelled images, the
 /// mixture's reading of unlabelled ones), for ReL rows built from real codes.
-#[derive(Default)]
 pub struct RealCodes {
     /// Row-major n×d.
     pub codes: Vec<f32>,
