@@ -1008,6 +1008,7 @@ mod tests {
             ("[cycle]\nreconstruction = -0.5", "cycle.reconstruction"),
             ("[rel]\nimage_cycle = 1.0\nimage_cycle_batch = 0", "rel.image_cycle_batch"),
             ("[rel]\nobjective = \"l1\"", "rel.objective"),
+            ("[rel]\ncounterfactual = -1.0", "rel.counterfactual"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();

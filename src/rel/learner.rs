@@ -256,11 +256,7 @@ pub fn objective(
 ) -> Tensor<1> {
     let device = out.device();
     let targets = batch.targets();
-    let squared_distance = |target: Vec<f32>| {
-        let target =
-            Tensor::<2>::from_data(TensorData::new(target, [targets.len(), mixture.dim]), &device);
-        (out.clone() - target).powi_scalar(2).sum_dim(1).mean()
-    };
+    let squared_distance = |target: Vec<f32>| mean_squared_distance(out.clone(), target);
     match objective {
         RelObjective::Mse => {
             squared_distance(targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect())
@@ -277,8 +273,7 @@ pub fn objective(
 /// from row i·outputs) and the counterfactual codes of the rows that have one; None when no
 /// row has one. Only single-output applications carry one, so each is its row's first output.
 pub fn counterfactual_loss(out: Tensor<2>, batch: &RelationBatch) -> Option<Tensor<1>> {
-    let [rows, d] = out.dims();
-    let outputs = rows / batch.applications.len().max(1);
+    let outputs = out.dims()[0] / batch.applications.len().max(1);
     let (mut positions, mut targets) = (Vec::new(), Vec::new());
     for (i, code) in batch.counterfactuals.iter().enumerate() {
         if let Some(code) = code {
@@ -289,12 +284,17 @@ pub fn counterfactual_loss(out: Tensor<2>, batch: &RelationBatch) -> Option<Tens
     if positions.is_empty() {
         return None;
     }
-    let device = out.device();
     let n = positions.len();
-    let picked =
-        out.select(0, Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &device));
-    let target = Tensor::<2>::from_data(TensorData::new(targets, [n, d]), &device);
-    Some((picked - target).powi_scalar(2).sum_dim(1).mean())
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &out.device());
+    Some(mean_squared_distance(out.select(0, rows), targets))
+}
+
+/// Mean over the rows of `out` ([n, d]) of the squared distance to the codes `target`
+/// (row-major n×d).
+fn mean_squared_distance(out: Tensor<2>, target: Vec<f32>) -> Tensor<1> {
+    let dims = out.dims();
+    let target = Tensor::<2>::from_data(TensorData::new(target, dims), &out.device());
+    (out - target).powi_scalar(2).sum_dim(1).mean()
 }
 
 #[cfg(test)]
@@ -323,15 +323,25 @@ mod tests {
         assert_eq!(row, [3.0, 3.0, 4.0, 4.0, 11.0, 11.0]);
     }
 
-    #[test]
-    fn transport_loss_vanishes_only_at_the_carried_codes() {
-        let set = RelationSet::for_task(&crate::tasks::by_name("dsprites").unwrap(), &[]).unwrap();
-        let k = crate::tasks::by_name("dsprites").unwrap().components();
+    /// dSprites' relations and a 2-d mixture over its components: component c's mean is
+    /// `mean(c)`, every covariance factor `cholesky`.
+    fn dsprites_with_mixture(
+        mean: impl Fn(f64) -> [f64; 2],
+        cholesky: [f64; 4],
+    ) -> (RelationSet, Mixture) {
+        let task = crate::tasks::by_name("dsprites").unwrap();
+        let k = task.components();
         let mixture = Mixture {
             dim: 2,
-            means: (0..k).map(|c| vec![c as f64, -(c as f64)]).collect(),
-            cholesky: vec![vec![0.5, 0.0, 0.1, 0.3]; k],
+            means: (0..k).map(|c| mean(c as f64).to_vec()).collect(),
+            cholesky: vec![cholesky.to_vec(); k],
         };
+        (RelationSet::for_task(&task, &[]).unwrap(), mixture)
+    }
+
+    #[test]
+    fn transport_loss_vanishes_only_at_the_carried_codes() {
+        let (set, mixture) = dsprites_with_mixture(|c| [c, -c], [0.5, 0.0, 0.1, 0.3]);
         let mut rng = crate::rng::stream(1, crate::rng::Stream::Relation, 0);
         let batch = sample_relation_batch(&set, &mixture, 16, &mut rng);
         let device = Device::default();
@@ -359,13 +369,7 @@ mod tests {
     /// prior-sample rows none; the loss is the mean squared distance over the rows that do.
     #[test]
     fn real_rows_carry_their_counterfactual_and_the_loss_reads_only_those() {
-        let set = RelationSet::for_task(&crate::tasks::by_name("dsprites").unwrap(), &[]).unwrap();
-        let k = crate::tasks::by_name("dsprites").unwrap().components();
-        let mixture = Mixture {
-            dim: 2,
-            means: (0..k).map(|c| vec![c as f64, 0.0]).collect(),
-            cholesky: vec![vec![0.1, 0.0, 0.0, 0.1]; k],
-        };
+        let (set, mixture) = dsprites_with_mixture(|c| [c, 0.0], [0.1, 0.0, 0.0, 0.1]);
         // One real image of component 4; its counterfactual under relation r is (r, 100 + r).
         let real = RealCodes {
             codes: vec![4.0, 0.0],
