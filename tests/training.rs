@@ -191,6 +191,31 @@ fn assert_same_weights(a: &RunDir, b: &RunDir) {
     assert_eq!(discriminator(a), discriminator(b));
 }
 
+/// The depth-1 row split by relation: every chain in one relation's row, and the rows'
+/// chain-weighted means are the whole row's.
+fn depth_one_splits_by_relation(row: &eval::RelationalRow, samples: usize) {
+    assert_eq!((row.depth, row.alpha), (1, 0.0));
+    let rows = &row.by_relation;
+    assert!(
+        rows.len() > 1
+            && rows.keys().all(|name| name.starts_with("move_") || name == "change_shape")
+    );
+    let chains: Vec<f64> = rows.values().map(|r| r.chains.unwrap() as f64).collect();
+    assert_eq!(chains.iter().sum::<f64>(), samples as f64);
+    let mean = |value: fn(&eval::RelationalRow) -> Option<f64>| {
+        rows.values().zip(&chains).map(|(r, n)| value(r).unwrap() * n).sum::<f64>() / samples as f64
+    };
+    for (measure, value) in [
+        ("accuracy", (|r| r.accuracy) as fn(&eval::RelationalRow) -> Option<f64>),
+        ("judged", |r| r.judged_accuracy),
+        ("IoU", |r| r.iou),
+        ("nuisances kept", |r| r.nuisance_kept),
+    ] {
+        let (whole, split) = (value(row).unwrap(), mean(value));
+        assert!((whole - split).abs() < 1e-9, "{measure}: {whole} vs {split}");
+    }
+}
+
 #[test]
 fn checkpoint_round_trips_and_evaluates() {
     let tmp = tempfile::tempdir().unwrap();
@@ -225,6 +250,8 @@ fn checkpoint_round_trips_and_evaluates() {
     assert!(image_rows.iter().all(|r| r["depth"].is_u64()
         && r["accepted_ratio"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))));
     assert_eq!(image_rows[0]["accepted_ratio"], 1.0, "α = 0 accepts everything");
+    let samples = in_memory.ctx.config.eval.relational_samples;
+    depth_one_splits_by_relation(&from_disk.relational_images[0], samples);
     assert_eq!(json["train"]["steps"], 15);
     let choice = eval::RuleChoice {
         alpha_rule: Some(relatent::config::AlphaRuleKind::Density),

@@ -39,6 +39,13 @@ pub struct RelationalRow {
     /// 5 000 real training images is of that component (see [`super::judge`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judged_accuracy: Option<f64>,
+    /// The image-level depth-1 row at α = 0 split by the relation each chain applied: which
+    /// relations hold on real images and keep their nuisances, and which do not.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_relation: BTreeMap<String, RelationalRow>,
+    /// How many chains a `by_relation` row has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chains: Option<usize>,
 }
 
 /// The same measures for a plain reconstruction of the test images: the ceiling of the
@@ -105,7 +112,6 @@ pub fn relational_image_accuracy(
         .collect();
     let probe = NuisanceProbe::fit(run);
     let judge = PixelJudge::fit(run);
-    let outputs = relations.outputs();
     let mut pool = CodePool::of_test_images(run, model);
     let mut rows = Vec::new();
     for &depth in &DEPTHS {
@@ -126,18 +132,105 @@ pub fn relational_image_accuracy(
         );
         let decoded = run.decode(&walk.codes);
         let recoded = run.encode_pixels(&decoded);
-        let mut depth_rows = score_rows(model, rule, depth, &recoded, &walk.truth);
-        let quality = chain_quality(run, probe.as_ref(), &items, &codes, &walk, &decoded, &recoded);
-        let first = &mut depth_rows[0];
-        (first.iou, first.mse) = (quality.iou, quality.mse);
-        first.judged_accuracy = Some(judged_chains(&judge, &decoded, &walk.truth, outputs));
-        if let Some(kept) = quality.kept {
-            (first.nuisance_kept, first.nuisance_kept_by_factor) = (Some(kept.all), kept.by_factor);
+        let walked = WalkedImages { items, starts: codes, walk, decoded, recoded };
+        let mut depth_rows = score_rows(model, rule, depth, &walked.recoded, &walked.walk.truth);
+        let measures = Measures { run, probe: probe.as_ref(), judge: &judge };
+        measures.fill(&mut depth_rows[0], &walked);
+        if depth == 1 {
+            depth_rows[0].by_relation = measures.by_relation(model, rule, &walked);
         }
         rows.extend(depth_rows);
     }
     let ceiling_items = &starts[..starts.len().min(chains)];
     (rows, reconstruction_ceiling(run, model, probe.as_ref(), &judge, ceiling_items))
+}
+
+/// Image-level chains and what came of them: the start test images `items` and their codes
+/// `starts`, the walk, its final codes decoded and those images encoded again.
+struct WalkedImages {
+    items: Vec<usize>,
+    starts: Vec<f32>,
+    walk: Walk,
+    decoded: Vec<f32>,
+    recoded: Vec<f32>,
+}
+
+impl WalkedImages {
+    /// Outputs per chain.
+    fn outputs(&self) -> usize {
+        self.walk.truth.len() / self.items.len()
+    }
+
+    /// The chains `chosen` alone (each with all its outputs).
+    fn select(&self, chosen: &[usize], d: usize, len: usize) -> WalkedImages {
+        let outputs = self.outputs();
+        let rows = |values: &[f32], width: usize| -> Vec<f32> {
+            let chain = outputs * width;
+            chosen.iter().flat_map(|&i| values[i * chain..(i + 1) * chain].to_vec()).collect()
+        };
+        let walk = Walk {
+            codes: rows(&self.walk.codes, d),
+            truth: chosen
+                .iter()
+                .flat_map(|&i| self.walk.truth[i * outputs..][..outputs].to_vec())
+                .collect(),
+            steps: chosen.iter().map(|&i| self.walk.steps[i].clone()).collect(),
+        };
+        WalkedImages {
+            items: chosen.iter().map(|&i| self.items[i]).collect(),
+            starts: chosen.iter().flat_map(|&i| self.starts[i * d..(i + 1) * d].to_vec()).collect(),
+            walk,
+            decoded: rows(&self.decoded, len),
+            recoded: rows(&self.recoded, d),
+        }
+    }
+}
+
+/// The instruments an image-level row is measured with beyond the model's own classifier.
+struct Measures<'a> {
+    run: &'a Run,
+    probe: Option<&'a NuisanceProbe>,
+    judge: &'a PixelJudge,
+}
+
+impl Measures<'_> {
+    /// Adds the pixel judge's reading, the nuisances kept and the IoU or MSE against the
+    /// counterfactual to `row` (the α = 0 row of `walked`).
+    fn fill(&self, row: &mut RelationalRow, walked: &WalkedImages) {
+        let quality = chain_quality(self.run, self.probe, walked);
+        (row.iou, row.mse) = (quality.iou, quality.mse);
+        row.judged_accuracy =
+            Some(judged_chains(self.judge, &walked.decoded, &walked.walk.truth, walked.outputs()));
+        if let Some(kept) = quality.kept {
+            (row.nuisance_kept, row.nuisance_kept_by_factor) = (Some(kept.all), kept.by_factor);
+        }
+    }
+
+    /// The α = 0 row of each relation's chains among `walked` (depth 1: one relation each).
+    fn by_relation(
+        &self,
+        model: &AbsAeModel,
+        rule: AlphaRule,
+        walked: &WalkedImages,
+    ) -> BTreeMap<String, RelationalRow> {
+        let (d, len) = (model.mixture.dim, self.run.ctx.data.image_len());
+        let relations = &model.relations().relations;
+        let mut rows = BTreeMap::new();
+        for (r, relation) in relations.iter().enumerate() {
+            let chosen: Vec<usize> = (0..walked.items.len())
+                .filter(|&i| walked.walk.steps[i][0].relation == r)
+                .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            let alone = walked.select(&chosen, d, len);
+            let mut row = score_rows(model, rule, 1, &alone.recoded, &alone.walk.truth).remove(0);
+            self.fill(&mut row, &alone);
+            row.chains = Some(chosen.len());
+            rows.insert(relation.name.clone(), row);
+        }
+        rows
+    }
 }
 
 /// Share of chains whose every decoded output (`decoded`, each chain's `outputs` together) the
@@ -157,20 +250,11 @@ struct ChainQuality {
     mse: Option<f64>,
 }
 
-/// Nuisances kept, and IoU or MSE against the counterfactual, of chains
-/// that started at test images `items` (their codes `starts`); each chain's last output is
-/// compared.
-fn chain_quality(
-    run: &Run,
-    probe: Option<&NuisanceProbe>,
-    items: &[usize],
-    starts: &[f32],
-    walk: &Walk,
-    decoded: &[f32],
-    recoded: &[f32],
-) -> ChainQuality {
-    let (data, d) = (&run.ctx.data, run.model.latent());
-    let outputs = walk.truth.len() / items.len();
+/// Nuisances kept, and IoU or MSE against the counterfactual, of the chains of `walked`; each
+/// chain's last output is compared.
+fn chain_quality(run: &Run, probe: Option<&NuisanceProbe>, walked: &WalkedImages) -> ChainQuality {
+    let WalkedImages { items, starts, walk, decoded, recoded } = walked;
+    let (data, d, outputs) = (&run.ctx.data, run.model.latent(), walked.outputs());
     let len = data.image_len();
     let last = |values: &[f32], width: usize, i: usize| {
         values[((i + 1) * outputs - 1) * width..(i + 1) * outputs * width].to_vec()

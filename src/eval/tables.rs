@@ -192,6 +192,45 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
             );
             nuisance_lines(out, report, c);
         }
+        relation_lines(out, report);
+    }
+}
+
+/// The depth-1 image-level row split by the relation each chain applied, each nuisance kept by
+/// itself beside it.
+fn relation_lines(out: &mut String, report: &EvalReport) {
+    let Some(row) = report.relational_images.iter().find(|r| r.depth == 1 && r.alpha == 0.0) else {
+        return;
+    };
+    if row.by_relation.is_empty() {
+        return;
+    }
+    let pixels = if row.mse.is_some() { "MSE" } else { "IoU" };
+    let factors: Vec<&String> = row.nuisance_kept_by_factor.keys().collect();
+    let kept: String = factors.iter().map(|f| format!(" {f} kept |")).collect();
+    let _ = writeln!(
+        out,
+        "
+Depth 1 by relation (α = 0):
+
+| relation | chains | accuracy | judged by pixels | nuisances kept |{kept} {pixels} |
+|---|---|---|---|---|{}---|",
+        "---|".repeat(factors.len())
+    );
+    for (name, r) in &row.by_relation {
+        let kept: String = factors
+            .iter()
+            .map(|f| format!(" {} |", cell(r.nuisance_kept_by_factor.get(*f).copied())))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} |{kept} {} |",
+            r.chains.unwrap_or(0),
+            cell(r.accuracy),
+            cell(r.judged_accuracy),
+            cell(r.nuisance_kept),
+            cell(r.iou.or(r.mse))
+        );
     }
 }
 
