@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
-use super::room_colours::{finds_room, recolour_room};
+use super::room_colours::{finds_room, in_room_of, recolour_room, repaint_object};
 use crate::config::PixelAugment;
 
 /// Component-preserving augmentation of a task's images (default mode): of the labelled images
@@ -20,7 +20,9 @@ pub enum Augmentation {
     /// handwritten symbol's class (every channel moved alike).
     Jitter { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
     /// Shapes3D: floor and walls repainted in other palette hues, the object untouched.
-    RoomColours,
+    /// `object_hue` is the kept-factor position of the object's palette hue (its counterfactual
+    /// is a repaint of the object: [`counterfactual`]).
+    RoomColours { object_hue: usize },
 }
 
 /// The sprite augmentation's ranges (dSprites).
@@ -122,7 +124,7 @@ pub fn strong_view(
                 .flat_map(|plane| similarity_transform(plane, side, angle, scale, centre, to))
                 .collect()
         }
-        Augmentation::RoomColours => recolour_room(image, shape[2], rng),
+        Augmentation::RoomColours { .. } => recolour_room(image, shape[2], rng),
     }
 }
 
@@ -134,7 +136,7 @@ pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> b
         Augmentation::Sprite(_) | Augmentation::Jitter { .. } => {
             ink_centroid(image, shape[2]).is_some()
         }
-        Augmentation::RoomColours => finds_room(image, shape[2]),
+        Augmentation::RoomColours { .. } => finds_room(image, shape[2]),
     }
 }
 
@@ -200,6 +202,47 @@ fn similarity_transform(
         }
     }
     out
+}
+
+/// The image (kept-factor classes `from`) as it would look in the component of classes `to`,
+/// where the augmentation knows the pixel action that moves it there and every nuisance stays:
+/// a sprite moved to other position bands ([`band_move`]), a Shapes3D object repainted in
+/// another hue ([`repaint_object`]). None for any other change (a shape, a scale, a
+/// handwritten symbol): no pixel action draws it.
+pub fn counterfactual(
+    image: &[f32],
+    shape: ImageShape,
+    aug: &Augmentation,
+    from: &[usize],
+    to: &[usize],
+) -> Option<Vec<f32>> {
+    match *aug {
+        Augmentation::Sprite(ref g) => band_move(image, shape[2], g, from, to),
+        Augmentation::RoomColours { object_hue } => {
+            let changed: Vec<usize> = (0..from.len()).filter(|&f| from[f] != to[f]).collect();
+            if changed != [object_hue] {
+                return None;
+            }
+            repaint_object(image, shape[2], from[object_hue], to[object_hue])
+        }
+        Augmentation::Jitter { .. } => None,
+    }
+}
+
+/// Where [`counterfactual`] has no pixel action: `donor`, an image of the component the
+/// relation leads to, given `image`'s nuisances where the augmentation can carry them over
+/// (Shapes3D: the donor's floor and walls repainted in the hues of `image`'s; its orientation
+/// stays the donor's). None for the other augmentations.
+pub fn counterfactual_from_donor(
+    image: &[f32],
+    donor: &[f32],
+    shape: ImageShape,
+    aug: &Augmentation,
+) -> Option<Vec<f32>> {
+    match aug {
+        Augmentation::RoomColours { .. } => in_room_of(donor, image, shape[2]),
+        Augmentation::Sprite(_) | Augmentation::Jitter { .. } => None,
+    }
 }
 
 /// The sprite of `image` (kept-factor classes `from`) as it looks in the component of classes
@@ -314,6 +357,32 @@ mod tests {
         // Shape is not a position: no translation draws a shape change, nor no change at all.
         assert!(band_move(&img, SIDE, &aug, &from, &[1, from[1], from[2]]).is_none());
         assert!(band_move(&img, SIDE, &aug, &from, &from).is_none());
+    }
+
+    /// Shapes3D's counterfactual is the object repainted for a change of its hue alone; the
+    /// dispatch names the kept factors by position, so it is checked on the task's own.
+    #[test]
+    fn a_hue_change_repaints_the_object_and_nothing_else_has_a_pixel_action() {
+        use crate::data::shapes3d::{FACTORS, SIDE as S3D_SIDE, Shapes3dRenderer};
+        let task = tasks::by_name("shapes3d").unwrap();
+        let aug = task.augment.clone().unwrap();
+        let shape = [3, S3D_SIDE, S3D_SIDE];
+        let render = |classes: [usize; 6]| {
+            let index = FACTORS.iter().zip(classes).fold(0, |acc, (f, c)| acc * f.size + c);
+            let mut img = vec![0.0; 3 * S3D_SIDE * S3D_SIDE];
+            crate::data::FactorDataset::render(&Shapes3dRenderer, index, &mut img);
+            img
+        };
+        // Classes (floor, wall, object, scale, shape, orientation); kept (hue, shape, scale).
+        let img = render([1, 8, 4, 7, 2, 5]);
+        let from = [4, 2, 2];
+        let moved = counterfactual(&img, shape, &aug, &from, &[5, 2, 2]).expect("a hue change");
+        let truth = render([1, 8, 5, 7, 2, 5]);
+        let diff = moved.iter().zip(&truth).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 0.02, "largest pixel difference {diff}");
+        for to in [[5, 3, 2], [4, 3, 2], [4, 2, 1], [4, 2, 2]] {
+            assert!(counterfactual(&img, shape, &aug, &from, &to).is_none(), "{to:?}");
+        }
     }
 
     #[test]

@@ -37,12 +37,49 @@ pub fn recolour_room_to(
     new_floor: usize,
     new_wall: usize,
 ) -> Option<Vec<f32>> {
+    repaint(image, side, |old| RoomHues { floor: new_floor, wall: new_wall, ..old })
+}
+
+/// The image with the object, whose palette hue is `object`, repainted in palette hue
+/// `new_object`, floor and walls kept: the true counterfactual of a change of the object's
+/// hue, shading and anti-aliased edges included. None when the room cannot be found or its
+/// object is not of hue `object`.
+pub fn repaint_object(
+    image: &[f32],
+    side: usize,
+    object: usize,
+    new_object: usize,
+) -> Option<Vec<f32>> {
+    if room_hues(image, side)?.object != object {
+        return None;
+    }
+    repaint(image, side, |old| RoomHues { object: new_object, ..old })
+}
+
+/// `donor` (an image of the component a relation leads to) with its floor and walls in the
+/// palette hues of `room`'s: the true counterfactual of any change of the object, up to the
+/// orientation, which is the donor's. None when either room cannot be found, or the donor's
+/// floor and walls share one hue where `room`'s do not (one surface cannot be split in two).
+pub fn in_room_of(donor: &[f32], room: &[f32], side: usize) -> Option<Vec<f32>> {
+    let (old, to) = (room_hues(donor, side)?, room_hues(room, side)?);
+    if old.wall == old.floor && to.wall != to.floor {
+        return None;
+    }
+    repaint(donor, side, |old| RoomHues { floor: to.floor, wall: to.wall, ..old })
+}
+
+/// Every pixel of the image re-mixed from the surfaces' new palette hues (`new` of the hues
+/// found; walls of the floor's hue stay one surface with it), or None when the floor, the
+/// walls or a distinct object cannot be found.
+fn repaint(image: &[f32], side: usize, new: impl FnOnce(RoomHues) -> RoomHues) -> Option<Vec<f32>> {
     let plane = side * side;
-    let RoomHues { floor, wall, object } = room_hues(image, side)?;
+    let old = room_hues(image, side)?;
+    let to = new(old);
     let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
-    let mut surfaces = vec![(colour(object), colour(object)), (colour(floor), colour(new_floor))];
-    if wall != floor {
-        surfaces.push((colour(wall), colour(new_wall)));
+    let mut surfaces =
+        vec![(colour(old.object), colour(to.object)), (colour(old.floor), colour(to.floor))];
+    if old.wall != old.floor {
+        surfaces.push((colour(old.wall), colour(to.wall)));
     }
     let mut out = vec![0.0; 3 * plane];
     for i in 0..plane {
@@ -55,6 +92,7 @@ pub fn recolour_room_to(
 }
 
 /// Palette hues of the floor, the walls and the object of a room image.
+#[derive(Clone, Copy)]
 struct RoomHues {
     floor: usize,
     wall: usize,
@@ -191,6 +229,60 @@ mod tests {
             let before = mean_abs_diff(&render(classes), &want);
             assert!(before > 0.05, "{classes:?}: the new hues should change the image ({before})");
         }
+    }
+
+    #[test]
+    fn repainting_the_object_matches_the_renderer_with_its_new_hue() {
+        // (floor, wall, object, scale, shape, orientation) → new object hue.
+        for (classes, object) in [
+            ([0, 3, 6, 4, 0, 7], 7),
+            ([2, 2, 9, 7, 3, 0], 8),
+            ([7, 1, 4, 0, 2, 14], 5),
+            ([5, 9, 0, 3, 1, 3], 9),
+            ([5, 9, 1, 7, 1, 3], 5),
+        ] {
+            let got = repaint_object(&render(classes), SIDE, classes[2], object).expect("found");
+            let mut want_classes = classes;
+            want_classes[2] = object;
+            let want = render(want_classes);
+            let diff = mean_abs_diff(&got, &want);
+            assert!(diff < 1e-3, "{classes:?} → object {object}: mean |diff| {diff}");
+            let before = mean_abs_diff(&render(classes), &want);
+            assert!(before > 1e-3, "{classes:?}: the new hue should change the image ({before})");
+        }
+    }
+
+    #[test]
+    fn an_object_of_another_hue_than_its_label_is_not_repainted() {
+        let image = render([0, 3, 6, 4, 0, 7]);
+        assert_eq!(repaint_object(&image, SIDE, 5, 7), None);
+        assert_eq!(repaint_object(&render([3, 6, 3, 4, 0, 7]), SIDE, 3, 4), None);
+        let same = repaint_object(&image, SIDE, 6, 6).unwrap();
+        assert!(mean_abs_diff(&image, &same) < 1e-4);
+    }
+
+    #[test]
+    fn a_donor_in_the_room_of_another_image_is_that_room_with_the_donor_object() {
+        // (floor, wall, object, scale, shape, orientation): donor, room.
+        for (donor, room) in [
+            ([0, 3, 6, 4, 0, 7], [8, 1, 2, 7, 3, 0]),
+            ([7, 1, 4, 0, 2, 14], [5, 5, 0, 3, 1, 3]),
+            ([2, 9, 5, 7, 1, 3], [9, 2, 5, 0, 0, 10]),
+        ] {
+            let got = in_room_of(&render(donor), &render(room), SIDE).expect("both rooms found");
+            let want = render([room[0], room[1], donor[2], donor[3], donor[4], donor[5]]);
+            let diff = mean_abs_diff(&got, &want);
+            assert!(diff < 1e-3, "{donor:?} in {room:?}: mean |diff| {diff}");
+        }
+        // The donor's floor and walls share a hue the room's do not.
+        assert_eq!(
+            in_room_of(&render([4, 4, 1, 0, 0, 0]), &render([2, 3, 1, 0, 0, 0]), SIDE),
+            None
+        );
+        assert_eq!(
+            in_room_of(&render([3, 6, 3, 4, 0, 7]), &render([2, 3, 1, 0, 0, 0]), SIDE),
+            None
+        );
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::backend::adam::adam;
 use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
-    Augmentation, PixelNoise, band_move, labelled_view, makes_views_of, strong_view,
+    Augmentation, PixelNoise, counterfactual, counterfactual_from_donor, labelled_view,
+    makes_views_of, strong_view,
 };
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Encoder, Mlp};
@@ -512,13 +513,13 @@ impl AbsAeMethod {
 
     /// For each image of `pixels` (of `components`) and each relation, the code of the image
     /// the relation should draw from it, where the task's augmentation can draw it (a sprite
-    /// moved to other position bands: [`band_move`]); empty while `rel.counterfactual` is off
-    /// or the task has no such augmentation.
+    /// moved to other position bands, an object repainted: [`counterfactual`]; else a labelled
+    /// image of the target component given the image's nuisances:
+    /// [`counterfactual_from_donor`]); empty while `rel.counterfactual` is off or the task has
+    /// no augmentation.
     fn counterfactual_codes(&self, pixels: &[f32], components: &[usize]) -> Vec<Option<Vec<f32>>> {
         let task = &self.ctx.data.task;
-        let (Some(Augmentation::Sprite(aug)), true) =
-            (&task.augment, self.ctx.config.rel.counterfactual > 0.0)
-        else {
+        let (Some(aug), true) = (&task.augment, self.ctx.config.rel.counterfactual > 0.0) else {
             return Vec::new();
         };
         let (shape, len, d) =
@@ -532,7 +533,9 @@ impl AbsAeMethod {
                     continue;
                 };
                 let classes = (task.component_classes(c), task.component_classes(to));
-                if let Some(view) = band_move(image, shape[2], aug, &classes.0, &classes.1) {
+                let view = counterfactual(image, shape, aug, &classes.0, &classes.1)
+                    .or_else(|| self.donated_counterfactual(image, to, j + r, aug));
+                if let Some(view) = view {
                     moved.extend(view);
                     slots.push(j * relations.len() + r);
                 }
@@ -544,6 +547,27 @@ impl AbsAeMethod {
             out[slot] = Some(code.to_vec());
         }
         out
+    }
+
+    /// The first labelled image of `component`, from the `start`-th on (cycling), that
+    /// [`counterfactual_from_donor`] can give `image`'s nuisances; None when none can.
+    fn donated_counterfactual(
+        &self,
+        image: &[f32],
+        component: usize,
+        start: usize,
+        aug: &Augmentation,
+    ) -> Option<Vec<f32>> {
+        let (shape, len) = (self.ctx.image_shape(), self.ctx.data.image_len());
+        let data = &self.ctx.data;
+        let donors: Vec<usize> = (0..self.ctx.split.labelled.len())
+            .filter(|&row| data.components[self.ctx.split.labelled[row]] == component)
+            .collect();
+        (0..donors.len()).find_map(|k| {
+            let row = donors[(start + k) % donors.len()];
+            let donor = &self.labelled_pixels[row * len..(row + 1) * len];
+            counterfactual_from_donor(image, donor, shape, aug)
+        })
     }
 }
 
@@ -657,25 +681,52 @@ mod tests {
         }
     }
 
-    /// With `rel.counterfactual`, every real image gets, for each relation that moves it to
-    /// other position bands, the code of the image moved so; the shape change has none.
+    /// With `rel.counterfactual`, every real image gets, for each relation with a pixel action
+    /// (dSprites' moves to other position bands, Shapes3D's changes of the object's hue), the
+    /// code of the image moved so; dSprites' shape change has none, Shapes3D's shape and scale
+    /// changes take a labelled image of the target component in the image's room.
     #[test]
     fn counterfactual_codes_are_the_codes_of_the_moved_images() {
-        let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
-        (config.tau, config.rel.pseudo_labelled, config.consistency.threshold) = (2, 10, 0.0);
-        config.rel.counterfactual = 1.0;
-        let ctx = Arc::new(RunContext::new(config).unwrap());
-        let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
-        method.fit_mixture(false).unwrap();
-        let mixture = method.mixture().unwrap().clone();
-        let real = method.real_codes(&mixture);
-        let (task, d) = (&ctx.data.task, mixture.dim);
-        let relations = &method.relations.relations;
-        assert_eq!(real.counterfactuals.len(), real.components.len() * relations.len());
-        let Some(Augmentation::Sprite(aug)) = &task.augment else { panic!("sprites") };
-        let (j, len) = (0, ctx.data.image_len());
+        for (task, acts, donated) in [("dsprites", "move_", false), ("shapes3d", "hue_", true)] {
+            let mut config = Config::preset(Preset::Default, task).unwrap();
+            (config.tau, config.rel.pseudo_labelled, config.consistency.threshold) = (2, 10, 0.0);
+            config.rel.counterfactual = 1.0;
+            let ctx = Arc::new(RunContext::new(config).unwrap());
+            let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+            method.fit_mixture(false).unwrap();
+            let mixture = method.mixture().unwrap().clone();
+            let real = method.real_codes(&mixture);
+            let relations = &method.relations.relations;
+            assert_eq!(real.counterfactuals.len(), real.components.len() * relations.len());
+            assert!(real.counterfactuals.iter().flatten().all(|c| c.len() == mixture.dim));
+            let acting: Vec<bool> = relations.iter().map(|r| r.name.starts_with(acts)).collect();
+            assert!(acting.contains(&true) && acting.contains(&false), "{task}");
+            let donors = (0..2 * ctx.config.tau)
+                .map(|j| labelled_image_counterfactuals(&method, &real, j, &acting))
+                .sum::<usize>();
+            assert_eq!(donors > 0, donated, "{task}: {donors} targets from donors");
+            config_off_computes_none(&ctx, &mixture);
+        }
+    }
+
+    /// Labelled image `j`'s counterfactual codes are the encoder's codes of the images the
+    /// task's pixel action draws, present for the `acting` relations defined from its
+    /// component where the action can read the image (a Shapes3D object in the floor's or the
+    /// walls' hue cannot be told apart and is not repainted), else of the donated images.
+    /// Returns how many came from donors.
+    fn labelled_image_counterfactuals(
+        method: &AbsAeMethod,
+        real: &RealCodes,
+        j: usize,
+        acting: &[bool],
+    ) -> usize {
+        let ctx = &method.ctx;
+        let (task, shape, len) = (&ctx.data.task, ctx.image_shape(), ctx.data.image_len());
+        let aug = task.augment.as_ref().unwrap();
         let image = &method.labelled_pixels[j * len..(j + 1) * len];
         let from = real.components[j];
+        let relations = &method.relations.relations;
+        let mut donated = 0;
         for (r, relation) in relations.iter().enumerate() {
             let got = &real.counterfactuals[j * relations.len() + r];
             let Some(&[to]) = relation.apply(&[from]) else {
@@ -683,9 +734,14 @@ mod tests {
                 continue;
             };
             let classes = (task.component_classes(from), task.component_classes(to));
-            let moved = band_move(image, 64, aug, &classes.0, &classes.1);
-            assert_eq!(moved.is_some(), relation.name.starts_with("move_"), "{}", relation.name);
-            let want = moved.map(|m| encode_with(&method.ae.encoder, &m, [1, 64, 64], &ctx.device));
+            let mut moved = counterfactual(image, shape, aug, &classes.0, &classes.1);
+            let readable = makes_views_of(image, shape, aug);
+            assert_eq!(moved.is_some(), acting[r] && readable, "{} from {from}", relation.name);
+            if moved.is_none() {
+                moved = method.donated_counterfactual(image, to, j + r, aug);
+                donated += moved.is_some() as usize;
+            }
+            let want = moved.map(|m| encode_with(&method.ae.encoder, &m, shape, &ctx.device));
             // Encoded alone rather than in a batch: the products sum in another order.
             let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
             match (got, want) {
@@ -693,8 +749,7 @@ mod tests {
                 (got, want) => assert_eq!(got.is_some(), want.is_some(), "{}", relation.name),
             }
         }
-        assert!(real.counterfactuals.iter().flatten().all(|c| c.len() == d));
-        config_off_computes_none(&ctx, &mixture);
+        donated
     }
 
     fn config_off_computes_none(ctx: &Arc<RunContext>, mixture: &Mixture) {

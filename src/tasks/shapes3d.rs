@@ -43,7 +43,7 @@ pub fn task() -> Task {
         relation_variants: Vec::new(),
         // Views that move the picture (mirrored and shifted, or panned by 2 pixels) were
         // measured to hurt, shape and scale most; repainting the room changes only nuisances.
-        augment: Some(Augmentation::RoomColours),
+        augment: Some(Augmentation::RoomColours { object_hue: 0 }),
         architecture: Architecture::k4s2p1([3, 64, 64], 64, 16),
         presets: TaskPresets {
             images: shapes3d::grid_len() / 8 * KEPT_SCALES.len(),
