@@ -218,9 +218,9 @@ Depth 1 by relation (α = 0):
         "---|".repeat(factors.len())
     );
     for (name, r) in &row.by_relation {
-        let kept: String = factors
+        let kept: String = kept_cells(&factors, &r.nuisance_kept_by_factor)
             .iter()
-            .map(|f| format!(" {} |", cell(r.nuisance_kept_by_factor.get(*f).copied())))
+            .map(|c| format!(" {c} |"))
             .collect();
         let _ = writeln!(
             out,
@@ -254,11 +254,14 @@ fn nuisance_lines(out: &mut String, report: &EvalReport, ceiling: &ImageCeiling)
     let header: Vec<String> = factors.iter().map(|f| format!("{f} kept")).collect();
     let _ =
         writeln!(out, "| depth | {} |\n|---|{}", header.join(" | "), "---|".repeat(factors.len()));
-    let kept = |by: &BTreeMap<String, f64>| -> String {
-        factors.iter().map(|f| cell(by.get(*f).copied())).collect::<Vec<_>>().join(" | ")
-    };
+    let kept = |by: &BTreeMap<String, f64>| kept_cells(&factors, by).join(" | ");
     for r in report.relational_images.iter().filter(|r| !r.nuisance_kept_by_factor.is_empty()) {
         let _ = writeln!(out, "| {} | {} |", r.depth, kept(&r.nuisance_kept_by_factor));
     }
     let _ = writeln!(out, "| plain reconstruction | {} |", kept(&ceiling.nuisance_kept_by_factor));
+}
+
+/// The share kept of each nuisance factor of `factors`, as table cells.
+fn kept_cells(factors: &[&String], by: &BTreeMap<String, f64>) -> Vec<String> {
+    factors.iter().map(|f| cell(by.get(*f).copied())).collect()
 }

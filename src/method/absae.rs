@@ -525,6 +525,7 @@ impl AbsAeMethod {
         let (shape, len, d) =
             (self.ctx.image_shape(), self.ctx.data.image_len(), self.ctx.arch.latent);
         let relations = &self.relations.relations;
+        let donors = self.labelled_rows_by_component();
         let (mut moved, mut slots) = (Vec::new(), Vec::new());
         for (j, (image, &c)) in pixels.chunks_exact(len).zip(components).enumerate() {
             for (r, relation) in relations.iter().enumerate() {
@@ -534,7 +535,7 @@ impl AbsAeMethod {
                 };
                 let classes = (task.component_classes(c), task.component_classes(to));
                 let view = counterfactual(image, shape, aug, &classes.0, &classes.1)
-                    .or_else(|| self.donated_counterfactual(image, to, j + r, aug));
+                    .or_else(|| self.donated_counterfactual(image, &donors[to], j + r, aug));
                 if let Some(view) = view {
                     moved.extend(view);
                     slots.push(j * relations.len() + r);
@@ -549,20 +550,26 @@ impl AbsAeMethod {
         out
     }
 
-    /// The first labelled image of `component`, from the `start`-th on (cycling), that
-    /// [`counterfactual_from_donor`] can give `image`'s nuisances; None when none can.
+    /// For each component, the rows of `labelled_pixels` that show it, in order.
+    fn labelled_rows_by_component(&self) -> Vec<Vec<usize>> {
+        let mut rows = vec![Vec::new(); self.ctx.data.task.components()];
+        for (row, c) in self.ctx.labelled_components().into_iter().enumerate() {
+            rows[c].push(row);
+        }
+        rows
+    }
+
+    /// The first of the labelled images `donors` (rows of one component), from the `start`-th
+    /// on (cycling), that [`counterfactual_from_donor`] can give `image`'s nuisances; None
+    /// when none can.
     fn donated_counterfactual(
         &self,
         image: &[f32],
-        component: usize,
+        donors: &[usize],
         start: usize,
         aug: &Augmentation,
     ) -> Option<Vec<f32>> {
         let (shape, len) = (self.ctx.image_shape(), self.ctx.data.image_len());
-        let data = &self.ctx.data;
-        let donors: Vec<usize> = (0..self.ctx.split.labelled.len())
-            .filter(|&row| data.components[self.ctx.split.labelled[row]] == component)
-            .collect();
         (0..donors.len()).find_map(|k| {
             let row = donors[(start + k) % donors.len()];
             let donor = &self.labelled_pixels[row * len..(row + 1) * len];
@@ -738,7 +745,8 @@ mod tests {
             let readable = makes_views_of(image, shape, aug);
             assert_eq!(moved.is_some(), acting[r] && readable, "{} from {from}", relation.name);
             if moved.is_none() {
-                moved = method.donated_counterfactual(image, to, j + r, aug);
+                let donors = &method.labelled_rows_by_component()[to];
+                moved = method.donated_counterfactual(image, donors, j + r, aug);
                 donated += moved.is_some() as usize;
             }
             let want = moved.map(|m| encode_with(&method.ae.encoder, &m, shape, &ctx.device));
