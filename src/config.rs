@@ -283,6 +283,12 @@ pub struct RelConfig {
     /// ReL's output for it is pulled to that code — the code of the image the relation should
     /// draw, nuisances kept.
     pub counterfactual: f64,
+    /// Outputs that carry a counterfactual code are asked for their target component by the
+    /// posterior's cross-entropy instead of `objective` (false = `objective` for every output):
+    /// the NLL pulls each output to its component's centre, ten times harder under the shrunk
+    /// prior, while the counterfactual code sits off-centre wherever the image's nuisances put
+    /// it; the posterior only asks the output to lie in the component's region.
+    pub counterfactual_posterior: bool,
 }
 
 /// The β-VAE baseline.
@@ -538,6 +544,7 @@ impl Config {
                 image_cycle_batch: 32,
                 residual: false,
                 counterfactual: 0.0,
+                counterfactual_posterior: false,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
             factor_vae: FactorVaeConfig { gamma: 10.0 },

@@ -414,8 +414,15 @@ impl AbsAeMethod {
         let counterfactual = (config.rel.counterfactual > 0.0)
             .then(|| learner::counterfactual_loss(out.clone(), &batch))
             .flatten();
-        let mut loss =
-            learner::objective(config.rel.objective, out, &batch, &mixture, mix, &mut rng);
+        let mut loss = learner::objective(
+            config.rel.objective,
+            out,
+            &batch,
+            &mixture,
+            mix,
+            config.rel.counterfactual_posterior,
+            &mut rng,
+        );
         let value = scalar(&loss);
         if let Some(term) = counterfactual {
             loss = loss + term.mul_scalar(config.rel.counterfactual);

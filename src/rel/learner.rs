@@ -4,6 +4,7 @@
 //! trained learner applied to codes.
 
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -245,28 +246,53 @@ pub fn relation_input(rows: &[f32], width: usize, device: &Device) -> Tensor<2> 
 /// The ReL's loss on its output codes `out` ([n, d], one row per output of `batch`): the
 /// paper's NLL under the target component, (`mse`) the squared distance to a fresh sample of
 /// it drawn from `rng`, as in the authors' code, or (`transport`) the squared distance to the
-/// first input carried to the target component.
+/// first input carried to the target component. With `counterfactual_posterior`, the outputs that
+/// carry a counterfactual code are asked instead for their component by the posterior's
+/// cross-entropy: the objectives above pull every output to the component's centre (the NLL
+/// under a prior shrunk tenfold most of all), away from the counterfactual code the
+/// counterfactual term pulls it to, which sits wherever the image's nuisances put it; the
+/// posterior only asks it to lie in the component's region.
 pub fn objective(
     objective: RelObjective,
     out: Tensor<2>,
     batch: &RelationBatch,
     mixture: &Mixture,
     tensors: &MixtureTensors,
+    counterfactual_posterior: bool,
     rng: &mut impl Rng,
 ) -> Tensor<1> {
     let device = out.device();
     let targets = batch.targets();
-    let squared_distance = |target: Vec<f32>| mean_squared_distance(out.clone(), target);
-    match objective {
-        RelObjective::Mse => {
-            squared_distance(targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect())
-        }
-        RelObjective::Transport => squared_distance(batch.transported(mixture)),
-        RelObjective::Nll => {
-            let onehot = one_hot(&targets, mixture.components(), &device);
-            (tensors.log_densities(out) * onehot).sum_dim(1).mean().neg()
+    let onehot = || one_hot(&targets, mixture.components(), &device);
+    let per_output = match objective {
+        RelObjective::Mse => squared_distances(
+            out.clone(),
+            targets.iter().flat_map(|&t| mixture.sample(t, rng)).collect(),
+        ),
+        RelObjective::Transport => squared_distances(out.clone(), batch.transported(mixture)),
+        RelObjective::Nll => (tensors.log_densities(out.clone()) * onehot()).sum_dim(1).neg(),
+    };
+    if !counterfactual_posterior {
+        return per_output.mean();
+    }
+    let per_row = out.dims()[0] / batch.applications.len().max(1);
+    let carried = counterfactual_outputs(batch, per_row, &device);
+    let cross_entropy = (log_softmax(tensors.log_densities(out), 1) * onehot()).sum_dim(1).neg();
+    (per_output * carried.clone().neg().add_scalar(1.0) + cross_entropy * carried).mean()
+}
+
+/// A column [n·per_row, 1] (`per_row` outputs per row of `batch`) that is 1 at the outputs
+/// carrying a counterfactual code (each such row's first, as [`counterfactual_loss`] reads
+/// them) and 0 elsewhere.
+fn counterfactual_outputs(batch: &RelationBatch, per_row: usize, device: &Device) -> Tensor<2> {
+    let outputs = batch.applications.len() * per_row;
+    let mut carried = vec![0.0f32; outputs];
+    for (i, code) in batch.counterfactuals.iter().enumerate() {
+        if code.is_some() {
+            carried[i * per_row] = 1.0;
         }
     }
+    Tensor::<2>::from_data(TensorData::new(carried, [outputs, 1]), device)
 }
 
 /// Mean squared distance between the ReL's outputs `out` ([n·outputs, d], row i's outputs
@@ -292,9 +318,15 @@ pub fn counterfactual_loss(out: Tensor<2>, batch: &RelationBatch) -> Option<Tens
 /// Mean over the rows of `out` ([n, d]) of the squared distance to the codes `target`
 /// (row-major n×d).
 fn mean_squared_distance(out: Tensor<2>, target: Vec<f32>) -> Tensor<1> {
+    squared_distances(out, target).mean()
+}
+
+/// The squared distance of each row of `out` ([n, d]) to its code in `target` (row-major
+/// n×d), as a column [n, 1].
+fn squared_distances(out: Tensor<2>, target: Vec<f32>) -> Tensor<2> {
     let dims = out.dims();
     let target = Tensor::<2>::from_data(TensorData::new(target, dims), &out.device());
-    (out - target).powi_scalar(2).sum_dim(1).mean()
+    (out - target).powi_scalar(2).sum_dim(1)
 }
 
 #[cfg(test)]
@@ -348,7 +380,15 @@ mod tests {
         let mut loss = |codes: Vec<f32>| {
             let out = Tensor::<2>::from_data(TensorData::new(codes, [16, 2]), &device);
             let tensors = mixture.tensors(&device);
-            let l = objective(RelObjective::Transport, out, &batch, &mixture, &tensors, &mut rng);
+            let l = objective(
+                RelObjective::Transport,
+                out,
+                &batch,
+                &mixture,
+                &tensors,
+                false,
+                &mut rng,
+            );
             l.into_data().try_into_vec::<f32>().unwrap()[0]
         };
         let carried = batch.transported(&mixture);
@@ -407,6 +447,52 @@ mod tests {
         batch.counterfactuals.iter_mut().for_each(|c| *c = None);
         let out = Tensor::<2>::zeros([8, 2], &device);
         assert!(counterfactual_loss(out, &batch).is_none());
+    }
+
+    /// With `counterfactual_posterior`, an output carrying a counterfactual code is scored by
+    /// the posterior's cross-entropy, every other one by the NLL; without it, every output by
+    /// the NLL (slow reference: the mixture's own densities in f64).
+    #[test]
+    fn outputs_with_a_counterfactual_ask_the_posterior_only_when_switched_on() {
+        let (set, mixture) = dsprites_with_mixture(|c| [c, 0.0], [0.3, 0.0, 0.1, 0.4]);
+        let real = RealCodes {
+            codes: vec![4.0, 0.0],
+            components: vec![4],
+            counterfactuals: vec![Some(vec![0.0, 0.0]); set.len()],
+        };
+        let mut rng = crate::rng::stream(3, crate::rng::Stream::Relation, 0);
+        let mut batch = sample_relation_batch(&set, &mixture, 8, &mut rng);
+        replace_with_real_codes(&mut batch, &set, &real, &mixture, 3, &mut rng);
+        // Off the means' line, so every density is small and the two scores differ.
+        let out: Vec<f32> = (0..8).flat_map(|i| [i as f32 * 0.7, 1.5 - i as f32 * 0.1]).collect();
+        let device = Device::default();
+        let tensors = mixture.tensors(&device);
+        let mut loss = |posterior| {
+            let codes = Tensor::<2>::from_data(TensorData::new(out.clone(), [8, 2]), &device);
+            let l = objective(
+                RelObjective::Nll,
+                codes,
+                &batch,
+                &mixture,
+                &tensors,
+                posterior,
+                &mut rng,
+            );
+            l.into_data().try_into_vec::<f32>().unwrap()[0] as f64
+        };
+        let (mut nll, mut mixed) = (0.0, 0.0);
+        for (i, &t) in batch.targets().iter().enumerate() {
+            let ld = mixture.log_densities(&out[2 * i..2 * i + 2]);
+            let top = ld.iter().cloned().fold(f64::MIN, f64::max);
+            let log_sum = top + ld.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
+            nll += -ld[t] / 8.0;
+            let score = if i < 3 { log_sum - ld[t] } else { -ld[t] };
+            mixed += score / 8.0;
+        }
+        let close = |got: f64, want: f64| (got - want).abs() < 1e-4 * want.abs().max(1.0);
+        assert!(close(loss(false), nll), "{} vs {nll}", loss(false));
+        assert!(close(loss(true), mixed), "{} vs {mixed}", loss(true));
+        assert!(nll - mixed > 1.0, "the three real rows' NLLs exceed their cross-entropies");
     }
 
     #[test]
