@@ -283,12 +283,13 @@ pub struct RelConfig {
     /// ReL's output for it is pulled to that code — the code of the image the relation should
     /// draw, nuisances kept.
     pub counterfactual: f64,
-    /// Outputs that carry a counterfactual code are asked for their target component by the
-    /// posterior's cross-entropy instead of `objective` (false = `objective` for every output):
-    /// the NLL pulls each output to its component's centre, ten times harder under the shrunk
-    /// prior, while the counterfactual code sits off-centre wherever the image's nuisances put
-    /// it; the posterior only asks the output to lie in the component's region.
-    pub counterfactual_posterior: bool,
+    /// How much the outputs that carry a counterfactual code are pulled to their component's
+    /// centre: they are scored by `counterfactual_centring` × `objective` + the rest × the
+    /// posterior's cross-entropy (1 = `objective` alone, as for every other output). The NLL
+    /// pulls an output to the centre, ten times harder under the shrunk prior, while its
+    /// counterfactual code sits wherever the image's nuisances put it; the posterior only asks
+    /// it to lie in the component's region, and some centring keeps chains from drifting.
+    pub counterfactual_centring: f64,
 }
 
 /// The β-VAE baseline.
@@ -544,7 +545,7 @@ impl Config {
                 image_cycle_batch: 32,
                 residual: false,
                 counterfactual: 0.0,
-                counterfactual_posterior: false,
+                counterfactual_centring: 1.0,
             },
             beta_vae: BetaVaeConfig { beta: 1.0 },
             factor_vae: FactorVaeConfig { gamma: 10.0 },
@@ -734,6 +735,7 @@ impl Config {
         positive("rel.updates_per_step", r.updates_per_step)?;
         unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
         non_negative_finite("rel.counterfactual", r.counterfactual)?;
+        unit_interval("rel.counterfactual_centring", r.counterfactual_centring)?;
         weighted_term(
             "rel.image_cycle",
             r.image_cycle,
@@ -1020,6 +1022,7 @@ mod tests {
             ("[rel]\nimage_cycle = 1.0\nimage_cycle_batch = 0", "rel.image_cycle_batch"),
             ("[rel]\nobjective = \"l1\"", "rel.objective"),
             ("[rel]\ncounterfactual = -1.0", "rel.counterfactual"),
+            ("[rel]\ncounterfactual_centring = 1.5", "rel.counterfactual_centring"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();

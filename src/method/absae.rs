@@ -420,7 +420,7 @@ impl AbsAeMethod {
             &batch,
             &mixture,
             mix,
-            config.rel.counterfactual_posterior,
+            config.rel.counterfactual_centring,
             &mut rng,
         );
         let value = scalar(&loss);

@@ -246,19 +246,20 @@ pub fn relation_input(rows: &[f32], width: usize, device: &Device) -> Tensor<2> 
 /// The ReL's loss on its output codes `out` ([n, d], one row per output of `batch`): the
 /// paper's NLL under the target component, (`mse`) the squared distance to a fresh sample of
 /// it drawn from `rng`, as in the authors' code, or (`transport`) the squared distance to the
-/// first input carried to the target component. With `counterfactual_posterior`, the outputs that
-/// carry a counterfactual code are asked instead for their component by the posterior's
-/// cross-entropy: the objectives above pull every output to the component's centre (the NLL
+/// first input carried to the target component. The outputs that carry a counterfactual code
+/// are scored by `centring` × that objective + (1 − `centring`) × the posterior's
+/// cross-entropy: the objectives above pull every output to its component's centre (the NLL
 /// under a prior shrunk tenfold most of all), away from the counterfactual code the
 /// counterfactual term pulls it to, which sits wherever the image's nuisances put it; the
-/// posterior only asks it to lie in the component's region.
+/// posterior only asks it to lie in the component's region. Some centring keeps chains of
+/// relations from drifting.
 pub fn objective(
     objective: RelObjective,
     out: Tensor<2>,
     batch: &RelationBatch,
     mixture: &Mixture,
     tensors: &MixtureTensors,
-    counterfactual_posterior: bool,
+    centring: f64,
     rng: &mut impl Rng,
 ) -> Tensor<1> {
     let device = out.device();
@@ -272,13 +273,14 @@ pub fn objective(
         RelObjective::Transport => squared_distances(out.clone(), batch.transported(mixture)),
         RelObjective::Nll => (tensors.log_densities(out.clone()) * onehot()).sum_dim(1).neg(),
     };
-    if !counterfactual_posterior {
+    // Full centring is the paper's objective, left untouched so it trains bit for bit as before.
+    if centring >= 1.0 {
         return per_output.mean();
     }
     let per_row = out.dims()[0] / batch.applications.len().max(1);
-    let carried = counterfactual_outputs(batch, per_row, &device);
+    let freed = counterfactual_outputs(batch, per_row, &device).mul_scalar(1.0 - centring);
     let cross_entropy = (log_softmax(tensors.log_densities(out), 1) * onehot()).sum_dim(1).neg();
-    (per_output * carried.clone().neg().add_scalar(1.0) + cross_entropy * carried).mean()
+    (per_output * freed.clone().neg().add_scalar(1.0) + cross_entropy * freed).mean()
 }
 
 /// A column [n·per_row, 1] (`per_row` outputs per row of `batch`) that is 1 at the outputs
@@ -380,15 +382,8 @@ mod tests {
         let mut loss = |codes: Vec<f32>| {
             let out = Tensor::<2>::from_data(TensorData::new(codes, [16, 2]), &device);
             let tensors = mixture.tensors(&device);
-            let l = objective(
-                RelObjective::Transport,
-                out,
-                &batch,
-                &mixture,
-                &tensors,
-                false,
-                &mut rng,
-            );
+            let l =
+                objective(RelObjective::Transport, out, &batch, &mixture, &tensors, 1.0, &mut rng);
             l.into_data().try_into_vec::<f32>().unwrap()[0]
         };
         let carried = batch.transported(&mixture);
@@ -449,11 +444,11 @@ mod tests {
         assert!(counterfactual_loss(out, &batch).is_none());
     }
 
-    /// With `counterfactual_posterior`, an output carrying a counterfactual code is scored by
-    /// the posterior's cross-entropy, every other one by the NLL; without it, every output by
-    /// the NLL (slow reference: the mixture's own densities in f64).
+    /// An output carrying a counterfactual code is scored by `centring` × its NLL + (1 −
+    /// `centring`) × the posterior's cross-entropy, every other one by the NLL alone (slow
+    /// reference: the mixture's own densities in f64).
     #[test]
-    fn outputs_with_a_counterfactual_ask_the_posterior_only_when_switched_on() {
+    fn outputs_with_a_counterfactual_mix_the_nll_and_the_posterior_by_centring() {
         let (set, mixture) = dsprites_with_mixture(|c| [c, 0.0], [0.3, 0.0, 0.1, 0.4]);
         let real = RealCodes {
             codes: vec![4.0, 0.0],
@@ -467,32 +462,27 @@ mod tests {
         let out: Vec<f32> = (0..8).flat_map(|i| [i as f32 * 0.7, 1.5 - i as f32 * 0.1]).collect();
         let device = Device::default();
         let tensors = mixture.tensors(&device);
-        let mut loss = |posterior| {
+        let mut loss = |centring| {
             let codes = Tensor::<2>::from_data(TensorData::new(out.clone(), [8, 2]), &device);
-            let l = objective(
-                RelObjective::Nll,
-                codes,
-                &batch,
-                &mixture,
-                &tensors,
-                posterior,
-                &mut rng,
-            );
+            let l =
+                objective(RelObjective::Nll, codes, &batch, &mixture, &tensors, centring, &mut rng);
             l.into_data().try_into_vec::<f32>().unwrap()[0] as f64
         };
-        let (mut nll, mut mixed) = (0.0, 0.0);
+        let (mut nll, mut posterior) = (0.0, 0.0);
         for (i, &t) in batch.targets().iter().enumerate() {
             let ld = mixture.log_densities(&out[2 * i..2 * i + 2]);
             let top = ld.iter().cloned().fold(f64::MIN, f64::max);
             let log_sum = top + ld.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
             nll += -ld[t] / 8.0;
             let score = if i < 3 { log_sum - ld[t] } else { -ld[t] };
-            mixed += score / 8.0;
+            posterior += score / 8.0;
         }
         let close = |got: f64, want: f64| (got - want).abs() < 1e-4 * want.abs().max(1.0);
-        assert!(close(loss(false), nll), "{} vs {nll}", loss(false));
-        assert!(close(loss(true), mixed), "{} vs {mixed}", loss(true));
-        assert!(nll - mixed > 1.0, "the three real rows' NLLs exceed their cross-entropies");
+        for centring in [1.0, 0.25, 0.0] {
+            let want = centring * nll + (1.0 - centring) * posterior;
+            assert!(close(loss(centring), want), "{centring}: {} vs {want}", loss(centring));
+        }
+        assert!(nll - posterior > 1.0, "the three real rows' NLLs exceed their cross-entropies");
     }
 
     #[test]
