@@ -37,7 +37,8 @@ pub fn recolour_room_to(
     new_floor: usize,
     new_wall: usize,
 ) -> Option<Vec<f32>> {
-    repaint(image, side, |old| RoomHues { floor: new_floor, wall: new_wall, ..old })
+    let old = room_hues(image, side)?;
+    Some(repaint(image, side, old, RoomHues { floor: new_floor, wall: new_wall, ..old }))
 }
 
 /// The image with the object, whose palette hue is `object`, repainted in palette hue
@@ -50,10 +51,11 @@ pub fn repaint_object(
     object: usize,
     new_object: usize,
 ) -> Option<Vec<f32>> {
-    if room_hues(image, side)?.object != object {
+    let old = room_hues(image, side)?;
+    if old.object != object {
         return None;
     }
-    repaint(image, side, |old| RoomHues { object: new_object, ..old })
+    Some(repaint(image, side, old, RoomHues { object: new_object, ..old }))
 }
 
 /// `donor` (an image of the component a relation leads to) with its floor and walls in the
@@ -65,16 +67,13 @@ pub fn in_room_of(donor: &[f32], room: &[f32], side: usize) -> Option<Vec<f32>> 
     if old.wall == old.floor && to.wall != to.floor {
         return None;
     }
-    repaint(donor, side, |old| RoomHues { floor: to.floor, wall: to.wall, ..old })
+    Some(repaint(donor, side, old, RoomHues { floor: to.floor, wall: to.wall, ..old }))
 }
 
-/// Every pixel of the image re-mixed from the surfaces' new palette hues (`new` of the hues
-/// found; walls of the floor's hue stay one surface with it), or None when the floor, the
-/// walls or a distinct object cannot be found.
-fn repaint(image: &[f32], side: usize, new: impl FnOnce(RoomHues) -> RoomHues) -> Option<Vec<f32>> {
+/// Every pixel of the image, whose surfaces' hues are `old` (as [`room_hues`] found them),
+/// re-mixed from the hues `to` (walls of the floor's hue stay one surface with it).
+fn repaint(image: &[f32], side: usize, old: RoomHues, to: RoomHues) -> Vec<f32> {
     let plane = side * side;
-    let old = room_hues(image, side)?;
-    let to = new(old);
     let colour = |hue: usize| hue_rgb(hue as f64 / HUES as f64);
     let mut surfaces =
         vec![(colour(old.object), colour(to.object)), (colour(old.floor), colour(to.floor))];
@@ -88,7 +87,7 @@ fn repaint(image: &[f32], side: usize, new: impl FnOnce(RoomHues) -> RoomHues) -
             out[ch * plane + i] = value.clamp(0.0, 1.0) as f32;
         }
     }
-    Some(out)
+    out
 }
 
 /// Palette hues of the floor, the walls and the object of a room image.
