@@ -135,18 +135,24 @@ impl ConvGeometry {
         (t.rem_euclid(s) as usize, t.div_euclid(s))
     }
 
-    /// For each im2col row `(c, ky, kx)` in order: its phase plane (the index among one
-    /// image's planes) and that plane's (row, column) shift.
-    fn im2col_rows(&self) -> impl Iterator<Item = (usize, [isize; 2])> + use<> {
-        let (s, k) = (self.stride, self.kernel);
-        let taps: Vec<(usize, isize)> = (0..k).map(|t| self.phase_and_shift(t)).collect();
-        (0..self.c_in).flat_map(move |c| {
-            let taps = taps.clone();
-            (0..k * k).map(move |t| {
-                let ((ry, dy), (rx, dx)) = (taps[t / k], taps[t % k]);
-                ((c * s + ry) * s + rx, [dy, dx])
-            })
-        })
+    /// Calls `visit(row, plane, shift)` for each im2col row `(c, ky, kx)` in order, with its
+    /// phase plane (the index among one image's planes) and that plane's (row, column) shift.
+    ///
+    /// Nested loops over a table of the kernel's taps: an iterator chain here (a flat map over
+    /// channels, two divisions per row) took 2% of a dSprites step, as the small layers' rows
+    /// are only 16 values long.
+    fn for_each_im2col_row(&self, mut visit: impl FnMut(usize, usize, [isize; 2])) {
+        let s = self.stride;
+        let taps: Vec<(usize, isize)> = (0..self.kernel).map(|t| self.phase_and_shift(t)).collect();
+        let mut row = 0;
+        for c in 0..self.c_in {
+            for &(ry, dy) in &taps {
+                for &(rx, dx) in &taps {
+                    visit(row, (c * s + ry) * s + rx, [dy, dx]);
+                    row += 1;
+                }
+            }
+        }
     }
 }
 
@@ -278,9 +284,11 @@ fn add_shifted(src: &[f32], w: usize, [dy, dx]: [isize; 2], plane: &mut [f32], p
 pub fn im2col(image: &[f32], g: &ConvGeometry, cols: &mut [f32], planes: &mut Vec<f32>) {
     split_phases(image, g, planes);
     let (plane_w, plane_len) = (g.plane_side(g.w_in), g.plane_len());
-    for (dst, (plane, shift)) in cols.chunks_exact_mut(g.out_plane()).zip(g.im2col_rows()) {
+    let out_plane = g.out_plane();
+    g.for_each_im2col_row(|row, plane, shift| {
+        let dst = &mut cols[row * out_plane..][..out_plane];
         copy_shifted(&planes[plane * plane_len..][..plane_len], plane_w, shift, dst, g.w_out);
-    }
+    });
 }
 
 /// Adds the im2col-shaped `cols` into one image (the adjoint of [`im2col`]); `planes` is
@@ -289,9 +297,11 @@ pub fn col2im(cols: &[f32], g: &ConvGeometry, image: &mut [f32], planes: &mut Ve
     planes.clear();
     planes.resize(g.planes_len(), 0.0);
     let (plane_w, plane_len) = (g.plane_side(g.w_in), g.plane_len());
-    for (src, (plane, shift)) in cols.chunks_exact(g.out_plane()).zip(g.im2col_rows()) {
+    let out_plane = g.out_plane();
+    g.for_each_im2col_row(|row, plane, shift| {
+        let src = &cols[row * out_plane..][..out_plane];
         add_shifted(src, g.w_out, shift, &mut planes[plane * plane_len..][..plane_len], plane_w);
-    }
+    });
     merge_phases(planes, g, image);
 }
 
