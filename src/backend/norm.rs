@@ -45,6 +45,20 @@ pub trait NormKernels: Backend {
         burn_forward::<Self>(x, gamma, beta, epsilon, slope)
     }
 
+    /// LeakyReLU with `slope` of `x` normalised by given (running) statistics: inference.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_inference_kernel(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        slope: f64,
+    ) -> FloatTensor<Self> {
+        burn_inference::<Self>(x, gamma, beta, mean, variance, epsilon, slope)
+    }
+
     /// Gradients of [`Self::batch_norm_train_kernel`]'s input, gamma and beta.
     #[allow(clippy::too_many_arguments)]
     fn batch_norm_train_grads(
@@ -71,6 +85,23 @@ fn burn_forward<B: Backend>(
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let r = B::batch_norm_train(x, gamma, beta, epsilon);
     (B::leaky_relu(r.output, Scalar::Float(slope)), r.mean, r.variance)
+}
+
+/// The inference operation with burn's own ops: `BatchNorm`'s inference form, then LeakyReLU
+/// as [`super::pointwise::leaky_relu_with_slope`] computes it.
+#[allow(clippy::too_many_arguments)]
+fn burn_inference<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    variance: FloatTensor<B>,
+    epsilon: f64,
+    slope: f64,
+) -> FloatTensor<B> {
+    let normalised = B::batch_norm(x, gamma, beta, mean, variance, epsilon);
+    let kept = B::float_mul_scalar(B::relu(normalised.clone()), Scalar::Float(1.0 - slope));
+    B::float_add(kept, B::float_mul_scalar(normalised, Scalar::Float(slope)))
 }
 
 /// The gradients with burn's own ops.
@@ -126,6 +157,31 @@ impl NormKernels for Flex {
         let affine = ChannelAffine::new(&owned(gamma), &owned(beta), &mean, &variance, epsilon);
         let out = normalise(values(&x), &affine, slope as f32, h * w);
         (FlexTensor::from_data(TensorData::new(out, dims4(&x))), vector(mean), vector(variance))
+    }
+
+    fn batch_norm_inference_kernel(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        slope: f64,
+    ) -> FlexTensor {
+        if x.layout().shape().num_dims() != 4 || !f32_inputs(&[&x, &gamma, &beta, &mean, &variance])
+        {
+            return burn_inference::<Flex>(x, gamma, beta, mean, variance, epsilon, slope);
+        }
+        let x = x.to_contiguous();
+        let [_, _, h, w] = dims4(&x);
+        let statistics = RunningNorm {
+            gamma: owned(gamma),
+            beta: owned(beta),
+            mean: owned(mean),
+            std: owned(variance).iter().map(|&v| (v + epsilon as f32).sqrt()).collect(),
+        };
+        let out = statistics.normalise(values(&x), slope, h * w);
+        FlexTensor::from_data(TensorData::new(out, dims4(&x)))
     }
 
     fn batch_norm_train_grads(
@@ -244,9 +300,21 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
 
 /// `norm` applied to `x` as `BatchNorm::forward` does (batch statistics and a running-statistics
 /// update while training, the running statistics otherwise), then LeakyReLU with `slope`; one
-/// kernel of ours when training on Flex.
+/// kernel of ours when training on Flex, and one for inference on Flex.
 pub fn batch_norm_leaky_relu(norm: &BatchNorm, x: Tensor<4>, slope: f64) -> Tensor<4> {
     let device = x.device();
+    // burn's rule: batch statistics only where a backward is possible and the layer trains.
+    if on_flex(&device) && !device.is_autodiff() {
+        return Tensor::from_dispatch(<Dispatch as NormKernels>::batch_norm_inference_kernel(
+            x.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            norm.beta.val().into_dispatch(),
+            norm.running_mean.value().to_device(&device).into_dispatch(),
+            norm.running_var.value().to_device(&device).into_dispatch(),
+            norm.epsilon,
+            slope,
+        ));
+    }
     if !(on_flex(&device) && device.is_autodiff() && norm.training.is_enabled()) {
         return super::pointwise::leaky_relu_with_slope(norm.forward(x), slope);
     }
@@ -326,6 +394,44 @@ impl ChannelAffine {
     /// (scale, shift) of channel `c` in f32.
     fn of(&self, c: usize) -> (f32, f32) {
         (self.scale[c] as f32, self.shift[c] as f32)
+    }
+}
+
+/// Batch norm's inference form with running statistics, per channel, in f32.
+///
+/// burn's form is five passes over the activation (subtract, divide, scale, shift, then three
+/// for the LeakyReLU), each allocating a tensor: most of the time of encoding images for
+/// evaluation and for the ReL's real codes, in a profile. This is one pass with the same f32
+/// operations in the same order, so its values are burn's to the bit.
+struct RunningNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    mean: Vec<f32>,
+    /// √(variance + ε).
+    std: Vec<f32>,
+}
+
+impl RunningNorm {
+    /// LeakyReLU(((x − mean) / std)·γ + β) of batch × channels × `plane` values, LeakyReLU
+    /// as relu(y)·(1 − slope) + y·slope.
+    fn normalise(&self, x: &[f32], slope: f64, plane: usize) -> Vec<f32> {
+        let channels = self.mean.len();
+        let (keep, leak) = ((1.0 - slope) as f32, slope as f32);
+        par_output(
+            x.len(),
+            plane,
+            || (),
+            |_, i, out| {
+                let c = i % channels;
+                let (mean, std, gamma, beta) =
+                    (self.mean[c], self.std[c], self.gamma[c], self.beta[c]);
+                out.iter_mut().zip(&x[i * plane..]).for_each(|(o, &v)| {
+                    let y = (v - mean) / std * gamma + beta;
+                    let relu = if y.is_nan() || y > 0.0 { y } else { 0.0 };
+                    *o = relu * keep + y * leak;
+                });
+            },
+        )
     }
 }
 
@@ -480,6 +586,31 @@ mod tests {
                 &vec_of(reference.running_var.value_sync()),
                 "running variance",
             );
+        }
+    }
+
+    /// Inference (running statistics, no autodiff): ours equals burn's `BatchNorm::forward`
+    /// followed by [`super::super::pointwise::leaky_relu_with_slope`] bit for bit, NaN kept.
+    #[test]
+    fn inference_batch_norm_is_burns_bit_for_bit() {
+        let device = Device::flex();
+        device.seed(11);
+        let uniform = |lo, hi| Tensor::<1>::random([5], Distribution::Uniform(lo, hi), &device);
+        let mut norm: BatchNorm = BatchNormConfig::new(5).init(&device);
+        norm.gamma = burn::module::Param::from_tensor(uniform(0.5, 1.5));
+        norm.beta = burn::module::Param::from_tensor(uniform(-0.5, 0.5));
+        norm.running_mean = burn::module::RunningState::new(uniform(-1.0, 1.0));
+        norm.running_var = burn::module::RunningState::new(uniform(0.1, 3.0));
+        let mut values =
+            vec_of(Tensor::<4>::random([3, 5, 4, 7], Distribution::Normal(0.2, 2.0), &device));
+        values[17] = f32::NAN;
+        let x = Tensor::<4>::from_data(TensorData::new(values, [3, 5, 4, 7]), &device);
+        for slope in [0.2, 0.01, 1.0] {
+            let want =
+                super::super::pointwise::leaky_relu_with_slope(norm.forward(x.clone()), slope);
+            let got = batch_norm_leaky_relu(&norm, x.clone(), slope);
+            let bits = |t: Tensor<4>| vec_of(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(want), "slope {slope}");
         }
     }
 
