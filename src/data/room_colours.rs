@@ -58,12 +58,22 @@ pub fn repaint_object(
     Some(repaint(image, side, old, RoomHues { object: new_object, ..old }))
 }
 
-/// `donor` (an image of the component a relation leads to) with its floor and walls in the
-/// palette hues of `room`'s: the true counterfactual of any change of the object, up to the
-/// orientation, which is the donor's. None when either room cannot be found, or the donor's
-/// floor and walls share one hue where `room`'s do not (one surface cannot be split in two).
-pub fn in_room_of(donor: &[f32], room: &[f32], side: usize) -> Option<Vec<f32>> {
-    let (old, to) = (room_hues(donor, side)?, room_hues(room, side)?);
+/// A room image's surfaces, found once ([`find_room`]) for every counterfactual drawn from or
+/// into it: the counterfactual targets try each image with several donors and relations.
+#[derive(Clone, Copy)]
+pub struct Room(RoomHues);
+
+/// The image's room, None when the floor, the walls or a distinct object are not found.
+pub fn find_room(image: &[f32], side: usize) -> Option<Room> {
+    room_hues(image, side).map(Room)
+}
+
+/// `donor` (an image of the component a relation leads to, whose room is the first) with its
+/// floor and walls in the palette hues of the second room's: the true counterfactual of any
+/// change of the object, up to the orientation, which is the donor's. None when the donor's
+/// floor and walls share one hue where the other room's do not (one surface cannot be split
+/// in two).
+pub fn in_room(donor: &[f32], Room(old): Room, Room(to): Room, side: usize) -> Option<Vec<f32>> {
     if old.wall == old.floor && to.wall != to.floor {
         return None;
     }
@@ -258,6 +268,11 @@ mod tests {
         assert_eq!(repaint_object(&render([3, 6, 3, 4, 0, 7]), SIDE, 3, 4), None);
         let same = repaint_object(&image, SIDE, 6, 6).unwrap();
         assert!(mean_abs_diff(&image, &same) < 1e-4);
+    }
+
+    /// `donor` in the room of the image `room`, both rooms found from the images.
+    fn in_room_of(donor: &[f32], room: &[f32], side: usize) -> Option<Vec<f32>> {
+        in_room(donor, find_room(donor, side)?, find_room(room, side)?, side)
     }
 
     #[test]

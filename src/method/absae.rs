@@ -7,6 +7,7 @@
 //! samples against the detached codes, (3) after warm-up, the ReL updates. Once the
 //! autoencoder's steps are done, ReL-only steps follow.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -20,9 +21,10 @@ use crate::backend::adam::adam;
 use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
-    Augmentation, PixelNoise, counterfactual, counterfactual_from_donor, labelled_view,
-    makes_views_of, strong_view,
+    Augmentation, PixelNoise, carried_nuisances, counterfactual, counterfactual_from_donor,
+    labelled_view, makes_views_of, strong_view,
 };
+use crate::data::room_colours::Room;
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Encoder, Mlp};
 use crate::objectives::{self, scalar};
@@ -533,16 +535,21 @@ impl AbsAeMethod {
             (self.ctx.image_shape(), self.ctx.data.image_len(), self.ctx.arch.latent);
         let relations = &self.relations.relations;
         let donors = self.labelled_rows_by_component();
+        let donor_rooms = vec![OnceCell::new(); self.labelled_pixels.len() / len];
         let (mut moved, mut slots) = (Vec::new(), Vec::new());
         for (j, (image, &c)) in pixels.chunks_exact(len).zip(components).enumerate() {
+            let room = OnceCell::new();
             for (r, relation) in relations.iter().enumerate() {
                 let Some(&[to]) = (relation.arity == 1).then(|| relation.apply(&[c])).flatten()
                 else {
                     continue;
                 };
                 let classes = (task.component_classes(c), task.component_classes(to));
-                let view = counterfactual(image, shape, aug, &classes.0, &classes.1)
-                    .or_else(|| self.donated_counterfactual(image, &donors[to], j + r, aug));
+                let view =
+                    counterfactual(image, shape, aug, &classes.0, &classes.1).or_else(|| {
+                        let room = (*room.get_or_init(|| carried_nuisances(image, shape, aug)))?;
+                        self.donated_counterfactual(room, &donors[to], &donor_rooms, j + r, aug)
+                    });
                 if let Some(view) = view {
                     moved.extend(view);
                     slots.push(j * relations.len() + r);
@@ -567,12 +574,13 @@ impl AbsAeMethod {
     }
 
     /// The first of the labelled images `donors` (rows of one component), from the `start`-th
-    /// on (cycling), that [`counterfactual_from_donor`] can give `image`'s nuisances; None
-    /// when none can.
+    /// on (cycling), that [`counterfactual_from_donor`] can give the room `room`; None when
+    /// none can. `donor_rooms` holds each labelled image's room once found.
     fn donated_counterfactual(
         &self,
-        image: &[f32],
+        room: Room,
         donors: &[usize],
+        donor_rooms: &[OnceCell<Option<Room>>],
         start: usize,
         aug: &Augmentation,
     ) -> Option<Vec<f32>> {
@@ -580,7 +588,9 @@ impl AbsAeMethod {
         (0..donors.len()).find_map(|k| {
             let row = donors[(start + k) % donors.len()];
             let donor = &self.labelled_pixels[row * len..(row + 1) * len];
-            counterfactual_from_donor(image, donor, shape, aug)
+            let donor_room =
+                (*donor_rooms[row].get_or_init(|| carried_nuisances(donor, shape, aug)))?;
+            counterfactual_from_donor(room, donor, donor_room, shape)
         })
     }
 }
@@ -753,7 +763,11 @@ mod tests {
             assert_eq!(moved.is_some(), acting[r] && readable, "{} from {from}", relation.name);
             if moved.is_none() {
                 let donors = &method.labelled_rows_by_component()[to];
-                moved = method.donated_counterfactual(image, donors, j + r, aug);
+                // Every room found afresh, so the pass's caches are checked too.
+                let donor_rooms = vec![OnceCell::new(); method.labelled_pixels.len() / len];
+                moved = carried_nuisances(image, shape, aug).and_then(|room| {
+                    method.donated_counterfactual(room, donors, &donor_rooms, j + r, aug)
+                });
                 donated += moved.is_some() as usize;
             }
             let want = moved.map(|m| encode_with(&method.ae.encoder, &m, shape, &ctx.device));
