@@ -614,6 +614,7 @@ impl Config {
         // or a labelled image of the target in the input's room): floor and walls kept at
         // depth 1 0.10 → about 0.5, relations read right as often. HWF, folders: no effect.
         self.rel.counterfactual = 1.0;
+        self.rel.counterfactual_centring = schedule.counterfactual_centring;
         self.eval.posterior_temperature = 1.0 / self.prior.shrink;
     }
 

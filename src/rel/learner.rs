@@ -273,8 +273,10 @@ pub fn objective(
         RelObjective::Transport => squared_distances(out.clone(), batch.transported(mixture)),
         RelObjective::Nll => (tensors.log_densities(out.clone()) * onehot()).sum_dim(1).neg(),
     };
-    // Full centring is the paper's objective, left untouched so it trains bit for bit as before.
-    if centring >= 1.0 {
+    // Full centring is the paper's objective, left untouched so it trains bit for bit as before;
+    // so is a batch without counterfactual codes (prior samples only, as before the autoencoder
+    // stops).
+    if centring >= 1.0 || batch.counterfactuals.iter().all(Option::is_none) {
         return per_output.mean();
     }
     let per_row = out.dims()[0] / batch.applications.len().max(1);

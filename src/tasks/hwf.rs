@@ -54,6 +54,8 @@ pub fn task() -> Task {
                 labelled_batch: 64,
                 consistency_share: 1.0,
                 rel_updates_per_step: 2,
+                // No relation of HWF has a counterfactual image.
+                counterfactual_centring: 1.0,
             },
             paper_gpu: PaperGpuBudget { warmup_epochs: 1000, epochs: 6000, lr: 1e-4 },
         },

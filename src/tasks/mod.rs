@@ -107,6 +107,9 @@ pub struct DefaultSchedule {
     pub consistency_share: f64,
     /// ReL updates per autoencoder step.
     pub rel_updates_per_step: usize,
+    /// `rel.counterfactual_centring` (the share of the NLL left on outputs that carry a
+    /// counterfactual code).
+    pub counterfactual_centring: f64,
 }
 
 /// The paper's budget (section 4.2), in epochs of the training split at batch 1024.
