@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
-use super::room_colours::{Room, find_room, finds_room, in_room, recolour_room, repaint_object};
+use super::room_colours::{Room, find_room, in_room, recolour_room, repaint_object};
 use crate::config::PixelAugment;
 
 /// Component-preserving augmentation of a task's images (default mode): of the labelled images
@@ -136,7 +136,7 @@ pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> b
         Augmentation::Sprite(_) | Augmentation::Jitter { .. } => {
             ink_centroid(image, shape[2]).is_some()
         }
-        Augmentation::RoomColours { .. } => finds_room(image, shape[2]),
+        Augmentation::RoomColours { .. } => find_room(image, shape[2]).is_some(),
     }
 }
 

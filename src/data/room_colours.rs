@@ -63,7 +63,8 @@ pub fn repaint_object(
 #[derive(Clone, Copy)]
 pub struct Room(RoomHues);
 
-/// The image's room, None when the floor, the walls or a distinct object are not found.
+/// The image's room, None when the floor, the walls or a distinct object are not found (then
+/// [`recolour_room`] leaves the image as it is).
 pub fn find_room(image: &[f32], side: usize) -> Option<Room> {
     room_hues(image, side).map(Room)
 }
@@ -106,12 +107,6 @@ struct RoomHues {
     floor: usize,
     wall: usize,
     object: usize,
-}
-
-/// Whether the floor, the walls and an object of another hue can be found in the image, that
-/// is whether [`recolour_room`] can repaint it.
-pub fn finds_room(image: &[f32], side: usize) -> bool {
-    room_hues(image, side).is_some()
 }
 
 /// The room's palette hues, None when the floor, the walls or a distinct object are not found.
@@ -226,7 +221,7 @@ mod tests {
             ([7, 1, 4, 0, 2, 14], 1, 7),
             ([5, 9, 0, 3, 1, 3], 5, 2),
         ] {
-            assert!(finds_room(&render(classes), SIDE), "{classes:?}");
+            assert!(find_room(&render(classes), SIDE).is_some(), "{classes:?}");
             let got =
                 recolour_room_to(&render(classes), SIDE, floor, wall).expect("distinct object");
             let mut want_classes = classes;
@@ -310,7 +305,7 @@ mod tests {
     fn an_object_in_the_floor_or_wall_hue_is_left_alone() {
         for classes in [[3, 6, 3, 4, 0, 7], [1, 6, 6, 7, 2, 0]] {
             let image = render(classes);
-            assert!(!finds_room(&image, SIDE), "{classes:?}");
+            assert!(find_room(&image, SIDE).is_none(), "{classes:?}");
             assert_eq!(recolour_room_to(&image, SIDE, 0, 0), None, "{classes:?}");
             let mut rng = stream(0, Stream::Augment, 0);
             assert_eq!(recolour_room(&image, SIDE, &mut rng), image);
@@ -320,7 +315,7 @@ mod tests {
     #[test]
     fn a_grey_image_has_no_room_to_repaint() {
         let grey = vec![0.5; 3 * SIDE * SIDE];
-        assert!(!finds_room(&grey, SIDE));
+        assert!(find_room(&grey, SIDE).is_none());
         assert_eq!(recolour_room_to(&grey, SIDE, 1, 2), None);
     }
 
