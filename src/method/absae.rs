@@ -10,14 +10,14 @@
 use std::cell::OnceCell;
 use std::sync::Arc;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use super::Method;
 use crate::Result;
-use crate::backend::adam::adam;
+use crate::backend::adam::{adam, descend};
 use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
@@ -242,16 +242,14 @@ impl AbsAeMethod {
             }
         }
         let loss = loss + self.cycle_terms(&self.ae.encoder, s, z.clone(), logits, losses);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
-        self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
+        descend(&mut self.opt_ae, config.train.lr, &mut self.ae, loss);
 
         let prior = self.prior.sample(b, &mut stream(seed, Stream::PriorSample, s));
         let on_prior = self.disc.forward(code_tensor(prior, self.ctx.arch.latent, &self.device));
         let on_codes = self.disc.forward(z.detach());
         let disc_loss = objectives::discriminator(on_prior, on_codes);
         losses.discriminator = Some(scalar(&disc_loss));
-        let grads = GradientsParams::from_grads(disc_loss.backward(), &self.disc);
-        self.disc = self.opt_disc.step(config.train.lr, self.disc.clone(), grads);
+        descend(&mut self.opt_disc, config.train.lr, &mut self.disc, disc_loss);
     }
 
     /// The cycle terms of step `s` at their weights (zero while they are off or before the
@@ -345,8 +343,7 @@ impl AbsAeMethod {
         losses.recon = Some(scalar(&recon));
         let loss = recon + self.cycle_terms(&encoder, s, z, logits, losses);
         // Only the decoder's parameters are in the graph: the encoder is frozen.
-        let grads = GradientsParams::from_grads(loss.backward(), &self.ae);
-        self.ae = self.opt_ae.step(config.train.lr, self.ae.clone(), grads);
+        descend(&mut self.opt_ae, config.train.lr, &mut self.ae, loss);
     }
 
     /// The default mode's extra views, empty in the paper mode or before the switch.
@@ -432,9 +429,12 @@ impl AbsAeMethod {
         if let Some(cycle) = image_cycle {
             loss = loss + cycle.mul_scalar(config.rel.image_cycle);
         }
-        let grads =
-            GradientsParams::from_grads(loss.mul_scalar(config.train.gamma).backward(), &self.rel);
-        self.rel = self.opt_rel.step(config.rel.lr, self.rel.clone(), grads);
+        descend(
+            &mut self.opt_rel,
+            config.rel.lr,
+            &mut self.rel,
+            loss.mul_scalar(config.train.gamma),
+        );
         value
     }
 

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 
 use super::Method;
 use super::vae::VaeCore;
 use crate::Result;
-use crate::backend::adam::AdamSettings;
+use crate::backend::adam::{AdamSettings, descend};
 use crate::context::{RunContext, code_tensor};
 use crate::model::{self, Mlp};
 use crate::objectives::{self, scalar};
@@ -59,8 +59,7 @@ impl Method for FactorVae {
             self.disc.forward(permuted),
         );
         losses.discriminator = Some(scalar(&disc_loss));
-        let grads = GradientsParams::from_grads(disc_loss.backward(), &self.disc);
-        self.disc = self.opt_disc.step(lr, self.disc.clone(), grads);
+        descend(&mut self.opt_disc, lr, &mut self.disc, disc_loss);
         Ok(losses)
     }
     fn phase(&self, _: usize) -> &'static str {

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use rand::seq::IndexedRandom;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::Result;
-use crate::backend::adam::adam;
+use crate::backend::adam::{adam, descend};
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::model::{self, Architecture, Vae};
 use crate::objectives::{self, scalar};
@@ -84,8 +84,7 @@ impl VaeCore {
 
     /// One optimiser step of the VAE on `loss`.
     pub fn update(&mut self, loss: Tensor<1>) {
-        let grads = GradientsParams::from_grads(loss.backward(), &self.vae);
-        self.vae = self.optimizer.step(self.ctx.config.train.lr, self.vae.clone(), grads);
+        descend(&mut self.optimizer, self.ctx.config.train.lr, &mut self.vae, loss);
     }
 
     /// Adds the VAE's weights and optimiser state.
