@@ -256,6 +256,10 @@ pub struct RelConfig {
     pub objective: RelObjective,
     /// ReL updates per training step after the switch.
     pub updates_per_step: usize,
+    /// Whether the ReL also trains beside the autoencoder's steps after the switch (the
+    /// paper), chasing a mixture that is refitted as the codes move, or only in the ReL-only
+    /// steps, on the final mixture, which saves those steps' ReL updates.
+    pub during_autoencoder: bool,
     /// Extra ReL-only steps after the autoencoder has finished training.
     pub finetune_steps: usize,
     /// Share of each ReL batch in the ReL-only steps built from the encoded labelled images
@@ -538,6 +542,7 @@ impl Config {
                 lr: 1e-4,
                 objective: RelObjective::Nll,
                 updates_per_step: 1,
+                during_autoencoder: true,
                 finetune_steps: 0,
                 labelled_fraction: 0.0,
                 pseudo_labelled: 0,
@@ -734,6 +739,11 @@ impl Config {
         positive("rel.batch_size", r.batch_size)?;
         positive_finite("rel.lr", r.lr)?;
         positive("rel.updates_per_step", r.updates_per_step)?;
+        check(
+            r.during_autoencoder || r.finetune_steps > 0,
+            "rel.during_autoencoder",
+            "false needs rel.finetune_steps > 0, or the ReL never trains",
+        )?;
         unit_interval("rel.labelled_fraction", r.labelled_fraction)?;
         non_negative_finite("rel.counterfactual", r.counterfactual)?;
         unit_interval("rel.counterfactual_centring", r.counterfactual_centring)?;
@@ -1025,6 +1035,7 @@ mod tests {
             ("[rel]\ncounterfactual = -1.0", "rel.counterfactual"),
             ("[rel]\ncounterfactual_centring = 1.5", "rel.counterfactual_centring"),
             ("[rel]\nupdates_per_step = 0", "rel.updates_per_step"),
+            ("[rel]\nduring_autoencoder = false\nfinetune_steps = 0", "rel.during_autoencoder"),
         ] {
             let err = resolve_text(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err}");

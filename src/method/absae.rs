@@ -619,8 +619,9 @@ impl Method for AbsAeMethod {
         if s < steps {
             self.autoencoder_and_discriminator_step(s, &mut losses);
         }
-        if switched {
-            let updates = self.ctx.config.rel.updates_per_step;
+        let rel = &self.ctx.config.rel;
+        if switched && (s >= steps || rel.during_autoencoder) {
+            let updates = rel.updates_per_step;
             let total: f32 = (0..updates).map(|u| self.relational_step(s, u)).sum();
             losses.relational = Some(total / updates as f32);
         }
@@ -813,6 +814,37 @@ mod tests {
         assert!(losses.relational.is_none() && losses.adversarial.is_none(), "{losses:?}");
         assert_eq!(method.encode_labelled(), codes, "the encoder is frozen");
         assert_ne!(decode(&method), before, "the decoder learns");
+    }
+
+    /// With `rel.during_autoencoder` off the ReL sits out the autoencoder's steps after the
+    /// switch and trains in the ReL-only steps; on, it trains in both.
+    #[test]
+    fn the_rel_trains_beside_the_autoencoder_only_when_asked() {
+        for during in [true, false] {
+            let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+            (config.tau, config.train.batch_size, config.cycle.batch) = (2, 8, 4);
+            (config.supervised.labelled_batch, config.rel.batch_size) = (4, 8);
+            (config.train.warmup_steps, config.train.steps) = (1, 3);
+            (config.rel.finetune_steps, config.rel.during_autoencoder) = (1, during);
+            let mut method = AbsAeMethod::new(Arc::new(RunContext::new(config).unwrap())).unwrap();
+            // The ReL's output for a fixed row stands for its weights.
+            let weights = |m: &AbsAeMethod| {
+                let width = m.relations.input_width(m.ctx.arch.latent);
+                let row = code_tensor(vec![0.5; width], width, &m.device).inner();
+                m.rel.valid().forward(row).into_data().try_into_vec::<f32>().unwrap()
+            };
+            method.step(0).unwrap();
+            let start = weights(&method);
+            assert_eq!(method.phase(1), "mixture");
+            let mixture_step = method.step(1).unwrap();
+            assert_eq!(mixture_step.relational.is_some(), during, "during = {during}");
+            assert_eq!(weights(&method) != start, during, "during = {during}");
+            assert_eq!(method.phase(3), "rel-finetune");
+            method.step(2).unwrap();
+            let before = weights(&method);
+            assert!(method.step(3).unwrap().relational.is_some());
+            assert_ne!(weights(&method), before, "the ReL-only step trains it");
+        }
     }
 
     #[test]
