@@ -620,6 +620,7 @@ impl Config {
         // depth 1 0.10 → about 0.5, relations read right as often. HWF, folders: no effect.
         self.rel.counterfactual = 1.0;
         self.rel.counterfactual_centring = schedule.counterfactual_centring;
+        self.rel.during_autoencoder = schedule.rel_during_autoencoder;
         self.eval.posterior_temperature = 1.0 / self.prior.shrink;
     }
 

@@ -170,6 +170,7 @@ pub fn presets(summary: &Scan) -> TaskPresets {
                 labelled_batch,
                 consistency_share,
                 rel_updates_per_step,
+                rel_during_autoencoder: true,
                 counterfactual_centring: 1.0,
             }
         };

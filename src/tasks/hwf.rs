@@ -54,6 +54,7 @@ pub fn task() -> Task {
                 labelled_batch: 64,
                 consistency_share: 1.0,
                 rel_updates_per_step: 2,
+                rel_during_autoencoder: true,
                 // No relation of HWF has a counterfactual image.
                 counterfactual_centring: 1.0,
             },

@@ -107,6 +107,8 @@ pub struct DefaultSchedule {
     pub consistency_share: f64,
     /// ReL updates per autoencoder step.
     pub rel_updates_per_step: usize,
+    /// `rel.during_autoencoder`: whether the ReL also trains beside the autoencoder.
+    pub rel_during_autoencoder: bool,
     /// `rel.counterfactual_centring` (the share of the NLL left on outputs that carry a
     /// counterfactual code).
     pub counterfactual_centring: f64,

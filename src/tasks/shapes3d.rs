@@ -59,6 +59,7 @@ pub fn task() -> Task {
                 labelled_batch: 32,
                 consistency_share: 0.5,
                 rel_updates_per_step: 1,
+                rel_during_autoencoder: true,
                 // At 0.5 (seeds 0, 1) floor and walls are kept 0.08–0.12 more often at depth 1,
                 // but prior-sample chains lose up to 0.02 at depth 10 (0.950 → 0.930).
                 counterfactual_centring: 1.0,

@@ -126,8 +126,8 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "ReL updates per step, ReL-only steps after",
-            format!("{}, {}", r.updates_per_step, r.finetune_steps),
+            "ReL updates per step, also beside the autoencoder, ReL-only steps after",
+            format!("{}, {}, {}", r.updates_per_step, r.during_autoencoder, r.finetune_steps),
         ),
         (
             "ReL-only batches: share of real codes, pseudo-labelled images, residual",
