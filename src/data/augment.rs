@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
-use super::room_colours::{Room, find_room, in_room, recolour_room, repaint_object};
+use super::room_colours::{Room, find_room, recolour_room, repaint_object};
 use crate::config::PixelAugment;
 
 /// Component-preserving augmentation of a task's images (default mode): of the labelled images
@@ -229,28 +229,15 @@ pub fn counterfactual(
     }
 }
 
-/// What [`counterfactual_from_donor`] carries over from an image where the augmentation can
-/// carry its nuisances (Shapes3D: its room); None for the other augmentations, or where the
-/// room is not found.
+/// What a donor of the target component (where [`counterfactual`] has no pixel action) takes
+/// over from an image where the augmentation can carry its nuisances (Shapes3D: its room,
+/// which [`in_room`](super::room_colours::in_room) repaints the donor's in); None for the other
+/// augmentations, or where the room is not found.
 pub fn carried_nuisances(image: &[f32], shape: ImageShape, aug: &Augmentation) -> Option<Room> {
     match aug {
         Augmentation::RoomColours { .. } => find_room(image, shape[2]),
         Augmentation::Sprite(_) | Augmentation::Jitter { .. } => None,
     }
-}
-
-/// Where [`counterfactual`] has no pixel action: `donor`, an image of the component the
-/// relation leads to, given the nuisances of the image whose counterfactual it stands for
-/// (Shapes3D: the donor's floor and walls repainted in the hues of that image's room, found by
-/// [`carried_nuisances`] like `donor_room`; its orientation stays the donor's). None where the
-/// donor's room cannot take those hues.
-pub fn counterfactual_from_donor(
-    image_room: Room,
-    donor: &[f32],
-    donor_room: Room,
-    shape: ImageShape,
-) -> Option<Vec<f32>> {
-    in_room(donor, donor_room, image_room, shape[2])
 }
 
 /// The sprite of `image` (kept-factor classes `from`) as it looks in the component of classes

@@ -21,10 +21,10 @@ use crate::backend::adam::{adam, descend};
 use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
-    Augmentation, PixelNoise, carried_nuisances, counterfactual, counterfactual_from_donor,
-    labelled_view, makes_views_of, strong_view,
+    Augmentation, PixelNoise, carried_nuisances, counterfactual, labelled_view, makes_views_of,
+    strong_view,
 };
-use crate::data::room_colours::Room;
+use crate::data::room_colours::{Room, in_room};
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Encoder, Mlp};
 use crate::objectives::{self, scalar};
@@ -524,7 +524,7 @@ impl AbsAeMethod {
     /// the relation should draw from it, where the task's augmentation can draw it (a sprite
     /// moved to other position bands, an object repainted: [`counterfactual`]; else a labelled
     /// image of the target component given the image's nuisances:
-    /// [`counterfactual_from_donor`]); empty while `rel.counterfactual` is off or the task has
+    /// [`Self::donated_counterfactual`]); empty while `rel.counterfactual` is off or the task has
     /// no augmentation.
     fn counterfactual_codes(&self, pixels: &[f32], components: &[usize]) -> Vec<Option<Vec<f32>>> {
         let task = &self.ctx.data.task;
@@ -574,7 +574,8 @@ impl AbsAeMethod {
     }
 
     /// The first of the labelled images `donors` (rows of one component), from the `start`-th
-    /// on (cycling), that [`counterfactual_from_donor`] can give the room `room`; None when
+    /// on (cycling), whose floor and walls can be repainted in the hues of `room`, so repainted
+    /// (its orientation stays the donor's): the counterfactual of an image in `room`. None when
     /// none can. `donor_rooms` holds each labelled image's room once found.
     fn donated_counterfactual(
         &self,
@@ -590,7 +591,7 @@ impl AbsAeMethod {
             let donor = &self.labelled_pixels[row * len..(row + 1) * len];
             let donor_room =
                 (*donor_rooms[row].get_or_init(|| carried_nuisances(donor, shape, aug)))?;
-            counterfactual_from_donor(room, donor, donor_room, shape)
+            in_room(donor, donor_room, room, shape[2])
         })
     }
 }
