@@ -210,10 +210,20 @@ fn depth_one_splits_by_relation(row: &eval::RelationalRow, samples: usize) {
         ("judged", |r| r.judged_accuracy),
         ("IoU", |r| r.iou),
         ("nuisances kept", |r| r.nuisance_kept),
+        ("start read right", |r| r.start_read_right),
     ] {
         let (whole, split) = (value(row).unwrap(), mean(value));
         assert!((whole - split).abs() < 1e-9, "{measure}: {whole} vs {split}");
     }
+    // Chains right from a start read right, counted per relation, add up to the whole row's.
+    let right_when_read = |r: &eval::RelationalRow, n: f64| {
+        r.accuracy_when_start_read_right.unwrap_or(0.0) * r.start_read_right.unwrap() * n
+    };
+    let split: f64 = rows.values().zip(&chains).map(|(r, &n)| right_when_read(r, n)).sum();
+    let whole = right_when_read(row, samples as f64);
+    assert!((whole - split).abs() < 1e-6, "right when read: {whole} vs {split}");
+    // Those chains are among the right ones.
+    assert!(whole <= row.accuracy.unwrap() * samples as f64 + 1e-6);
 }
 
 #[test]

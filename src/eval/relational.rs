@@ -46,6 +46,13 @@ pub struct RelationalRow {
     /// How many chains a `by_relation` row has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chains: Option<usize>,
+    /// Share of chains whose start image the model reads as its own component (its code's
+    /// most likely component): a chain that starts from a misread image moves the wrong code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_read_right: Option<f64>,
+    /// The accuracy of those chains alone: what the ReL and decoder do from a start read right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_when_start_read_right: Option<f64>,
 }
 
 /// The same measures for a plain reconstruction of the test images: the ceiling of the
@@ -134,10 +141,10 @@ pub fn relational_image_accuracy(
         let recoded = run.encode_pixels(&decoded);
         let walked = WalkedImages { items, starts: codes, walk, decoded, recoded };
         let mut depth_rows = score_rows(model, rule, depth, &walked.recoded, &walked.walk.truth);
-        let measures = Measures { run, probe: probe.as_ref(), judge: &judge };
+        let measures = Measures { run, model, rule, probe: probe.as_ref(), judge: &judge };
         measures.fill(&mut depth_rows[0], &walked);
         if depth == 1 {
-            depth_rows[0].by_relation = measures.by_relation(model, rule, &walked);
+            depth_rows[0].by_relation = measures.by_relation(&walked);
         }
         rows.extend(depth_rows);
     }
@@ -189,14 +196,22 @@ impl WalkedImages {
 /// The instruments an image-level row is measured with beyond the model's own classifier.
 struct Measures<'a> {
     run: &'a Run,
+    model: &'a AbsAeModel,
+    rule: AlphaRule,
     probe: Option<&'a NuisanceProbe>,
     judge: &'a PixelJudge,
 }
 
 impl Measures<'_> {
-    /// Adds the pixel judge's reading, the nuisances kept and the IoU or MSE against the
-    /// counterfactual to `row` (the α = 0 row of `walked`).
+    /// Adds the pixel judge's reading, the nuisances kept, the IoU or MSE against the
+    /// counterfactual and the split by how the start image was read to `row` (the α = 0 row
+    /// of `walked`).
     fn fill(&self, row: &mut RelationalRow, walked: &WalkedImages) {
+        let start_read = self.starts_read_right(walked);
+        let scored = scored_chains(self.model, self.rule, &walked.recoded, &walked.walk.truth);
+        let right: Vec<bool> = scored.iter().map(|c| c.0).collect();
+        let (read, right_when_read) = split_by_start(&right, &start_read);
+        (row.start_read_right, row.accuracy_when_start_read_right) = (Some(read), right_when_read);
         let quality = chain_quality(self.run, self.probe, walked);
         (row.iou, row.mse) = (quality.iou, quality.mse);
         row.judged_accuracy =
@@ -206,13 +221,20 @@ impl Measures<'_> {
         }
     }
 
+    /// Per chain, whether the model reads its start image's code as the image's component.
+    fn starts_read_right(&self, walked: &WalkedImages) -> Vec<bool> {
+        let components = &self.run.ctx.data.components;
+        walked
+            .starts
+            .chunks_exact(self.model.mixture.dim)
+            .zip(&walked.items)
+            .map(|(z, &item)| argmax(&self.model.mixture.log_densities(z)) == components[item])
+            .collect()
+    }
+
     /// The α = 0 row of each relation's chains among `walked` (depth 1: one relation each).
-    fn by_relation(
-        &self,
-        model: &AbsAeModel,
-        rule: AlphaRule,
-        walked: &WalkedImages,
-    ) -> BTreeMap<String, RelationalRow> {
+    fn by_relation(&self, walked: &WalkedImages) -> BTreeMap<String, RelationalRow> {
+        let model = self.model;
         let (d, len) = (model.mixture.dim, self.run.ctx.data.image_len());
         let relations = &model.relations().relations;
         let mut rows = BTreeMap::new();
@@ -224,7 +246,8 @@ impl Measures<'_> {
                 continue;
             }
             let alone = walked.select(&chosen, d, len);
-            let mut row = score_rows(model, rule, 1, &alone.recoded, &alone.walk.truth).remove(0);
+            let mut row =
+                score_rows(model, self.rule, 1, &alone.recoded, &alone.walk.truth).remove(0);
             self.fill(&mut row, &alone);
             row.chains = Some(chosen.len());
             rows.insert(relation.name.clone(), row);
@@ -367,6 +390,14 @@ fn pixel_measures(run: &Run, compared: &[(f64, f64)]) -> (Option<f64>, Option<f6
     if run.image_shape()[0] == 1 { (mean(|c| c.0), None) } else { (None, mean(|c| c.1)) }
 }
 
+/// The share of chains whose start was read right (`start_read`), and the share of those
+/// chains that are `right` (None when there are none).
+fn split_by_start(right: &[bool], start_read: &[bool]) -> (f64, Option<f64>) {
+    let right_when_read: Vec<bool> =
+        right.iter().zip(start_read).filter(|(_, read)| **read).map(|(r, _)| *r).collect();
+    (share(start_read), (!right_when_read.is_empty()).then(|| share(&right_when_read)))
+}
+
 fn share(flags: &[bool]) -> f64 {
     flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64
 }
@@ -417,19 +448,7 @@ fn score_rows(
     codes: &[f32],
     truth: &[usize],
 ) -> Vec<RelationalRow> {
-    let outputs = model.relations().outputs();
-    let per_code: Vec<(bool, f64)> = codes
-        .chunks_exact(model.mixture.dim)
-        .zip(truth)
-        .map(|(z, &t)| {
-            let ld = model.mixture.log_densities(z);
-            (argmax(&ld) == t, rule.score(&ld))
-        })
-        .collect();
-    let scored: Vec<(bool, f64)> = per_code
-        .chunks_exact(outputs)
-        .map(|o| (o.iter().all(|s| s.0), o.iter().map(|s| s.1).fold(f64::INFINITY, f64::min)))
-        .collect();
+    let scored = scored_chains(model, rule, codes, truth);
     ALPHAS
         .iter()
         .map(|&alpha| {
@@ -445,11 +464,43 @@ fn score_rows(
         .collect()
 }
 
+/// Per chain (each chain's outputs together in `codes`, n·outputs × d): whether the mixture
+/// reads every output as its true component, and the lowest α-rule score among them.
+fn scored_chains(
+    model: &AbsAeModel,
+    rule: AlphaRule,
+    codes: &[f32],
+    truth: &[usize],
+) -> Vec<(bool, f64)> {
+    let per_code: Vec<(bool, f64)> = codes
+        .chunks_exact(model.mixture.dim)
+        .zip(truth)
+        .map(|(z, &t)| {
+            let ld = model.mixture.log_densities(z);
+            (argmax(&ld) == t, rule.score(&ld))
+        })
+        .collect();
+    per_code
+        .chunks_exact(model.relations().outputs())
+        .map(|o| (o.iter().all(|s| s.0), o.iter().map(|s| s.1).fold(f64::INFINITY, f64::min)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::FactorDataset;
     use crate::data::dsprites::{DspritesRenderer, SIDE};
+
+    #[test]
+    fn chains_split_by_how_their_start_was_read() {
+        let (t, f) = (true, false);
+        // Two of four starts read right; one of those two chains right.
+        assert_eq!(split_by_start(&[t, f, t, f], &[t, t, f, f]), (0.5, Some(0.5)));
+        assert_eq!(split_by_start(&[t, t, f], &[t, t, t]), (1.0, Some(2.0 / 3.0)));
+        // No start read right: nothing to condition on.
+        assert_eq!(split_by_start(&[t, f], &[f, f]), (0.0, None));
+    }
 
     #[test]
     fn pixel_match_by_hand() {

@@ -166,16 +166,18 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
             if report.relational_images.iter().any(|r| r.mse.is_some()) { "MSE" } else { "IoU" };
         let _ = writeln!(
             out,
-            "| depth | α | accuracy | accepted | judged by pixels | nuisances kept | {pixels} with the counterfactual |\n|---|---|---|---|---|---|---|"
+            "| depth | α | accuracy | accepted | start read right | accuracy from those | judged by pixels | nuisances kept | {pixels} with the counterfactual |\n|---|---|---|---|---|---|---|---|---|"
         );
         for r in &report.relational_images {
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {} | {:.3} | {} | {} | {} |",
+                "| {} | {:.1} | {} | {:.3} | {} | {} | {} | {} | {} |",
                 r.depth,
                 r.alpha,
                 cell(r.accuracy),
                 r.accepted_ratio,
+                cell(r.start_read_right),
+                cell(r.accuracy_when_start_read_right),
                 cell(r.judged_accuracy),
                 cell(r.nuisance_kept),
                 cell(r.iou.or(r.mse))
@@ -184,7 +186,7 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
         if let Some(c) = &report.relational_images_ceiling {
             let _ = writeln!(
                 out,
-                "| plain reconstruction (ceiling) | 0.0 | {:.3} | 1.000 | {} | {} | {} |",
+                "| plain reconstruction (ceiling) | 0.0 | {:.3} | 1.000 | – | – | {} | {} | {} |",
                 c.accuracy,
                 cell(Some(c.judged_accuracy)),
                 cell(c.nuisance_kept),
