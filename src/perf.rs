@@ -15,6 +15,17 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Hands the memory [`keep_freed_memory`] kept back to the OS, once, where training ends and
+/// evaluation begins: evaluation allocates in other sizes than training's steps, so what the
+/// steps kept is not reused and would stay resident under evaluation's own peak.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Makes this thread and every thread of rayon's pool (where the CPU kernels run) flush
 /// subnormal floats to zero.
 ///

@@ -36,6 +36,7 @@ pub fn finish(
     progress: &mut dyn Progress,
 ) -> Result<Finished> {
     train::train(trainer, dir, TrainOptions { resume, stop_at: None }, progress)?;
+    crate::perf::return_freed_memory();
     let run = Run::open(dir, None)?;
     let report = eval::evaluate(&run, run.ctx.config.eval.alpha_rule());
     eval::write_eval(dir, &report)?;
