@@ -92,7 +92,7 @@ pub fn relational_accuracy(
     for &depth in &DEPTHS {
         let mut rng = stream(run.ctx.config.seed, Stream::Eval, depth as u64);
         let walk = run_chains(&model.learner, &model.mixture, depth, chains, &mut rng);
-        rows.extend(score_rows(model, rule, depth, &walk.codes, &walk.truth));
+        rows.extend(score_rows(depth, &scored_chains(model, rule, &walk.codes, &walk.truth)));
     }
     rows
 }
@@ -140,9 +140,10 @@ pub fn relational_image_accuracy(
         let decoded = run.decode(&walk.codes);
         let recoded = run.encode_pixels(&decoded);
         let walked = WalkedImages { items, starts: codes, walk, decoded, recoded };
-        let mut depth_rows = score_rows(model, rule, depth, &walked.recoded, &walked.walk.truth);
+        let scored = scored_chains(model, rule, &walked.recoded, &walked.walk.truth);
+        let mut depth_rows = score_rows(depth, &scored);
         let measures = Measures { run, model, rule, probe: probe.as_ref(), judge: &judge };
-        measures.fill(&mut depth_rows[0], &walked);
+        measures.fill(&mut depth_rows[0], &walked, &scored);
         if depth == 1 {
             depth_rows[0].by_relation = measures.by_relation(&walked);
         }
@@ -205,10 +206,9 @@ struct Measures<'a> {
 impl Measures<'_> {
     /// Adds the pixel judge's reading, the nuisances kept, the IoU or MSE against the
     /// counterfactual and the split by how the start image was read to `row` (the α = 0 row
-    /// of `walked`).
-    fn fill(&self, row: &mut RelationalRow, walked: &WalkedImages) {
+    /// of `walked`, whose chains [`scored_chains`] scored as `scored`).
+    fn fill(&self, row: &mut RelationalRow, walked: &WalkedImages, scored: &[(bool, f64)]) {
         let start_read = self.starts_read_right(walked);
-        let scored = scored_chains(self.model, self.rule, &walked.recoded, &walked.walk.truth);
         let right: Vec<bool> = scored.iter().map(|c| c.0).collect();
         let (read, right_when_read) = split_by_start(&right, &start_read);
         (row.start_read_right, row.accuracy_when_start_read_right) = (Some(read), right_when_read);
@@ -246,9 +246,9 @@ impl Measures<'_> {
                 continue;
             }
             let alone = walked.select(&chosen, d, len);
-            let mut row =
-                score_rows(model, self.rule, 1, &alone.recoded, &alone.walk.truth).remove(0);
-            self.fill(&mut row, &alone);
+            let scored = scored_chains(model, self.rule, &alone.recoded, &alone.walk.truth);
+            let mut row = score_rows(1, &scored).remove(0);
+            self.fill(&mut row, &alone, &scored);
             row.chains = Some(chosen.len());
             rows.insert(relation.name.clone(), row);
         }
@@ -439,20 +439,13 @@ impl<'a> CodePool<'a> {
     }
 }
 
-/// Rows for every α of final codes (n·outputs × d, each chain's outputs together) against
-/// their true components: a chain is right when all its outputs are, and accepted when all are.
-fn score_rows(
-    model: &AbsAeModel,
-    rule: AlphaRule,
-    depth: usize,
-    codes: &[f32],
-    truth: &[usize],
-) -> Vec<RelationalRow> {
-    let scored = scored_chains(model, rule, codes, truth);
+/// Rows for every α of chains of `depth` scored by [`scored_chains`]: a chain is right when all
+/// its outputs are, and accepted when all are.
+fn score_rows(depth: usize, scored: &[(bool, f64)]) -> Vec<RelationalRow> {
     ALPHAS
         .iter()
         .map(|&alpha| {
-            let r = row_at(alpha, &scored);
+            let r = row_at(alpha, scored);
             RelationalRow {
                 depth,
                 alpha,
