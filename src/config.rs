@@ -967,8 +967,8 @@ mod tests {
             let c = Config::preset(Preset::Default, task).unwrap();
             (c.train.steps, c.rel.finetune_steps)
         };
-        assert_eq!(steps("dsprites"), (2500, 8000));
-        assert_eq!(steps("dsprites-full"), (2500, 8000));
+        assert_eq!(steps("dsprites"), (3500, 8000));
+        assert_eq!(steps("dsprites-full"), (3500, 8000));
         assert_eq!(steps("shapes3d"), (2000, 16_000));
         assert_eq!(steps("hwf"), (1500, 4000));
         let temperature =
