@@ -157,7 +157,8 @@ pub fn architecture(shape: ImageShape, components: usize) -> Architecture {
 /// (a step's cost follows the pixels, not the dataset): up to 32×32 grey, where a step costs
 /// about a third of a 64×64 one, 6000 autoencoder steps and 3000 ReL-only steps (3000 steps
 /// left MNIST's digits 1.4 points lower); up to 64×64 grey or 32×32 colour, 2500 and 2000
-/// (dSprites' autoencoder budget); up to 64×64 colour, Shapes3D's 2000 and 16 000 with half the extra views; larger,
+/// (dSprites' autoencoder budget until it rose to 3500, not measured on folders yet); up to
+/// 64×64 colour, Shapes3D's 2000 and 16 000 with half the extra views; larger,
 /// 800 and 2000 with a quarter.
 pub fn presets(summary: &Scan) -> TaskPresets {
     let [c, h, w] = summary.shape;
