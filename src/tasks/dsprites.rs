@@ -64,9 +64,11 @@ pub fn task(full: bool) -> Task {
             // Shape needs more autoencoder steps than the other tasks' factors, and the
             // encoder's reading of test images bounds every relation from a real image (seeds
             // 0–2, α = 0: 2000 steps 0.82, 2500 0.913, 3500 0.945; test-image relations at depth
-            // 1 0.884 → 0.928 from 2500 to 3500, for about 3½ minutes). 8000 ReL-only steps
+            // 1 0.884 → 0.928 from 2500 to 3500, for 213–282 s on 2 cores; 4500 broke seed 2's
+            // chains: 0.863 / 0.735 / 0.686 at depth 1 / 5 / 10). 8000 ReL-only steps
             // instead of 2000 lift the test-image relations (depth 1: 0.875 → 0.902) for about
-            // 3 minutes. The whole run: 17½–23 minutes on 2 cores, by the machine's speed.
+            // 3 minutes. The whole run took 22 min 51 s on 2 cores in a slow sitting of the
+            // development VM (about 17½ at the per-step times of its fastest).
             default: DefaultSchedule {
                 steps: 3500,
                 rel_finetune_steps: 8000,
