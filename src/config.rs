@@ -163,6 +163,9 @@ pub struct TrainConfig {
     /// Images in each autoencoder step's batch.
     pub batch_size: usize,
     pub lr: f64,
+    /// Share of the steps after the warm-up over which the autoencoder's and discriminator's
+    /// learning rate falls linearly to zero at the end of training (0 = constant, the paper).
+    pub lr_decay: f64,
     /// Steps with the uniform prior before the switch to the mixture.
     pub warmup_steps: usize,
     /// Total autoencoder steps, warm-up included.
@@ -176,6 +179,21 @@ pub struct TrainConfig {
     pub dropout: f64,
     pub log_every: usize,
     pub checkpoint_every: usize,
+}
+
+impl TrainConfig {
+    /// The learning rate of autoencoder step `step` (0-based): `lr`, falling linearly over
+    /// the last `lr_decay` share of the steps after the warm-up to `lr` / n at the last step.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        let after_warmup = self.steps.saturating_sub(self.warmup_steps) as f64;
+        let decay_steps = (self.lr_decay * after_warmup).round() as usize;
+        let left = self.steps.saturating_sub(step);
+        if decay_steps == 0 || left > decay_steps {
+            self.lr
+        } else {
+            self.lr * left as f64 / decay_steps as f64
+        }
+    }
 }
 
 /// The mixture prior.
@@ -511,6 +529,7 @@ impl Config {
             train: TrainConfig {
                 batch_size: 64,
                 lr: 1e-4,
+                lr_decay: 0.0,
                 warmup_steps: 1000,
                 steps: 3000,
                 beta: 1.0,
@@ -704,6 +723,11 @@ impl Config {
         check(self.tau >= 2, "tau", format!("must be at least 2 (got {})", self.tau))?;
         positive("train.batch_size", t.batch_size)?;
         positive_finite("train.lr", t.lr)?;
+        check(
+            (0.0..=1.0).contains(&t.lr_decay),
+            "train.lr_decay",
+            format!("must be in [0, 1] (got {})", t.lr_decay),
+        )?;
         positive("train.steps", t.steps)?;
         check(
             t.warmup_steps < t.steps,
@@ -962,6 +986,18 @@ mod tests {
     }
 
     #[test]
+    fn learning_rate_falls_linearly_to_zero_over_the_decay_share_of_the_mixture_steps() {
+        let mut t =
+            resolve_text("[train]\nsteps = 1100\nwarmup_steps = 100\nlr = 0.5\n").unwrap().train;
+        assert!((0..1100).all(|s| t.lr_at(s) == 0.5), "no decay unless asked");
+        t.lr_decay = 0.5;
+        // 500 of the 1000 steps after the warm-up: steps 600..1100 fall from 0.5 to 0.5 / 500.
+        assert_eq!((t.lr_at(0), t.lr_at(599), t.lr_at(600)), (0.5, 0.5, 0.5));
+        assert_eq!((t.lr_at(850), t.lr_at(1099)), (0.5 * 250.0 / 500.0, 0.5 / 500.0));
+        assert!((1..1100).all(|s| t.lr_at(s) <= t.lr_at(s - 1) && t.lr_at(s) > 0.0));
+    }
+
+    #[test]
     fn default_preset_trains_dsprites_longer_and_calibrates_the_posterior() {
         let steps = |task| {
             let c = Config::preset(Preset::Default, task).unwrap();
@@ -1017,6 +1053,7 @@ mod tests {
             ("tau = 1", "tau"),
             ("[train]\nbatch_size = 0", "train.batch_size"),
             ("[train]\nlr = -1.0", "train.lr"),
+            ("[train]\nlr_decay = 1.5", "train.lr_decay"),
             ("[train]\nlr = nan", "train.lr"),
             ("[train]\naugment = \"blur\"", "train.augment"),
             ("[prior]\nshrink = 0.0", "prior.shrink"),

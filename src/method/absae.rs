@@ -197,6 +197,7 @@ impl AbsAeMethod {
         let s = step as u64;
         let seed = config.seed;
         let b = config.train.batch_size;
+        let lr = config.train.lr_at(step);
         let clean = self.ctx.data.render_batch(&self.batch_items(s));
         let mut noisy = clean.clone();
         let mut aug_rng = stream(seed, Stream::Augment, s);
@@ -242,14 +243,14 @@ impl AbsAeMethod {
             }
         }
         let loss = loss + self.cycle_terms(&self.ae.encoder, s, z.clone(), logits, losses);
-        descend(&mut self.opt_ae, config.train.lr, &mut self.ae, loss);
+        descend(&mut self.opt_ae, lr, &mut self.ae, loss);
 
         let prior = self.prior.sample(b, &mut stream(seed, Stream::PriorSample, s));
         let on_prior = self.disc.forward(code_tensor(prior, self.ctx.arch.latent, &self.device));
         let on_codes = self.disc.forward(z.detach());
         let disc_loss = objectives::discriminator(on_prior, on_codes);
         losses.discriminator = Some(scalar(&disc_loss));
-        descend(&mut self.opt_disc, config.train.lr, &mut self.disc, disc_loss);
+        descend(&mut self.opt_disc, lr, &mut self.disc, disc_loss);
     }
 
     /// The cycle terms of step `s` at their weights (zero while they are off or before the
