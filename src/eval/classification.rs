@@ -56,11 +56,9 @@ pub fn factor_accuracy(
     truth: &[usize],
 ) -> BTreeMap<String, f64> {
     let mut hits = vec![0usize; task.kept.len()];
-    for (z, &t) in codes.chunks_exact(mixture.dim).zip(truth) {
-        let (pred, _) = mixture.classify(z);
-        let (p, t) = (task.component_classes(pred), task.component_classes(t));
-        for (h, (a, b)) in hits.iter_mut().zip(p.iter().zip(&t)) {
-            *h += (a == b) as usize;
+    for right in kept_factor_hits(task, mixture, codes, truth) {
+        for (h, r) in hits.iter_mut().zip(right) {
+            *h += r as usize;
         }
     }
     task.kept
@@ -68,6 +66,46 @@ pub fn factor_accuracy(
         .zip(hits)
         .map(|(k, h)| (k.name.to_string(), h as f64 / truth.len().max(1) as f64))
         .collect()
+}
+
+/// The same share for each kept factor by the value of the dataset factor its class is read
+/// from (`values`: each code's dataset factor classes; None where no code has the value):
+/// where a factor's misreads sit, such as the positions either side of a band's edge.
+pub fn factor_accuracy_by_value(
+    task: &Task,
+    mixture: &Mixture,
+    codes: &[f32],
+    truth: &[usize],
+    values: &[Vec<usize>],
+) -> BTreeMap<String, Vec<Option<f64>>> {
+    let mut counts: Vec<Vec<(usize, usize)>> =
+        task.kept.iter().map(|k| vec![(0, 0); k.class_of.len()]).collect();
+    for (right, v) in kept_factor_hits(task, mixture, codes, truth).zip(values) {
+        for ((per_value, k), r) in counts.iter_mut().zip(&task.kept).zip(right) {
+            let (hits, seen) = &mut per_value[v[k.factor]];
+            (*hits, *seen) = (*hits + r as usize, *seen + 1);
+        }
+    }
+    let share = |&(hits, seen): &(usize, usize)| (seen > 0).then(|| hits as f64 / seen as f64);
+    task.kept
+        .iter()
+        .zip(counts)
+        .map(|(k, per_value)| (k.name.to_string(), per_value.iter().map(share).collect()))
+        .collect()
+}
+
+/// For each code, whether its predicted component has the right class of each kept factor.
+fn kept_factor_hits<'a>(
+    task: &'a Task,
+    mixture: &'a Mixture,
+    codes: &'a [f32],
+    truth: &'a [usize],
+) -> impl Iterator<Item = Vec<bool>> + 'a {
+    codes.chunks_exact(mixture.dim).zip(truth).map(|(z, &t)| {
+        let (pred, _) = mixture.classify(z);
+        let (p, t) = (task.component_classes(pred), task.component_classes(t));
+        p.iter().zip(&t).map(|(a, b)| a == b).collect()
+    })
 }
 
 #[cfg(test)]
@@ -108,5 +146,29 @@ mod tests {
         assert_eq!(rows[0].accuracy, Some(2.0 / 3.0), "the code at 0.1 is closer to component 1");
         assert_eq!(rows[1].accepted_ratio, 2.0 / 3.0, "the code at 0.1 is not confident");
         assert_eq!(rows[1].accuracy, Some(1.0));
+    }
+
+    #[test]
+    fn factor_accuracy_by_value_puts_each_misread_at_its_factor_value() {
+        let task = crate::tasks::dsprites::task(false);
+        let k = task.components();
+        let m = Mixture {
+            dim: 1,
+            means: (0..k).map(|c| vec![10.0 * c as f64]).collect(),
+            cholesky: vec![vec![1.0]; k],
+        };
+        // Squares at x positions 10 and 11, either side of the first band edge, and one at
+        // 31; all three read as the component of position 11 (middle band, top, square).
+        let at = |x: usize| vec![0, 2, 0, x, 0];
+        let values = vec![at(10), at(11), at(31)];
+        let truth: Vec<usize> = values.iter().map(|v| task.component_of(v)).collect();
+        let codes = vec![10.0 * task.component_of(&at(11)) as f32; 3];
+        let by = factor_accuracy_by_value(&task, &m, &codes, &truth, &values);
+        assert_eq!(by["x"].len(), 32);
+        assert_eq!((by["x"][10], by["x"][11], by["x"][31]), (Some(0.0), Some(1.0), Some(0.0)));
+        assert!(by["x"].iter().enumerate().all(|(i, a)| a.is_some() == [10, 11, 31].contains(&i)));
+        assert_eq!((by["shape"][0], by["shape"][1], by["y"][0]), (Some(1.0), None, Some(1.0)));
+        let overall = factor_accuracy(&task, &m, &codes, &truth);
+        assert_eq!((overall["x"], overall["shape"]), (1.0 / 3.0, 1.0));
     }
 }

@@ -54,6 +54,10 @@ pub struct EvalReport {
     /// Accuracy of each kept factor at α = 0.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub factor_accuracy: BTreeMap<String, f64>,
+    /// The same by the value of the dataset factor each kept factor reads (null where the
+    /// test split has no image of that value).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub factor_accuracy_by_value: BTreeMap<String, Vec<Option<f64>>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relational: Vec<RelationalRow>,
     /// Relational accuracy from encoded test images, judged on the re-encoded decoded image.
@@ -126,6 +130,7 @@ pub fn evaluate_with_ood(
         test_images: run.test().len(),
         classification: Vec::new(),
         factor_accuracy: BTreeMap::new(),
+        factor_accuracy_by_value: BTreeMap::new(),
         relational: Vec::new(),
         relational_images: Vec::new(),
         relational_images_ceiling: None,
@@ -190,6 +195,16 @@ fn method_tables(
     report.classification = classify_codes(&absae.mixture, codes, &truth, rule, &ALPHAS);
     report.factor_accuracy =
         classification::factor_accuracy(&absae.task, &absae.mixture, codes, &truth);
+    let data = &run.ctx.data;
+    let values: Vec<Vec<usize>> =
+        run.test().iter().map(|&i| data.dataset.factor_classes(data.indices[i])).collect();
+    report.factor_accuracy_by_value = classification::factor_accuracy_by_value(
+        &absae.task,
+        &absae.mixture,
+        codes,
+        &truth,
+        &values,
+    );
     report.relational = relational_accuracy(run, absae, rule, samples);
     let (rows, ceiling) = relational_image_accuracy(run, absae, rule, samples);
     (report.relational_images, report.relational_images_ceiling) = (rows, Some(ceiling));

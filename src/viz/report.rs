@@ -163,6 +163,7 @@ mod tests {
                 accepted_ratio: 1.0,
             }],
             factor_accuracy: [("shape".to_string(), 0.8)].into_iter().collect(),
+            factor_accuracy_by_value: Default::default(),
             relational: vec![RelationalRow {
                 depth: 1,
                 alpha: 0.0,
