@@ -224,6 +224,9 @@ pub struct SupervisedConfig {
     pub labelled_batch: usize,
     /// Augment labelled images with the task's component-preserving transformations.
     pub augment: bool,
+    /// Place an augmented labelled sprite by the pixel its dataset position centres it on
+    /// instead of its ink centroid (false, as before), where the task knows that pixel.
+    pub position_anchor: bool,
 }
 
 /// The consistency term: strongly augmented views of unlabelled images are asked to land in
@@ -547,7 +550,12 @@ impl Config {
                 refresh_shrink: 1.0,
                 covariance: Covariance::PerComponent,
             },
-            supervised: SupervisedConfig { weight: 0.0, labelled_batch: 0, augment: false },
+            supervised: SupervisedConfig {
+                weight: 0.0,
+                labelled_batch: 0,
+                augment: false,
+                position_anchor: false,
+            },
             consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
             cycle: CycleConfig {
                 weight: 0.0,
@@ -613,6 +621,7 @@ impl Config {
             weight: 10.0,
             labelled_batch: schedule.labelled_batch,
             augment: true,
+            position_anchor: false,
         };
         self.consistency.weight = 1.0;
         self.consistency.share = schedule.consistency_share;

@@ -38,6 +38,33 @@ pub struct GeometricAugment {
     pub y_bands: Vec<(f64, f64)>,
     /// Kept-factor positions of the x and y bands in a component's classes.
     pub band_factors: (usize, usize),
+    /// Where a sprite's dataset position puts its shape's centre, for labelled views that
+    /// place that centre in the band (`supervised.position_anchor`): a heart's ink centroid
+    /// lies 0.9 pixel above it, so placing centroids teaches hearts a band edge off by that.
+    pub position_pixels: Option<PositionPixels>,
+}
+
+/// The pixel a sprite is centred on: `first` + `span` × value / `last_value` for the values of
+/// the dataset's x and y position factors (`factors`).
+#[derive(Clone, Copy, Debug)]
+pub struct PositionPixels {
+    pub factors: (usize, usize),
+    pub first: f64,
+    pub span: f64,
+    pub last_value: f64,
+}
+
+impl PositionPixels {
+    /// The pixel of position `value` (fractional values lie between positions).
+    pub fn pixel(&self, value: f64) -> f64 {
+        self.first + self.span * value / self.last_value
+    }
+
+    /// The centre of a sprite of dataset factor classes `classes`.
+    pub fn centre(&self, classes: &[usize]) -> (f64, f64) {
+        let at = |f: usize| self.pixel(classes[f] as f64);
+        (at(self.factors.0), at(self.factors.1))
+    }
 }
 
 /// Pixel-level corruption of training inputs (the paper's Gaussian or Bernoulli noise).
@@ -81,12 +108,15 @@ impl PixelNoise {
     }
 }
 
-/// A view of a labelled image of kept-factor `classes` that stays in its component.
+/// A view of a labelled image of kept-factor `classes` that stays in its component; a sprite
+/// is placed by its nominal centre where its dataset factor classes (`factor_classes`) are
+/// given and the augmentation knows their pixels, else by its ink centroid.
 pub fn labelled_view(
     image: &[f32],
     shape: ImageShape,
     aug: &Augmentation,
     classes: &[usize],
+    factor_classes: Option<&[usize]>,
     rng: &mut impl Rng,
 ) -> Vec<f32> {
     match aug {
@@ -95,6 +125,7 @@ pub fn labelled_view(
             shape[2],
             g,
             (classes[g.band_factors.0], classes[g.band_factors.1]),
+            factor_classes.zip(g.position_pixels).map(|(f, p)| p.centre(f)),
             rng,
         ),
         _ => strong_view(image, shape, aug, rng),
@@ -140,21 +171,27 @@ pub fn makes_views_of(image: &[f32], shape: ImageShape, aug: &Augmentation) -> b
     }
 }
 
-/// Rotates and scales a single-channel image about its ink centroid and moves it to a random
-/// centre inside the same x and y bands, so the component is unchanged. Nearest-neighbour
-/// resampling keeps binary images binary. `bands` are the (x, y) classes of the image.
+/// Rotates and scales a single-channel image about its ink centroid and moves its `nominal`
+/// centre (its ink centroid where None) to a random place inside the same x and y bands, so
+/// the component is unchanged. Nearest-neighbour resampling keeps binary images binary.
+/// `bands` are the (x, y) classes of the image.
 pub fn geometric(
     image: &[f32],
     side: usize,
     aug: &GeometricAugment,
     bands: (usize, usize),
+    nominal: Option<(f64, f64)>,
     rng: &mut impl Rng,
 ) -> Vec<f32> {
     let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
+    let anchor = nominal.unwrap_or(centre);
     let (angle, scale) = random_rotation_scale(aug, rng);
     let (xl, xh) = aug.x_bands[bands.0];
     let (yl, yh) = aug.y_bands[bands.1];
-    let target = (rng.random_range(xl..=xh), rng.random_range(yl..=yh));
+    let target = (
+        rng.random_range(xl..=xh) + centre.0 - anchor.0,
+        rng.random_range(yl..=yh) + centre.1 - anchor.1,
+    );
     similarity_transform(image, side, angle, scale, centre, target)
 }
 
@@ -314,7 +351,7 @@ mod tests {
             render_sprite(2, 3, 0, x, y, &mut img);
             let bands = (task.kept[1].class_of[x], task.kept[2].class_of[y]);
             for _ in 0..20 {
-                let out = geometric(&img, SIDE, &aug, bands, &mut rng);
+                let out = geometric(&img, SIDE, &aug, bands, None, &mut rng);
                 let (cx, cy) = ink_centroid(&out, SIDE).unwrap();
                 let (xl, xh) = aug.x_bands[bands.0];
                 let (yl, yh) = aug.y_bands[bands.1];
@@ -325,6 +362,40 @@ mod tests {
                 assert!(out.iter().all(|&p| p == 0.0 || p == 1.0));
             }
         }
+    }
+
+    #[test]
+    fn a_position_anchored_heart_is_placed_by_its_nominal_centre_not_its_ink_centroid() {
+        let task = tasks::by_name("dsprites").unwrap();
+        let Some(Augmentation::Sprite(aug)) = task.augment.clone() else {
+            panic!("dSprites augments sprites")
+        };
+        // A heart (shape 2) at x = 15, y = 21: the bottom band's first position.
+        let classes = [2, 3, 0, 15, 21];
+        let mut img = vec![0.0; SIDE * SIDE];
+        render_sprite(2, 3, 0, 15, 21, &mut img);
+        let (nx, ny) = aug.position_pixels.expect("dSprites knows its positions").centre(&classes);
+        let (_, cy) = ink_centroid(&img, SIDE).unwrap();
+        assert!(ny - cy > 0.5, "a heart's ink centroid lies above its centre ({cy} vs {ny})");
+        let bands = (task.kept[1].class_of[15], task.kept[2].class_of[21]);
+        let (yl, yh) = aug.y_bands[bands.1];
+        // The centre a view puts the heart at, by its ink centroid and the heart's offset.
+        let mean_centre_y = |nominal| {
+            let mut rng = stream(3, Stream::Augment, 0);
+            let draws = 400;
+            let sum: f64 = (0..draws)
+                .map(|_| {
+                    let out = geometric(&img, SIDE, &aug, bands, nominal, &mut rng);
+                    ink_centroid(&out, SIDE).unwrap().1 + ny - cy
+                })
+                .sum();
+            sum / draws as f64
+        };
+        let middle = (yl + yh) / 2.0;
+        let anchored = mean_centre_y(Some((nx, ny)));
+        assert!((anchored - middle).abs() < 0.3, "{anchored} against the band's middle {middle}");
+        let by_centroid = mean_centre_y(None);
+        assert!(by_centroid - middle > 0.6, "by its centroid it sits lower: {by_centroid}");
     }
 
     /// Moving a sprite one band to the right is the renderer's image of the same sprite at the
@@ -411,7 +482,8 @@ mod tests {
         let mut rng = stream(4, Stream::Augment, 0);
         let mut floor_changed = 0;
         for _ in 0..10 {
-            let view = labelled_view(&img, [3, S3D_SIDE, S3D_SIDE], &aug, &[6, 0, 2], &mut rng);
+            let view =
+                labelled_view(&img, [3, S3D_SIDE, S3D_SIDE], &aug, &[6, 0, 2], None, &mut rng);
             assert!(
                 (0..3)
                     .all(|ch| (view[ch * plane + centre] - img[ch * plane + centre]).abs() < 1e-6),

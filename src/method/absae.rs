@@ -364,10 +364,19 @@ impl AbsAeMethod {
             for &row in &rows {
                 let img = &self.labelled_pixels[row * len..(row + 1) * len];
                 let comp = data.components[labelled[row]];
+                let factor_classes = config
+                    .supervised
+                    .position_anchor
+                    .then(|| data.dataset.factor_classes(data.indices[labelled[row]]));
                 let mut view = match aug {
-                    Some(aug) => {
-                        labelled_view(img, shape, aug, &data.task.component_classes(comp), rng)
-                    }
+                    Some(aug) => labelled_view(
+                        img,
+                        shape,
+                        aug,
+                        &data.task.component_classes(comp),
+                        factor_classes.as_deref(),
+                        rng,
+                    ),
                     None => img.to_vec(),
                 };
                 self.noise.apply(&mut view, rng);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::paper::PaperNumbers;
 use super::{DefaultSchedule, KeptFactor, PaperGpuBudget, Task, TaskPresets};
-use crate::data::augment::{Augmentation, GeometricAugment};
+use crate::data::augment::{Augmentation, GeometricAugment, PositionPixels};
 use crate::data::dsprites::{self, DspritesNpz, DspritesRenderer};
 use crate::model::Architecture;
 use crate::rel::RelationDecl;
@@ -31,7 +31,8 @@ pub fn task(full: bool) -> Task {
         band("x", 3, ["left", "center", "right"]),
         band("y", 4, ["top", "middle", "bottom"]),
     ];
-    let band_pixels = |lo: f64, hi: f64| (10.0 + 44.0 * lo / 31.0, 10.0 + 44.0 * hi / 31.0);
+    let positions = PositionPixels { factors: (3, 4), first: 10.0, span: 44.0, last_value: 31.0 };
+    let band_pixels = |lo: f64, hi: f64| (positions.pixel(lo), positions.pixel(hi));
     let bands = vec![band_pixels(0.0, 10.0), band_pixels(11.0, 20.0), band_pixels(21.0, 31.0)];
     let images = if full {
         dsprites::grid_len()
@@ -57,6 +58,7 @@ pub fn task(full: bool) -> Task {
             x_bands: bands.clone(),
             y_bands: bands,
             band_factors: (1, 2),
+            position_pixels: Some(positions),
         })),
         architecture: Architecture::k4s2p1([1, 64, 64], 32, 8),
         presets: TaskPresets {
