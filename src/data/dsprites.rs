@@ -61,8 +61,14 @@ fn orientation_value(class: usize) -> f64 {
     2.0 * PI * class as f64 / 39.0
 }
 fn position_value(class: usize) -> f64 {
-    class as f64 / 31.0
+    class as f64 / LAST_POSITION
 }
+
+/// Sprite centres span [`POSITION_FIRST`, `POSITION_FIRST` + `POSITION_SPAN`] px over the
+/// positions 0..=`LAST_POSITION`, so the largest sprite stays inside the canvas.
+pub const POSITION_FIRST: f64 = 10.0;
+pub const POSITION_SPAN: f64 = 44.0;
+pub const LAST_POSITION: f64 = 31.0;
 
 /// Renders one sprite as a binary image (1 inside the shape) into `out` (64·64 floats).
 ///
@@ -79,9 +85,8 @@ pub fn render_sprite(
     let half = 10.0 * scale_value(scale);
     let theta = orientation_value(orientation);
     let (sin, cos) = theta.sin_cos();
-    // Centres span [10, 54] px so the largest sprite stays inside the canvas.
-    let cx = 10.0 + 44.0 * position_value(x);
-    let cy = 10.0 + 44.0 * position_value(y);
+    let cx = POSITION_FIRST + POSITION_SPAN * position_value(x);
+    let cy = POSITION_FIRST + POSITION_SPAN * position_value(y);
     for row in 0..SIDE {
         for col in 0..SIDE {
             let dx = (col as f64 + 0.5 - cx) / half;

@@ -31,7 +31,12 @@ pub fn task(full: bool) -> Task {
         band("x", 3, ["left", "center", "right"]),
         band("y", 4, ["top", "middle", "bottom"]),
     ];
-    let positions = PositionPixels { factors: (3, 4), first: 10.0, span: 44.0, last_value: 31.0 };
+    let positions = PositionPixels {
+        factors: (3, 4),
+        first: dsprites::POSITION_FIRST,
+        span: dsprites::POSITION_SPAN,
+        last_value: dsprites::LAST_POSITION,
+    };
     let band_pixels = |lo: f64, hi: f64| (positions.pixel(lo), positions.pixel(hi));
     let bands = vec![band_pixels(0.0, 10.0), band_pixels(11.0, 20.0), band_pixels(21.0, 31.0)];
     let images = if full {
