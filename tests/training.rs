@@ -211,6 +211,7 @@ fn depth_one_splits_by_relation(row: &eval::RelationalRow, samples: usize) {
         ("IoU", |r| r.iou),
         ("nuisances kept", |r| r.nuisance_kept),
         ("start read right", |r| r.start_read_right),
+        ("moved codes read right", |r| r.code_accuracy),
     ] {
         let (whole, split) = (value(row).unwrap(), mean(value));
         assert!((whole - split).abs() < 1e-9, "{measure}: {whole} vs {split}");

@@ -53,6 +53,11 @@ pub struct RelationalRow {
     /// The accuracy of those chains alone: what the ReL and decoder do from a start read right.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy_when_start_read_right: Option<f64>,
+    /// Share of chains whose moved codes themselves, before decoding, the model reads as the
+    /// intended components: where `accuracy` falls below it, decoding and re-encoding lost
+    /// what the ReL got right; where it is low, the ReL moved the real code wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_accuracy: Option<f64>,
 }
 
 /// The same measures for a plain reconstruction of the test images: the ceiling of the
@@ -212,6 +217,8 @@ impl Measures<'_> {
         let right: Vec<bool> = scored.iter().map(|c| c.0).collect();
         let (read, right_when_read) = split_by_start(&right, &start_read);
         (row.start_read_right, row.accuracy_when_start_read_right) = (Some(read), right_when_read);
+        let moved = scored_chains(self.model, self.rule, &walked.walk.codes, &walked.walk.truth);
+        row.code_accuracy = Some(share(&moved.iter().map(|c| c.0).collect::<Vec<_>>()));
         let quality = chain_quality(self.run, self.probe, walked);
         (row.iou, row.mse) = (quality.iou, quality.mse);
         row.judged_accuracy =

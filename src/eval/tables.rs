@@ -166,18 +166,19 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
             if report.relational_images.iter().any(|r| r.mse.is_some()) { "MSE" } else { "IoU" };
         let _ = writeln!(
             out,
-            "| depth | α | accuracy | accepted | start read right | accuracy from those | judged by pixels | nuisances kept | {pixels} with the counterfactual |\n|---|---|---|---|---|---|---|---|---|"
+            "| depth | α | accuracy | accepted | start read right | accuracy from those | moved codes read right | judged by pixels | nuisances kept | {pixels} with the counterfactual |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &report.relational_images {
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {} | {:.3} | {} | {} | {} | {} | {} |",
+                "| {} | {:.1} | {} | {:.3} | {} | {} | {} | {} | {} | {} |",
                 r.depth,
                 r.alpha,
                 cell(r.accuracy),
                 r.accepted_ratio,
                 cell(r.start_read_right),
                 cell(r.accuracy_when_start_read_right),
+                cell(r.code_accuracy),
                 cell(r.judged_accuracy),
                 cell(r.nuisance_kept),
                 cell(r.iou.or(r.mse))
@@ -186,7 +187,7 @@ fn method_tables(report: &EvalReport, paper: Option<&PaperNumbers>, out: &mut St
         if let Some(c) = &report.relational_images_ceiling {
             let _ = writeln!(
                 out,
-                "| plain reconstruction (ceiling) | 0.0 | {:.3} | 1.000 | – | – | {} | {} | {} |",
+                "| plain reconstruction (ceiling) | 0.0 | {:.3} | 1.000 | – | – | – | {} | {} | {} |",
                 c.accuracy,
                 cell(Some(c.judged_accuracy)),
                 cell(c.nuisance_kept),
@@ -215,8 +216,8 @@ fn relation_lines(out: &mut String, report: &EvalReport) {
         "
 Depth 1 by relation (α = 0):
 
-| relation | chains | accuracy | judged by pixels | nuisances kept |{kept} {pixels} |
-|---|---|---|---|---|{}---|",
+| relation | chains | accuracy | moved codes read right | judged by pixels | nuisances kept |{kept} {pixels} |
+|---|---|---|---|---|---|{}---|",
         "---|".repeat(factors.len())
     );
     for (name, r) in &row.by_relation {
@@ -226,9 +227,10 @@ Depth 1 by relation (α = 0):
             .collect();
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} |{kept} {} |",
+            "| {name} | {} | {} | {} | {} | {} |{kept} {} |",
             r.chains.unwrap_or(0),
             cell(r.accuracy),
+            cell(r.code_accuracy),
             cell(r.judged_accuracy),
             cell(r.nuisance_kept),
             cell(r.iou.or(r.mse))
