@@ -292,6 +292,11 @@ pub struct RelConfig {
     /// to the labelled images' codes the ReL-only batches draw from: the codes a user's images
     /// have are spread wider than the shrunk prior's samples (0 = labelled images only).
     pub pseudo_labelled: usize,
+    /// Views per real image of those (the task's component-keeping augmentation, as the
+    /// consistency term draws them) encoded and added with the image's component: a test
+    /// image's code lies where no training image's does, and the views spread the real codes
+    /// the ReL learns from over the nuisances it will meet (0 = the images alone).
+    pub real_views: usize,
     /// Weight of the ReL's image cycle in the ReL-only steps (0 = off): its outputs decoded and
     /// encoded again by the frozen autoencoder are asked for their target component, so a
     /// relation is judged by the image it draws. One ReL update per step carries it.
@@ -573,6 +578,7 @@ impl Config {
                 finetune_steps: 0,
                 labelled_fraction: 0.0,
                 pseudo_labelled: 0,
+                real_views: 0,
                 image_cycle: 0.0,
                 image_cycle_batch: 32,
                 residual: false,

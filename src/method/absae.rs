@@ -67,6 +67,10 @@ pub struct AbsAeMethod {
 /// all at once would hold every pixel in memory).
 const PSEUDO_LABEL_CHUNK: usize = 1024;
 
+/// The `Augment` stream's step the ReL's real views are drawn at: past any training step, so
+/// they replay no batch's augmentation.
+const REAL_VIEWS_STEP: u64 = 1 << 31;
+
 /// Training views beyond the plain batch (default mode).
 #[derive(Default)]
 struct ExtraViews {
@@ -493,11 +497,13 @@ impl AbsAeMethod {
     /// counterfactuals too.
     fn real_codes(&self, mixture: &Mixture) -> RealCodes {
         let labelled_components = self.ctx.labelled_components();
+        let mut views = stream(self.ctx.config.seed, Stream::Augment, REAL_VIEWS_STEP);
         let mut real = RealCodes {
             codes: self.encode_labelled(),
             counterfactuals: self.counterfactual_codes(&self.labelled_pixels, &labelled_components),
-            components: labelled_components,
+            components: labelled_components.clone(),
         };
+        self.add_real_views(&mut real, &self.labelled_pixels, &labelled_components, &mut views);
         let config = &self.ctx.config;
         let labelled: std::collections::HashSet<usize> =
             self.ctx.split.labelled.iter().copied().collect();
@@ -525,9 +531,34 @@ impl AbsAeMethod {
                 }
             }
             real.counterfactuals.extend(self.counterfactual_codes(&kept_pixels, &kept_components));
-            real.components.extend(kept_components);
+            real.components.extend_from_slice(&kept_components);
+            self.add_real_views(&mut real, &kept_pixels, &kept_components, &mut views);
         }
         real
+    }
+
+    /// Appends `rel.real_views` augmented views of each image of `pixels` (of `components`)
+    /// to `real`: their codes, their counterfactuals' codes, and the image's component.
+    fn add_real_views(
+        &self,
+        real: &mut RealCodes,
+        pixels: &[f32],
+        components: &[usize],
+        rng: &mut impl Rng,
+    ) {
+        let views = self.ctx.config.rel.real_views;
+        let Some(aug) = self.ctx.data.task.augment.as_ref().filter(|_| views > 0) else { return };
+        let (shape, len) = (self.ctx.image_shape(), self.ctx.data.image_len());
+        let mut view_pixels = Vec::with_capacity(views * pixels.len());
+        for _ in 0..views {
+            for image in pixels.chunks_exact(len) {
+                view_pixels.extend(strong_view(image, shape, aug, rng));
+            }
+        }
+        let view_components = components.repeat(views);
+        real.codes.extend(encode_with(&self.ae.encoder, &view_pixels, shape, &self.ctx.device));
+        real.counterfactuals.extend(self.counterfactual_codes(&view_pixels, &view_components));
+        real.components.extend(view_components);
     }
 
     /// For each image of `pixels` (of `components`) and each relation, the code of the image
@@ -715,6 +746,43 @@ mod tests {
         {
             assert_eq!(mixture.classify(z).0, k, "the component the mixture places it in");
         }
+    }
+
+    /// With `rel.real_views`, each real image's views follow the images of its batch (the
+    /// labelled ones, then each chunk of pseudo-labelled ones) with the image's component and
+    /// their own counterfactuals; the images' own codes are those without views.
+    #[test]
+    fn real_views_follow_their_images_with_the_images_components() {
+        let real_codes = |views: usize| {
+            let mut config = Config::preset(Preset::Default, "dsprites").unwrap();
+            (config.tau, config.rel.pseudo_labelled, config.consistency.threshold) = (2, 10, 0.0);
+            config.rel.real_views = views;
+            let ctx = Arc::new(RunContext::new(config).unwrap());
+            let mut method = AbsAeMethod::new(ctx.clone()).unwrap();
+            method.fit_mixture(false).unwrap();
+            let mixture = method.mixture().unwrap().clone();
+            (method.real_codes(&mixture), method.relations.len(), ctx.split.labelled.len())
+        };
+        let (plain, relations, labelled) = real_codes(0);
+        let (viewed, _, _) = real_codes(2);
+        let d = plain.codes.len() / plain.components.len();
+        let blocks = [(0, labelled), (labelled, plain.components.len())];
+        let mut at = 0;
+        for (from, to) in blocks {
+            let n = to - from;
+            assert_eq!(viewed.codes[at * d..(at + n) * d], plain.codes[from * d..to * d]);
+            let own = &plain.components[from..to];
+            assert_eq!(viewed.components[at..at + 3 * n], own.repeat(3));
+            // A small sprite turned a little can resample to itself; most views move.
+            let views = &viewed.codes[(at + n) * d..(at + 3 * n) * d];
+            let moved = (views.chunks_exact(d).enumerate())
+                .filter(|(k, view)| *view != &plain.codes[(from + k % n) * d..][..d])
+                .count();
+            assert!(4 * moved >= 3 * 2 * n, "{moved} of {} views differ from their image", 2 * n);
+            at += 3 * n;
+        }
+        assert_eq!(at, viewed.components.len());
+        assert_eq!(viewed.counterfactuals.len(), at * relations);
     }
 
     /// With `rel.counterfactual`, every real image gets, for each relation with a pixel action

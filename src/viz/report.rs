@@ -130,8 +130,11 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
             format!("{}, {}, {}", r.updates_per_step, r.during_autoencoder, r.finetune_steps),
         ),
         (
-            "ReL-only batches: share of real codes, pseudo-labelled images, residual",
-            format!("{}, {}, {}", r.labelled_fraction, r.pseudo_labelled, r.residual),
+            "ReL-only batches: share of real codes, pseudo-labelled images, views of each, residual",
+            format!(
+                "{}, {}, {}, {}",
+                r.labelled_fraction, r.pseudo_labelled, r.real_views, r.residual
+            ),
         ),
         (
             "α rule (posterior temperature)",
