@@ -627,7 +627,10 @@ impl Config {
             weight: 10.0,
             labelled_batch: schedule.labelled_batch,
             augment: true,
-            position_anchor: false,
+            // dSprites seeds 0–2 (the only tasks whose augmentation knows position pixels):
+            // shape read right 0.975 / 0.998 / 0.976 → 0.999 / 0.998 / 0.998 (hearts at band
+            // edges), test-image relations at depth 1 0.928 → 0.937 on average.
+            position_anchor: true,
         };
         self.consistency.weight = 1.0;
         self.consistency.share = schedule.consistency_share;
