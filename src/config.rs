@@ -212,6 +212,20 @@ pub struct PriorConfig {
     /// Covariance factor of re-estimated components. With `shrink` < 1 on every refresh the
     /// components would shrink geometrically, since the codes follow the shrunk prior.
     pub refresh_shrink: f64,
+    /// The components' weights: `equal` (the paper) or `grid`, each component's share of a
+    /// dataset in which every combination of factor values is equally common (the built-in
+    /// tasks; a folder dataset's values may not be). Equal weights make the adversary push
+    /// codes from the larger components into the smaller: on dSprites, from the outer
+    /// position bands (11 positions) into the middle one (10), at the band edges.
+    pub weights: ComponentWeights,
+}
+
+/// How the mixture's components are weighted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentWeights {
+    Equal,
+    Grid,
 }
 
 /// The supervised term: cross-entropy of the mixture posterior on the labelled images.
@@ -553,6 +567,7 @@ impl Config {
                 epsilon: 1e-4,
                 refresh_every: 0,
                 refresh_shrink: 1.0,
+                weights: ComponentWeights::Equal,
                 covariance: Covariance::PerComponent,
             },
             supervised: SupervisedConfig {

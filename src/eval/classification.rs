@@ -135,6 +135,7 @@ mod tests {
             dim: 1,
             means: vec![vec![-5.0], vec![5.0]],
             cholesky: vec![vec![1.0], vec![1.0]],
+            log_weight_ratios: Vec::new(),
         };
         let rows = classify_codes(
             &m,
@@ -156,6 +157,7 @@ mod tests {
             dim: 1,
             means: (0..k).map(|c| vec![10.0 * c as f64]).collect(),
             cholesky: vec![vec![1.0]; k],
+            log_weight_ratios: Vec::new(),
         };
         // Squares at x positions 10 and 11, either side of the first band edge, and one at
         // 31; all three read as the component of position 11 (middle band, top, square).

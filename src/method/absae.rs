@@ -18,7 +18,7 @@ use rand::seq::IndexedRandom;
 use super::Method;
 use crate::Result;
 use crate::backend::adam::{adam, descend};
-use crate::config::CycleObjective;
+use crate::config::{ComponentWeights, CycleObjective};
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
     Augmentation, PixelNoise, carried_nuisances, counterfactual, labelled_view, makes_views_of,
@@ -167,6 +167,10 @@ impl AbsAeMethod {
             shrink,
             p.epsilon,
         )?;
+        let mixture = match p.weights {
+            ComponentWeights::Equal => mixture,
+            ComponentWeights::Grid => mixture.weighted(&self.ctx.data.task.grid_component_shares()),
+        };
         self.mixture_tensors = Some(mixture.tensors(&self.device));
         self.prior = Prior::Mixture(mixture);
         Ok(())

@@ -1,5 +1,6 @@
-//! The mixture prior: one equally weighted Gaussian per component, fitted to the codes of the
-//! labelled images, with densities, classification and typicality.
+//! The mixture prior: one Gaussian per component, fitted to the codes of the labelled images,
+//! equally weighted or by the shares of the data each component holds, with densities,
+//! classification and typicality.
 //!
 //! The mixture's maths lives here twice on purpose: in f64 on the CPU for classification and
 //! evaluation (exact, used on thousands of codes at once), and as burn tensors for the
@@ -8,6 +9,7 @@
 use burn::prelude::*;
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
+use rand::distr::weighted::WeightedIndex;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
@@ -16,13 +18,17 @@ use crate::{Error, Result};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
-/// A Gaussian mixture with equal weights; covariances kept by their Cholesky factors.
+/// A Gaussian mixture; covariances kept by their Cholesky factors.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Mixture {
     pub dim: usize,
     pub means: Vec<Vec<f64>>,
     /// Lower-triangular Cholesky factor L_k of each covariance, row-major d×d.
     pub cholesky: Vec<Vec<f64>>,
+    /// log(K·π_k): each component's weight π_k against an equal share of the K; empty for
+    /// equal weights (the paper), so equal mixtures compute exactly what they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_weight_ratios: Vec<f64>,
 }
 
 impl Mixture {
@@ -79,12 +85,37 @@ impl Mixture {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Mixture { dim, means, cholesky })
+        Ok(Mixture { dim, means, cholesky, log_weight_ratios: Vec::new() })
     }
 
     /// Number of components.
     pub fn components(&self) -> usize {
         self.means.len()
+    }
+
+    /// The mixture with component weights proportional to `shares` (equal shares give the
+    /// equal mixture itself).
+    pub fn weighted(mut self, shares: &[f64]) -> Mixture {
+        let total: f64 = shares.iter().sum();
+        let k = self.components() as f64;
+        let ratios: Vec<f64> = shares.iter().map(|s| (k * s / total).ln()).collect();
+        self.log_weight_ratios =
+            if ratios.iter().all(|r| r.abs() < 1e-12) { Vec::new() } else { ratios };
+        self
+    }
+
+    /// log(K·π_k) of component `k` (0 under equal weights).
+    fn log_weight_ratio(&self, k: usize) -> f64 {
+        self.log_weight_ratios.get(k).copied().unwrap_or(0.0)
+    }
+
+    /// A component drawn by the weights.
+    pub fn draw_component(&self, rng: &mut impl Rng) -> usize {
+        if self.log_weight_ratios.is_empty() {
+            return rng.random_range(0..self.components());
+        }
+        let weights = self.log_weight_ratios.iter().map(|r| r.exp());
+        WeightedIndex::new(weights).expect("weights are positive and finite").sample(rng)
     }
 
     /// A sample of component `k`: μ_k + L_k ε.
@@ -134,11 +165,15 @@ impl Mixture {
         (0..self.dim).map(|i| self.cholesky[k][i * self.dim + i].ln()).sum()
     }
 
-    /// log N(z; μ_k, Σ_k) for every component.
+    /// log N(z; μ_k, Σ_k) + log(K·π_k) for every component: the log density of z and k
+    /// together, up to the constant log K, so its argmax and softmax are the posterior's.
     pub fn log_densities(&self, z: &[f32]) -> Vec<f64> {
         let c = 0.5 * self.dim as f64 * LN_2PI;
         (0..self.components())
-            .map(|k| -0.5 * self.mahalanobis_sq(z, k) - self.half_log_det(k) - c)
+            .map(|k| {
+                -0.5 * self.mahalanobis_sq(z, k) - self.half_log_det(k) - c
+                    + self.log_weight_ratio(k)
+            })
             .collect()
     }
 
@@ -179,8 +214,11 @@ impl Mixture {
                 offsets[c * d + j] = off[j] as f32;
             }
         }
-        let log_norm: Vec<f32> =
-            (0..k).map(|c| (-self.half_log_det(c) - 0.5 * d as f64 * LN_2PI) as f32).collect();
+        let log_norm: Vec<f32> = (0..k)
+            .map(|c| {
+                (-self.half_log_det(c) - 0.5 * d as f64 * LN_2PI + self.log_weight_ratio(c)) as f32
+            })
+            .collect();
         MixtureTensors {
             dim: d,
             components: k,
@@ -207,7 +245,7 @@ impl MixtureTensors {
         self.components
     }
 
-    /// log N(z_b; μ_k, Σ_k) for a batch of codes: [B, d] → [B, K].
+    /// log N(z_b; μ_k, Σ_k) + log(K·π_k) for a batch of codes: [B, d] → [B, K].
     pub fn log_densities(&self, z: Tensor<2>) -> Tensor<2> {
         let w = z.matmul(self.whiten.clone()) - self.offsets.clone();
         self.squared_norms(w).mul_scalar(-0.5) + self.log_norm.clone()
@@ -367,12 +405,49 @@ mod tests {
         }
     }
 
+    /// Weights 1 : 3 add log(2·π_k) to each log density (the weighted tensors agree), make
+    /// prior samples come from the components in that proportion, and move the boundary
+    /// toward the lighter component; equal shares are the unweighted mixture itself.
+    #[test]
+    fn weights_shift_densities_and_samples_by_the_components_shares() {
+        let (m, codes, _) = fitted();
+        assert_eq!(m.clone().weighted(&[2.0, 2.0]), m);
+        let w = m.clone().weighted(&[1.0, 3.0]);
+        let ratios = [(2.0f64 * 0.25).ln(), (2.0f64 * 0.75).ln()];
+        for z in codes.chunks(3) {
+            let (plain, weighted) = (m.log_densities(z), w.log_densities(z));
+            for k in 0..2 {
+                assert!((weighted[k] - plain[k] - ratios[k]).abs() < 1e-12);
+            }
+        }
+        let device = Device::flex();
+        let z = Tensor::<2>::from_data(TensorData::new(codes.clone(), [24, 3]), &device);
+        let out = w.tensors(&device).log_densities(z).into_data().try_into_vec::<f32>().unwrap();
+        for (row, got) in codes.chunks(3).zip(out.chunks(2)) {
+            let want = w.log_densities(row);
+            assert!(
+                (0..2).all(|k| (got[k] as f64 - want[k]).abs() < 1e-3 * want[k].abs().max(1.0))
+            );
+        }
+        let mut rng = stream(3, Stream::PriorSample, 0);
+        let n = 20_000;
+        let second = (0..n).filter(|_| w.draw_component(&mut rng) == 1).count() as f64 / n as f64;
+        assert!((second - 0.75).abs() < 0.015, "{second}");
+        // Halfway between the means the heavier component wins, where the equal mixture's
+        // densities alone decide.
+        let mid: Vec<f32> =
+            (0..3).map(|i| ((m.means[0][i] + m.means[1][i]) / 2.0) as f32).collect();
+        let (p, q) = (m.log_densities(&mid), w.log_densities(&mid));
+        assert!(q[1] - q[0] > p[1] - p[0] + 1.0);
+    }
+
     #[test]
     fn typicality_is_the_chi_square_tail() {
         let m = Mixture {
             dim: 2,
             means: vec![vec![0.0, 0.0]],
             cholesky: vec![vec![1.0, 0.0, 0.0, 1.0]],
+            log_weight_ratios: Vec::new(),
         };
         // For d = 2 the χ² tail is exp(−r²/2).
         for r2 in [0.5f64, 2.0, 6.0] {

@@ -1,5 +1,5 @@
 //! The priors of the latent space: Uniform(−1, 1)^d during warm-up, then a Gaussian mixture
-//! with one equally weighted component per combination of kept factor classes ([`mixture`]),
+//! with one component per combination of kept factor classes ([`mixture`]),
 //! and the α rules that say how confidently a code lands in a component ([`alpha`]).
 
 pub mod alpha;
@@ -26,7 +26,7 @@ impl Prior {
                 (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
             }
             Prior::Mixture(m) => {
-                (0..n).flat_map(|_| m.sample(rng.random_range(0..m.components()), rng)).collect()
+                (0..n).flat_map(|_| m.sample(m.draw_component(rng), rng)).collect()
             }
         }
     }

@@ -371,6 +371,7 @@ mod tests {
             dim: 2,
             means: (0..k).map(|c| mean(c as f64).to_vec()).collect(),
             cholesky: vec![cholesky.to_vec(); k],
+            log_weight_ratios: Vec::new(),
         };
         (RelationSet::for_task(&task, &[]).unwrap(), mixture)
     }

@@ -84,6 +84,26 @@ impl Task {
         self.kept.iter().map(KeptFactor::classes).product()
     }
 
+    /// The share of a dataset's images in each component when every combination of factor
+    /// values is equally common (the built-in tasks' grids): the product over kept factors of
+    /// the share of the factor's values its class covers (dSprites' 11 / 10 / 11 positions
+    /// per band make the middle band's components the smaller).
+    pub fn grid_component_shares(&self) -> Vec<f64> {
+        (0..self.components())
+            .map(|c| {
+                let classes = self.component_classes(c);
+                self.kept
+                    .iter()
+                    .zip(classes)
+                    .map(|(k, class)| {
+                        let covered = k.class_of.iter().filter(|&&v| v == class).count();
+                        covered as f64 / k.class_of.len() as f64
+                    })
+                    .product()
+            })
+            .collect()
+    }
+
     /// Component of an image with these dataset factor classes.
     pub fn component_of(&self, classes: &[usize]) -> usize {
         self.kept.iter().fold(0, |acc, k| acc * k.classes() + k.class_of[classes[k.factor]])
@@ -168,6 +188,20 @@ mod tests {
         let heart = t.component_from_classes(&[2, 0, 2]);
         assert_eq!(t.component_label(heart), "shape=heart x=left y=bottom");
         assert_eq!(t.component_short_label(heart), "heart/left/bottom");
+    }
+
+    #[test]
+    fn grid_shares_count_the_values_each_component_covers() {
+        let t = by_name("dsprites").unwrap();
+        let shares = t.grid_component_shares();
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let share = |classes: [usize; 3]| shares[t.component_from_classes(&classes)];
+        let third = 1.0 / 3.0;
+        assert!((share([0, 1, 1]) - third * 10.0 / 32.0 * 10.0 / 32.0).abs() < 1e-12);
+        assert!((share([2, 0, 2]) - third * 11.0 / 32.0 * 11.0 / 32.0).abs() < 1e-12);
+        assert!((share([1, 2, 1]) - third * 11.0 / 32.0 * 10.0 / 32.0).abs() < 1e-12);
+        let hwf = by_name("hwf").unwrap().grid_component_shares();
+        assert!(hwf.iter().all(|&s| (s - 1.0 / 13.0).abs() < 1e-12), "{hwf:?}");
     }
 
     #[test]
