@@ -86,8 +86,8 @@ impl Task {
 
     /// The share of a dataset's images in each component when every combination of factor
     /// values is equally common (the built-in tasks' grids): the product over kept factors of
-    /// the share of the factor's values its class covers (dSprites' 11 / 10 / 11 positions
-    /// per band make the middle band's components the smaller).
+    /// the share of the factor's values in the task its class covers (dSprites' 11 / 10 / 11
+    /// positions per band make the middle band's components the smaller).
     pub fn grid_component_shares(&self) -> Vec<f64> {
         (0..self.components())
             .map(|c| {
@@ -96,8 +96,12 @@ impl Task {
                     .iter()
                     .zip(classes)
                     .map(|(k, class)| {
-                        let covered = k.class_of.iter().filter(|&&v| v == class).count();
-                        covered as f64 / k.class_of.len() as f64
+                        let allowed = |v: &usize| {
+                            self.nuisance_subset[k.factor].as_ref().is_none_or(|a| a.contains(v))
+                        };
+                        let values: Vec<usize> = (0..k.class_of.len()).filter(allowed).collect();
+                        let covered = values.iter().filter(|&&v| k.class_of[v] == class).count();
+                        covered as f64 / values.len() as f64
                     })
                     .product()
             })
@@ -202,6 +206,9 @@ mod tests {
         assert!((share([1, 2, 1]) - third * 11.0 / 32.0 * 10.0 / 32.0).abs() < 1e-12);
         let hwf = by_name("hwf").unwrap().grid_component_shares();
         assert!(hwf.iter().all(|&s| (s - 1.0 / 13.0).abs() < 1e-12), "{hwf:?}");
+        // Shapes3D keeps 3 of its 8 scales, one value each: its 120 components are equal.
+        let rooms = by_name("shapes3d").unwrap().grid_component_shares();
+        assert!(rooms.iter().all(|&s| (s - 1.0 / 120.0).abs() < 1e-12), "{rooms:?}");
     }
 
     #[test]
