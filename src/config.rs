@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::data::folder;
-use crate::prior::{AlphaRule, Covariance};
+use crate::prior::{AlphaRule, ComponentWeights, Covariance};
 use crate::rel::RelationDecl;
 use crate::tasks::{self, TaskPresets};
 use crate::{Error, Result};
@@ -218,14 +218,6 @@ pub struct PriorConfig {
     /// codes from the larger components into the smaller: on dSprites, from the outer
     /// position bands (11 positions) into the middle one (10), at the band edges.
     pub weights: ComponentWeights,
-}
-
-/// How the mixture's components are weighted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ComponentWeights {
-    Equal,
-    Grid,
 }
 
 /// The supervised term: cross-entropy of the mixture posterior on the labelled images.

@@ -18,7 +18,7 @@ use rand::seq::IndexedRandom;
 use super::Method;
 use crate::Result;
 use crate::backend::adam::{adam, descend};
-use crate::config::{ComponentWeights, CycleObjective};
+use crate::config::CycleObjective;
 use crate::context::{RunContext, code_tensor, image_tensor};
 use crate::data::augment::{
     Augmentation, PixelNoise, carried_nuisances, counterfactual, labelled_view, makes_views_of,
@@ -28,7 +28,7 @@ use crate::data::room_colours::{Room, in_room};
 use crate::inference::encode_with;
 use crate::model::{self, AbsAe, Encoder, Mlp};
 use crate::objectives::{self, scalar};
-use crate::prior::{Mixture, MixtureTensors, Prior, max_posterior};
+use crate::prior::{ComponentWeights, Mixture, MixtureTensors, Prior, max_posterior};
 use crate::rel::RelationSet;
 use crate::rel::learner::{self, RealCodes, RelationBatch, relation_input, sample_relation_batch};
 use crate::rng::{Stream, stream};

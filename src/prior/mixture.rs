@@ -268,6 +268,16 @@ impl MixtureTensors {
     }
 }
 
+/// How the mixture's components are weighted (`prior.weights`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentWeights {
+    /// Equally (the paper).
+    Equal,
+    /// By each component's share of a grid dataset ([`crate::tasks::Task::grid_component_shares`]).
+    Grid,
+}
+
 /// How component covariances are estimated.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 pub use alpha::{AlphaRule, max_posterior};
-pub use mixture::{Covariance, Mixture, MixtureTensors, argmax};
+pub use mixture::{ComponentWeights, Covariance, Mixture, MixtureTensors, argmax};
 
 /// The prior in force: uniform during warm-up, then the mixture.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
