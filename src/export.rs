@@ -112,19 +112,18 @@ fn covariance(cholesky: &[f64], dim: usize) -> Vec<Vec<f64>> {
 }
 
 fn prior_json(ctx: &RunContext, absae: &AbsAeModel) -> Value {
-    let Mixture { dim, means, cholesky, log_weight_ratios } = &absae.mixture;
+    let Mixture { dim, means, cholesky, .. } = &absae.mixture;
     let task = &ctx.data.task;
     let components: Vec<Value> = means
         .iter()
         .zip(cholesky)
         .enumerate()
         .map(|(k, (mean, l))| {
-            let ratio = log_weight_ratios.get(k).copied().unwrap_or(0.0);
             json!({
                 "id": k,
                 "label": task.component_label(k),
                 "short": task.component_short_label(k),
-                "weight": ratio.exp() / means.len() as f64,
+                "weight": absae.mixture.weight(k),
                 "mean": mean,
                 "covariance": covariance(l, *dim),
             })

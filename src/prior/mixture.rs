@@ -109,6 +109,11 @@ impl Mixture {
         self.log_weight_ratios.get(k).copied().unwrap_or(0.0)
     }
 
+    /// The weight π_k of component `k`.
+    pub fn weight(&self, k: usize) -> f64 {
+        self.log_weight_ratio(k).exp() / self.components() as f64
+    }
+
     /// A component drawn by the weights.
     pub fn draw_component(&self, rng: &mut impl Rng) -> usize {
         if self.log_weight_ratios.is_empty() {
