@@ -15,14 +15,28 @@ pub enum Augmentation {
     /// dSprites: rotation and scale about the ink centroid; labelled images also move to a
     /// random place inside their position bands.
     Sprite(GeometricAugment),
-    /// HWF and folder datasets: rotation by up to `max_rotation` radians and a scale in
-    /// `scale` about the ink centroid, and a shift of up to `max_shift` pixels, which keep a
-    /// handwritten symbol's class (every channel moved alike).
-    Jitter { max_rotation: f64, scale: (f64, f64), max_shift: f64 },
+    /// HWF and folder datasets: rotation by up to `max_rotation` radians, a horizontal shear of
+    /// up to `max_shear` (a slant: x moves by `shear` × the height above the ink centroid) and
+    /// a scale in `scale` about the ink centroid, and a shift of up to `max_shift` pixels,
+    /// which keep a handwritten symbol's class (every channel moved alike).
+    Jitter { max_rotation: f64, max_shear: f64, scale: (f64, f64), max_shift: f64 },
     /// Shapes3D: floor and walls repainted in other palette hues, the object untouched.
     /// `object_hue` is the kept-factor position of the object's palette hue (its counterfactual
     /// is a repaint of the object: [`counterfactual`]).
     RoomColours { object_hue: usize },
+}
+
+impl Augmentation {
+    /// The augmentation with jitter views slanted by up to `max_shear` (`supervised.shear`);
+    /// the others have no slant to set.
+    pub fn with_shear(self, max_shear: f64) -> Augmentation {
+        match self {
+            Augmentation::Jitter { max_rotation, scale, max_shift, .. } => {
+                Augmentation::Jitter { max_rotation, max_shear, scale, max_shift }
+            }
+            other => other,
+        }
+    }
 }
 
 /// The sprite augmentation's ranges (dSprites).
@@ -141,7 +155,7 @@ pub fn strong_view(
 ) -> Vec<f32> {
     match aug {
         Augmentation::Sprite(g) => rotate_scale_in_place(image, shape[2], g, rng),
-        &Augmentation::Jitter { max_rotation, scale, max_shift } => {
+        &Augmentation::Jitter { max_rotation, max_shear, scale, max_shift } => {
             let side = shape[2];
             let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
             let angle = rng.random_range(-max_rotation..=max_rotation);
@@ -150,9 +164,13 @@ pub fn strong_view(
                 centre.0 + rng.random_range(-max_shift..=max_shift),
                 centre.1 + rng.random_range(-max_shift..=max_shift),
             );
+            // Drawn only when asked for, so unslanted views draw what they always drew.
+            let shear =
+                if max_shear > 0.0 { rng.random_range(-max_shear..=max_shear) } else { 0.0 };
+            let warp = Warp { angle, scale, shear };
             image
                 .chunks_exact(side * side)
-                .flat_map(|plane| similarity_transform(plane, side, angle, scale, centre, to))
+                .flat_map(|plane| warp.apply(plane, side, centre, to))
                 .collect()
         }
         Augmentation::RoomColours { .. } => recolour_room(image, shape[2], rng),
@@ -192,7 +210,7 @@ pub fn geometric(
         rng.random_range(xl..=xh) + centre.0 - anchor.0,
         rng.random_range(yl..=yh) + centre.1 - anchor.1,
     );
-    similarity_transform(image, side, angle, scale, centre, target)
+    Warp { angle, scale, shear: 0.0 }.apply(image, side, centre, target)
 }
 
 /// Rotates and scales a single-channel image about its ink centroid, leaving the centroid
@@ -205,7 +223,7 @@ pub fn rotate_scale_in_place(
 ) -> Vec<f32> {
     let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
     let (angle, scale) = random_rotation_scale(aug, rng);
-    similarity_transform(image, side, angle, scale, centre, centre)
+    Warp { angle, scale, shear: 0.0 }.apply(image, side, centre, centre)
 }
 
 fn random_rotation_scale(aug: &GeometricAugment, rng: &mut impl Rng) -> (f64, f64) {
@@ -215,30 +233,34 @@ fn random_rotation_scale(aug: &GeometricAugment, rng: &mut impl Rng) -> (f64, f6
     )
 }
 
-/// Resamples `image` so that the point `from` lands on `to`, rotated by `angle` and scaled.
-fn similarity_transform(
-    image: &[f32],
-    side: usize,
+/// A rotation by `angle`, then a horizontal shear by `shear`, then a scale, about a point.
+#[derive(Clone, Copy, Debug)]
+struct Warp {
     angle: f64,
     scale: f64,
-    from: (f64, f64),
-    to: (f64, f64),
-) -> Vec<f32> {
-    let (sin, cos) = angle.sin_cos();
-    let mut out = vec![0.0; side * side];
-    for row in 0..side {
-        for col in 0..side {
-            // Inverse map: output pixel → source pixel.
-            let dx = (col as f64 + 0.5 - to.0) / scale;
-            let dy = (row as f64 + 0.5 - to.1) / scale;
-            let sx = (cos * dx + sin * dy + from.0).floor();
-            let sy = (-sin * dx + cos * dy + from.1).floor();
-            if sx >= 0.0 && sy >= 0.0 && (sx as usize) < side && (sy as usize) < side {
-                out[row * side + col] = image[sy as usize * side + sx as usize];
+    shear: f64,
+}
+
+impl Warp {
+    /// Resamples a single-channel `image` so that the point `from` lands on `to`, warped.
+    /// Nearest-neighbour resampling keeps binary images binary.
+    fn apply(self, image: &[f32], side: usize, from: (f64, f64), to: (f64, f64)) -> Vec<f32> {
+        let (sin, cos) = self.angle.sin_cos();
+        let mut out = vec![0.0; side * side];
+        for row in 0..side {
+            for col in 0..side {
+                // Inverse map: output pixel → source pixel (unscale, unshear, unrotate).
+                let dy = (row as f64 + 0.5 - to.1) / self.scale;
+                let dx = (col as f64 + 0.5 - to.0) / self.scale - self.shear * dy;
+                let sx = (cos * dx + sin * dy + from.0).floor();
+                let sy = (-sin * dx + cos * dy + from.1).floor();
+                if sx >= 0.0 && sy >= 0.0 && (sx as usize) < side && (sy as usize) < side {
+                    out[row * side + col] = image[sy as usize * side + sx as usize];
+                }
             }
         }
+        out
     }
-    out
 }
 
 /// The image (kept-factor classes `from`) as it would look in the component of classes `to`,
@@ -449,6 +471,56 @@ mod tests {
         for to in [[5, 3, 2], [4, 3, 2], [4, 2, 1], [4, 2, 2]] {
             assert!(counterfactual(&img, shape, &aug, &from, &to).is_none(), "{to:?}");
         }
+    }
+
+    /// Slope dx/dy of a single-channel image's ink: the least-squares line x = a + slope·y
+    /// through its lit pixels.
+    fn ink_slope(image: &[f32], side: usize) -> f64 {
+        let lit: Vec<(f64, f64)> = (0..image.len())
+            .filter(|&i| image[i] > 0.5)
+            .map(|i| ((i % side) as f64, (i / side) as f64))
+            .collect();
+        let n = lit.len() as f64;
+        let (mx, my) = lit.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        let cov: f64 = lit.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+        let var: f64 = lit.iter().map(|(_, y)| (y - my) * (y - my)).sum();
+        cov / var
+    }
+
+    /// A shear slants an upright stroke by its amount and leaves its centroid; views of a
+    /// slanting jitter slant both ways within `max_shear`, and unslanted ones keep it upright.
+    #[test]
+    fn a_shear_slants_an_upright_stroke_and_jitter_slants_within_its_range() {
+        let side = 32;
+        let mut bar = vec![0.0; side * side];
+        for row in 6..26 {
+            bar[row * side + 15] = 1.0;
+            bar[row * side + 16] = 1.0;
+        }
+        let centre = ink_centroid(&bar, side).unwrap();
+        let warp = |shear| Warp { angle: 0.0, scale: 1.0, shear };
+        let slanted = warp(0.3).apply(&bar, side, centre, centre);
+        assert!((ink_slope(&slanted, side) - 0.3).abs() < 0.03, "{}", ink_slope(&slanted, side));
+        let moved = ink_centroid(&slanted, side).unwrap();
+        assert!((moved.0 - centre.0).abs() < 0.5 && (moved.1 - centre.1).abs() < 0.5);
+        assert_eq!(warp(0.0).apply(&bar, side, centre, centre), bar);
+
+        let jitter = |max_shear| Augmentation::Jitter {
+            max_rotation: 0.0,
+            max_shear,
+            scale: (1.0, 1.0),
+            max_shift: 0.0,
+        };
+        let mut rng = stream(5, Stream::Augment, 0);
+        let slopes: Vec<f64> = (0..40)
+            .map(|_| ink_slope(&strong_view(&bar, [1, side, side], &jitter(0.4), &mut rng), side))
+            .collect();
+        assert!(slopes.iter().all(|s| s.abs() < 0.45), "{slopes:?}");
+        assert!(slopes.iter().any(|&s| s > 0.2) && slopes.iter().any(|&s| s < -0.2));
+        let upright = strong_view(&bar, [1, side, side], &jitter(0.0), &mut rng);
+        assert_eq!(upright, bar);
+        let hwf = tasks::by_name("hwf").unwrap().augment.unwrap().with_shear(0.25);
+        assert!(matches!(hwf, Augmentation::Jitter { max_shear: 0.25, .. }));
     }
 
     #[test]

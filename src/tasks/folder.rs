@@ -25,7 +25,8 @@ pub fn open(config: &Config) -> Result<TaskData> {
     })?;
     let options = FolderOptions { classes: folder.classes.clone(), image_size: folder.image_size };
     let dataset = FolderDataset::open(dir, &options)?;
-    let task = task(&dataset, &folder, &config.relation)?;
+    let mut task = task(&dataset, &folder, &config.relation)?;
+    task.augment = task.augment.map(|a| a.with_shear(config.supervised.shear));
     TaskData::new(task, Arc::new(dataset))
 }
 
@@ -230,11 +231,13 @@ fn banded(factor: &FolderFactor, index: usize, n: usize) -> Result<KeptFactor> {
     Ok(KeptFactor { name: factor.name.clone(), factor: index, class_of, class_names, values: None })
 }
 
-/// The jitter views `augment` asks for; None when it asks for none.
+/// The jitter views `augment` asks for (unslanted: `supervised.shear` slants them); None when
+/// it asks for none.
 fn jitter(augment: &FolderAugment) -> Option<Augmentation> {
     let FolderAugment { rotation, scale, shift } = *augment;
     (rotation > 0.0 || scale != [1.0, 1.0] || shift > 0.0).then_some(Augmentation::Jitter {
         max_rotation: rotation,
+        max_shear: 0.0,
         scale: (scale[0], scale[1]),
         max_shift: shift,
     })

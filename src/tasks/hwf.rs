@@ -42,6 +42,7 @@ pub fn task() -> Task {
         ],
         augment: Some(Augmentation::Jitter {
             max_rotation: 0.2,
+            max_shear: 0.0,
             scale: (0.85, 1.15),
             max_shift: 3.0,
         }),

@@ -49,7 +49,8 @@ pub fn open(config: &Config) -> Result<TaskData> {
     if config.task == FOLDER {
         return folder::open(config);
     }
-    let task = by_name(&config.task)?.with_declared(&config.relation)?;
+    let mut task = by_name(&config.task)?.with_declared(&config.relation)?;
+    task.augment = task.augment.map(|a| a.with_shear(config.supervised.shear));
     let dataset = task.open_dataset(config.data.as_deref())?;
     TaskData::new(task, dataset)
 }
@@ -251,6 +252,14 @@ mod tests {
             assert_eq!(data.image_shape(), task.architecture.image, "{name}");
             assert_eq!(data.len(), task.presets.images, "{name}");
         }
+    }
+
+    #[test]
+    fn the_configured_shear_slants_the_opened_tasks_jitter_views() {
+        let mut config = Config::preset(crate::config::Preset::Default, "hwf").unwrap();
+        config.supervised.shear = 0.3;
+        let data = open(&config).unwrap();
+        assert!(matches!(data.task.augment, Some(Augmentation::Jitter { max_shear: 0.3, .. })));
     }
 
     #[test]
