@@ -237,6 +237,10 @@ pub struct SupervisedConfig {
     /// labelled and consistency views alike; 0 = unslanted, as before.
     #[serde(default)]
     pub shear: f64,
+    /// dSprites: share of augmented labelled sprites placed within the outer tenth of their
+    /// position bands (0 = uniform in the band, as before).
+    #[serde(default)]
+    pub edge_share: f64,
 }
 
 /// The consistency term: strongly augmented views of unlabelled images are asked to land in
@@ -572,6 +576,7 @@ impl Config {
                 augment: false,
                 position_anchor: false,
                 shear: 0.0,
+                edge_share: 0.0,
             },
             consistency: ConsistencyConfig { weight: 0.0, threshold: 0.95, share: 1.0 },
             cycle: CycleConfig {
@@ -644,6 +649,7 @@ impl Config {
             // edges), test-image relations at depth 1 0.928 → 0.937 on average.
             position_anchor: true,
             shear: 0.0,
+            edge_share: 0.0,
         };
         self.consistency.weight = 1.0;
         self.consistency.share = schedule.consistency_share;
@@ -786,6 +792,7 @@ impl Config {
             s.labelled_batch,
         )?;
         unit_interval("supervised.shear", s.shear)?;
+        unit_interval("supervised.edge_share", s.edge_share)?;
         let c = &self.consistency;
         non_negative_finite("consistency.weight", c.weight)?;
         unit_interval("consistency.threshold", c.threshold)?;
@@ -1098,6 +1105,7 @@ mod tests {
             ("[beta_vae]\nbeta = -1.0", "beta_vae.beta"),
             ("[consistency]\nshare = 1.5", "consistency.share"),
             ("[supervised]\nshear = -0.1", "supervised.shear"),
+            ("[supervised]\nedge_share = 2.0", "supervised.edge_share"),
             ("[cycle]\nweight = -1.0", "cycle.weight"),
             ("[cycle]\nweight = 1.0\nbatch = 0", "cycle.batch"),
             ("[cycle]\nreconstruction = -0.5", "cycle.reconstruction"),

@@ -6,7 +6,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::ImageShape;
 use super::room_colours::{Room, find_room, recolour_room, repaint_object};
-use crate::config::PixelAugment;
+use crate::config::{PixelAugment, SupervisedConfig};
 
 /// Component-preserving augmentation of a task's images (default mode): of the labelled images
 /// of the supervised term, and the strong views of the consistency term.
@@ -27,12 +27,15 @@ pub enum Augmentation {
 }
 
 impl Augmentation {
-    /// The augmentation with jitter views slanted by up to `max_shear` (`supervised.shear`);
-    /// the others have no slant to set.
-    pub fn with_shear(self, max_shear: f64) -> Augmentation {
+    /// The augmentation as the run's `[supervised]` section sets it: jitter views slanted by
+    /// up to `shear`, sprites placed at their bands' edges `edge_share` of the time.
+    pub fn configured(self, supervised: &SupervisedConfig) -> Augmentation {
         match self {
             Augmentation::Jitter { max_rotation, scale, max_shift, .. } => {
-                Augmentation::Jitter { max_rotation, max_shear, scale, max_shift }
+                Augmentation::Jitter { max_rotation, max_shear: supervised.shear, scale, max_shift }
+            }
+            Augmentation::Sprite(g) => {
+                Augmentation::Sprite(GeometricAugment { edge_share: supervised.edge_share, ..g })
             }
             other => other,
         }
@@ -56,6 +59,27 @@ pub struct GeometricAugment {
     /// place that centre in the band (`supervised.position_anchor`): a heart's ink centroid
     /// lies 0.9 pixel above it, so placing centroids teaches hearts a band edge off by that.
     pub position_pixels: Option<PositionPixels>,
+    /// Share of labelled views placed within the outer tenth of their band, at either edge
+    /// (`supervised.edge_share`): where neighbouring bands are a pixel or two apart.
+    pub edge_share: f64,
+}
+
+impl GeometricAugment {
+    /// A place for a sprite centre inside the band `(low, high)`: uniform, or `edge_share` of
+    /// the time uniform within a tenth of the band's width of one of its edges.
+    fn place_in_band(&self, (low, high): (f64, f64), rng: &mut impl Rng) -> f64 {
+        // Drawn only when asked for, so runs without edge views draw what they always drew.
+        if self.edge_share > 0.0 && rng.random_bool(self.edge_share) {
+            let width = (high - low) / 10.0;
+            if rng.random_bool(0.5) {
+                rng.random_range(low..=low + width)
+            } else {
+                rng.random_range(high - width..=high)
+            }
+        } else {
+            rng.random_range(low..=high)
+        }
+    }
 }
 
 /// The pixel a sprite is centred on: `first` + `span` × value / `last_value` for the values of
@@ -204,11 +228,9 @@ pub fn geometric(
     let Some(centre) = ink_centroid(image, side) else { return image.to_vec() };
     let anchor = nominal.unwrap_or(centre);
     let (angle, scale) = random_rotation_scale(aug, rng);
-    let (xl, xh) = aug.x_bands[bands.0];
-    let (yl, yh) = aug.y_bands[bands.1];
     let target = (
-        rng.random_range(xl..=xh) + centre.0 - anchor.0,
-        rng.random_range(yl..=yh) + centre.1 - anchor.1,
+        aug.place_in_band(aug.x_bands[bands.0], rng) + centre.0 - anchor.0,
+        aug.place_in_band(aug.y_bands[bands.1], rng) + centre.1 - anchor.1,
     );
     Warp { angle, scale, shear: 0.0 }.apply(image, side, centre, target)
 }
@@ -420,6 +442,25 @@ mod tests {
         assert!(by_centroid - middle > 0.6, "by its centroid it sits lower: {by_centroid}");
     }
 
+    #[test]
+    fn edge_views_fall_in_the_outer_tenths_of_the_band_and_uniform_ones_anywhere() {
+        let Some(Augmentation::Sprite(aug)) = tasks::by_name("dsprites").unwrap().augment else {
+            panic!("dSprites augments sprites")
+        };
+        let band = (10.0, 30.0);
+        let mut rng = stream(6, Stream::Augment, 0);
+        let edges = GeometricAugment { edge_share: 1.0, ..aug.clone() };
+        let placed: Vec<f64> = (0..200).map(|_| edges.place_in_band(band, &mut rng)).collect();
+        assert!(placed.iter().all(|&p| (10.0..=12.0).contains(&p) || (28.0..=30.0).contains(&p)));
+        let low = placed.iter().filter(|&&p| p <= 12.0).count();
+        assert!((70..=130).contains(&low), "{low} of 200 at the low edge");
+        let inner = (0..200)
+            .map(|_| aug.place_in_band(band, &mut rng))
+            .filter(|p| (12.0..28.0).contains(p))
+            .count();
+        assert!(inner > 130, "uniform places inside the edges: {inner} of 200");
+    }
+
     /// Moving a sprite one band to the right is the renderer's image of the same sprite at the
     /// position one band on (up to the rounding of the shift), and moving it back restores it.
     #[test]
@@ -519,8 +560,6 @@ mod tests {
         assert!(slopes.iter().any(|&s| s > 0.2) && slopes.iter().any(|&s| s < -0.2));
         let upright = strong_view(&bar, [1, side, side], &jitter(0.0), &mut rng);
         assert_eq!(upright, bar);
-        let hwf = tasks::by_name("hwf").unwrap().augment.unwrap().with_shear(0.25);
-        assert!(matches!(hwf, Augmentation::Jitter { max_shear: 0.25, .. }));
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn task(full: bool) -> Task {
             y_bands: bands,
             band_factors: (1, 2),
             position_pixels: Some(positions),
+            edge_share: 0.0,
         })),
         architecture: Architecture::k4s2p1([1, 64, 64], 32, 8),
         presets: TaskPresets {

@@ -26,7 +26,7 @@ pub fn open(config: &Config) -> Result<TaskData> {
     let options = FolderOptions { classes: folder.classes.clone(), image_size: folder.image_size };
     let dataset = FolderDataset::open(dir, &options)?;
     let mut task = task(&dataset, &folder, &config.relation)?;
-    task.augment = task.augment.map(|a| a.with_shear(config.supervised.shear));
+    task.augment = task.augment.map(|a| a.configured(&config.supervised));
     TaskData::new(task, Arc::new(dataset))
 }
 

@@ -50,7 +50,7 @@ pub fn open(config: &Config) -> Result<TaskData> {
         return folder::open(config);
     }
     let mut task = by_name(&config.task)?.with_declared(&config.relation)?;
-    task.augment = task.augment.map(|a| a.with_shear(config.supervised.shear));
+    task.augment = task.augment.map(|a| a.configured(&config.supervised));
     let dataset = task.open_dataset(config.data.as_deref())?;
     TaskData::new(task, dataset)
 }
@@ -255,11 +255,18 @@ mod tests {
     }
 
     #[test]
-    fn the_configured_shear_slants_the_opened_tasks_jitter_views() {
-        let mut config = Config::preset(crate::config::Preset::Default, "hwf").unwrap();
-        config.supervised.shear = 0.3;
-        let data = open(&config).unwrap();
-        assert!(matches!(data.task.augment, Some(Augmentation::Jitter { max_shear: 0.3, .. })));
+    fn the_supervised_section_sets_the_opened_tasks_views() {
+        let configured = |task: &str| {
+            let mut config = Config::preset(crate::config::Preset::Default, task).unwrap();
+            config.supervised.shear = 0.3;
+            config.supervised.edge_share = 0.25;
+            open(&config).unwrap().task.augment
+        };
+        assert!(matches!(configured("hwf"), Some(Augmentation::Jitter { max_shear: 0.3, .. })));
+        let Some(Augmentation::Sprite(sprites)) = configured("dsprites") else {
+            panic!("dSprites augments sprites")
+        };
+        assert_eq!(sprites.edge_share, 0.25);
     }
 
     #[test]
