@@ -648,7 +648,7 @@ impl Config {
             // shape read right 0.975 / 0.998 / 0.976 → 0.999 / 0.998 / 0.998 (hearts at band
             // edges), test-image relations at depth 1 0.928 → 0.937 on average.
             position_anchor: true,
-            shear: 0.0,
+            shear: schedule.shear,
             edge_share: 0.0,
         };
         self.consistency.weight = 1.0;

@@ -93,6 +93,7 @@ pub fn task(full: bool) -> Task {
                 // 0.888 / 0.922 / 0.928 → 0.886 / 0.919 / 0.923 (depth 1 / 5 / 10), prior
                 // samples unchanged; at 0.1 the IoU reaches 0.666 for −0.02 at depth 5 and 10.
                 counterfactual_centring: 0.5,
+                shear: 0.0,
             },
             paper_gpu: PaperGpuBudget { warmup_epochs: 1000, epochs: 6000, lr: 1e-4 },
         },

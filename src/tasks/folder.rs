@@ -174,6 +174,8 @@ pub fn presets(summary: &Scan) -> TaskPresets {
                 rel_updates_per_step,
                 rel_during_autoencoder: true,
                 counterfactual_centring: 1.0,
+                // Measured on HWF only; a folder's kept factor may be a slant.
+                shear: 0.0,
             }
         };
     let default = if pixels <= 32 * 32 {

@@ -113,6 +113,8 @@ pub struct DefaultSchedule {
     /// `rel.counterfactual_centring` (the share of the NLL left on outputs that carry a
     /// counterfactual code).
     pub counterfactual_centring: f64,
+    /// `supervised.shear`: the largest slant of the jitter views.
+    pub shear: f64,
 }
 
 /// The paper's budget (section 4.2), in epochs of the training split at batch 1024.

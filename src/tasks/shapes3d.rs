@@ -63,6 +63,7 @@ pub fn task() -> Task {
                 // At 0.5 (seeds 0, 1) floor and walls are kept 0.08–0.12 more often at depth 1,
                 // but prior-sample chains lose up to 0.02 at depth 10 (0.950 → 0.930).
                 counterfactual_centring: 1.0,
+                shear: 0.0,
             },
             paper_gpu: PaperGpuBudget { warmup_epochs: 5000, epochs: 15_000, lr: 1e-5 },
         },
