@@ -111,6 +111,10 @@ fn method_rows(config: &Config) -> Vec<(&'static str, String)> {
             format!("{} ({}, {})", s.weight, s.labelled_batch, s.augment),
         ),
         (
+            "views: placed by position, at band edges; slant",
+            format!("{}, {}; {}", s.position_anchor, s.edge_share, s.shear),
+        ),
+        (
             "consistency weight (threshold, share of the batch)",
             format!("{} ({}, {})", c.weight, c.threshold, c.share),
         ),
@@ -198,6 +202,7 @@ mod tests {
         let md = markdown(&config, &report(), &figures);
         assert!(md.contains("procedurally rendered images"), "{md}");
         assert!(md.contains("| labelled images per component (τ) | 10 |"), "{md}");
+        assert!(md.contains("| views: placed by position, at band edges; slant | true, 0.4; 0 |"));
         // Ours beside the paper's table-4 row for α = 0 and table-5 row for depth 1.
         assert!(md.contains("| 0.0 | 0.750 | 1.000 | 0.548 | 1.000 |"), "{md}");
         assert!(md.contains("| 1 | 0.0 | 0.900 | 1.000 | 0.990 | 1.000 |"), "{md}");
