@@ -25,8 +25,7 @@ pub fn open(config: &Config) -> Result<TaskData> {
     })?;
     let options = FolderOptions { classes: folder.classes.clone(), image_size: folder.image_size };
     let dataset = FolderDataset::open(dir, &options)?;
-    let mut task = task(&dataset, &folder, &config.relation)?;
-    task.augment = task.augment.map(|a| a.configured(&config.supervised));
+    let task = task(&dataset, &folder, &config.relation)?;
     TaskData::new(task, Arc::new(dataset))
 }
 

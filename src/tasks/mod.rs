@@ -44,15 +44,18 @@ pub fn by_name(name: &str) -> Result<Task> {
 }
 
 /// The task and data a config names: a built-in task on its renderer or official file, or a
-/// folder dataset; the config's declared relations join the task's own.
+/// folder dataset; the config's declared relations join the task's own, and its
+/// `[supervised]` section sets the task's views.
 pub fn open(config: &Config) -> Result<TaskData> {
-    if config.task == FOLDER {
-        return folder::open(config);
-    }
-    let mut task = by_name(&config.task)?.with_declared(&config.relation)?;
-    task.augment = task.augment.map(|a| a.configured(&config.supervised));
-    let dataset = task.open_dataset(config.data.as_deref())?;
-    TaskData::new(task, dataset)
+    let mut data = if config.task == FOLDER {
+        folder::open(config)?
+    } else {
+        let task = by_name(&config.task)?.with_declared(&config.relation)?;
+        let dataset = task.open_dataset(config.data.as_deref())?;
+        TaskData::new(task, dataset)?
+    };
+    data.task.augment = data.task.augment.take().map(|a| a.configured(&config.supervised));
+    Ok(data)
 }
 
 /// Opens a task's dataset: its procedural renderer, or the official file at the path.
