@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::par_output;
+use super::{par_output, transpose_into};
 
 /// Shapes of one 2-D convolution with a square kernel, equal strides and equal padding
 /// (per image; tensors are NCHW and contiguous).
@@ -435,20 +435,21 @@ pub fn conv_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
         .par_chunks(g.in_len() * WEIGHT_GRAD_CHUNK)
         .zip(dy.par_chunks(g.out_len() * WEIGHT_GRAD_CHUNK))
         .map_init(
-            || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new()),
-            |(cols, planes), (x_chunk, dy_chunk)| {
+            || (vec![0.0; g.col_rows() * g.out_plane()], Vec::new(), vec![0.0; g.out_len()]),
+            |(cols, planes, dy_t), (x_chunk, dy_chunk)| {
                 let mut dw_t = vec![0.0; len];
                 for (x_b, dy_b) in
                     x_chunk.chunks_exact(g.in_len()).zip(dy_chunk.chunks_exact(g.out_len()))
                 {
                     im2col(x_b, g, cols, planes);
+                    transpose_into(dy_b, g.c_out, g.out_plane(), dy_t);
                     matmul_strided(
                         g.c_out,
                         g.col_rows(),
                         g.out_plane(),
                         &mut dw_t,
                         [1, g.c_out as isize],
-                        Mat::rows(dy_b, g.out_plane()),
+                        Mat::transposed(dy_t, g.c_out),
                         Mat::transposed(cols, g.out_plane()),
                         true,
                     );
@@ -469,7 +470,9 @@ pub fn conv_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
 
 /// The transpose of a row-major `rows` × `cols` matrix.
 fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..cols).flat_map(|c| a[c..].iter().step_by(cols).take(rows).copied()).collect()
+    let mut out = vec![0.0; rows * cols];
+    transpose_into(a, rows, cols, &mut out);
+    out
 }
 
 #[cfg(test)]
