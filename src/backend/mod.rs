@@ -3,13 +3,14 @@
 //! Training runs on burn's pure-Rust Flex backend by default and on CUDA with the `cuda`
 //! feature ([`training_device`]). On Flex, the ops that profiles showed burn's generic forms
 //! to be slow at are our own kernels: convolutions ([`conv`], over [`im2col`]), batch norm
-//! fused with LeakyReLU ([`norm`]), binary cross-entropy and tanh ([`pointwise`]), and Adam
-//! ([`adam`]), their loops compiled for the CPU they run on ([`vector`]). Each falls back
-//! to burn's own op on any other device, so the GPU path never sees this code, and each is
-//! tested against burn's op in values and gradients.
+//! fused with LeakyReLU ([`norm`]), binary cross-entropy and tanh ([`pointwise`]), dense
+//! layers' input gradient ([`dense`]), and Adam ([`adam`]), their loops compiled for the CPU
+//! they run on ([`vector`]). Each falls back to burn's own op on any other device, so the GPU
+//! path never sees this code, and each is tested against burn's op in values and gradients.
 
 pub mod adam;
 pub mod conv;
+pub mod dense;
 pub mod im2col;
 pub mod norm;
 pub mod pointwise;

@@ -9,6 +9,7 @@
 pub mod arch;
 
 use crate::backend;
+use crate::backend::dense::linear;
 use crate::backend::pointwise::leaky_relu_with_slope;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -170,7 +171,7 @@ impl Encoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self.convs.iter().fold(images, |x, block| block.forward(x));
         let x: Tensor<2> = x.flatten(1, 3);
-        self.out.forward(leaky_relu(self.hidden.forward(x)))
+        linear(&self.out, leaky_relu(linear(&self.hidden, x)))
     }
 }
 
@@ -214,7 +215,7 @@ impl Decoder {
     /// [B, d] → logits [B, C, H, W].
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let b = z.dims()[0];
-        let x = self.to_grid.forward(leaky_relu(self.hidden.forward(z)));
+        let x = linear(&self.to_grid, leaky_relu(linear(&self.hidden, z)));
         let x = x.reshape([b, self.channels, self.start, self.start]);
         self.deconvs.iter().fold(x, |x, block| block.forward(x))
     }
@@ -315,8 +316,8 @@ impl Mlp {
 
     /// [B, inputs] → [B, outputs].
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = self.hidden.iter().fold(x, |x, layer| self.activation.apply(layer.forward(x)));
-        self.out.forward(x)
+        let x = self.hidden.iter().fold(x, |x, layer| self.activation.apply(linear(layer, x)));
+        linear(&self.out, x)
     }
 }
 
