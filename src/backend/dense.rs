@@ -5,10 +5,10 @@
 //! apart and collide in the cache. In a profile of a dSprites mixture step at one thread that
 //! packing was 7% of the time (the discriminator's and the encoder's dense layers; the ReL's
 //! three 1 024-wide layers spend more of theirs there). [`DenseKernels::dense_input_grad`]
-//! transposes W by blocks first ([`super::transpose_into`]) so that gemm reads it as it lies,
-//! and otherwise makes the same gemm call burn's matmul makes: the same products in the same
-//! order, so the gradients are burn's to the bit. The forward product and the weight gradient
-//! are burn's own ops.
+//! transposes W by blocks first, on every thread ([`super::par_transpose_into`]), so that gemm
+//! reads it as it lies, and otherwise makes the same gemm call burn's matmul makes: the same
+//! products in the same order, so the gradients are burn's to the bit. The forward product and
+//! the weight gradient are burn's own ops.
 //!
 //! [`linear`] is the tensor-level entry point; it falls back to burn's `Linear` on a device
 //! that is not Flex, so the GPU path never sees this code.
@@ -25,7 +25,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::{f32_inputs, on_flex, transpose_into, values};
+use super::{f32_inputs, on_flex, par_transpose_into, values};
 
 /// The product of a batch of rows with a dense layer's weight, and its input gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -75,7 +75,7 @@ impl DenseKernels for Flex {
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let mut weight_t = vec![0.0; inputs * outputs];
-        transpose_into(values(&weight), inputs, outputs, &mut weight_t);
+        par_transpose_into(values(&weight), inputs, outputs, &mut weight_t);
         let mut dx = vec![0.0; rows * inputs];
         // SAFETY: `grad` holds rows × outputs values, `weight_t` outputs × inputs and `dx`
         // rows × inputs, each row-major at the strides given.
