@@ -22,7 +22,7 @@ use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use super::im2col::{self, ConvGeometry};
-use super::{dims4, f32_inputs, on_flex, values};
+use super::{dims, f32_inputs, flex_tensor, on_flex, values};
 
 pub fn conv_options(stride: usize, padding: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
@@ -101,10 +101,6 @@ pub trait ConvKernels: Backend {
     }
 }
 
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 /// The geometry of a convolution of `x` with `weight` (C_out×C×k×k).
 fn conv_geometry(
     x: &FlexTensor,
@@ -112,7 +108,7 @@ fn conv_geometry(
     stride: usize,
     padding: usize,
 ) -> ConvGeometry {
-    let ([_, c, h, w], [c_out, _, k, _]) = (dims4(x), dims4(weight));
+    let ([_, c, h, w], [c_out, _, k, _]) = (dims::<4>(x), dims::<4>(weight));
     ConvGeometry::conv(c, h, w, c_out, k, stride, padding)
 }
 
@@ -123,7 +119,7 @@ fn transposed_geometry(
     stride: usize,
     padding: usize,
 ) -> ConvGeometry {
-    let ([_, c, h, w], [_, c_out, k, _]) = (dims4(x), dims4(weight));
+    let ([_, c, h, w], [_, c_out, k, _]) = (dims::<4>(x), dims::<4>(weight));
     ConvGeometry::transposed(c, h, w, c_out, k, stride, padding)
 }
 
@@ -140,7 +136,7 @@ impl ConvKernels for Flex {
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
         let y = im2col::conv_forward(values(&x), values(&weight), &g);
-        flex_tensor(y, [dims4(&x)[0], g.c_out, g.h_out, g.w_out])
+        flex_tensor(y, [dims::<4>(&x)[0], g.c_out, g.h_out, g.w_out])
     }
 
     fn conv2d_input_grad(
@@ -155,7 +151,7 @@ impl ConvKernels for Flex {
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
-        flex_tensor(im2col::conv_input_grad(values(&grad), values(&weight), &g), dims4(&x))
+        flex_tensor(im2col::conv_input_grad(values(&grad), values(&weight), &g), dims::<4>(&x))
     }
 
     fn conv2d_weight_grad(
@@ -170,7 +166,7 @@ impl ConvKernels for Flex {
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let g = conv_geometry(&x, &weight, stride, padding);
-        flex_tensor(im2col::conv_weight_grad(values(&x), values(&grad), &g), dims4(&weight))
+        flex_tensor(im2col::conv_weight_grad(values(&x), values(&grad), &g), dims::<4>(&weight))
     }
 
     fn conv_transpose2d_kernel(
@@ -185,7 +181,7 @@ impl ConvKernels for Flex {
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
         let y = im2col::conv_input_grad(values(&x), values(&weight), &g);
-        flex_tensor(y, [dims4(&x)[0], g.c_in, g.h_in, g.w_in])
+        flex_tensor(y, [dims::<4>(&x)[0], g.c_in, g.h_in, g.w_in])
     }
 
     fn conv_transpose2d_input_grad(
@@ -204,7 +200,7 @@ impl ConvKernels for Flex {
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let g = transposed_geometry(&x, &weight, stride, padding);
-        flex_tensor(im2col::conv_forward(values(&grad), values(&weight), &g), dims4(&x))
+        flex_tensor(im2col::conv_forward(values(&grad), values(&weight), &g), dims::<4>(&x))
     }
 
     fn conv_transpose2d_weight_grad(
@@ -226,7 +222,7 @@ impl ConvKernels for Flex {
         let g = transposed_geometry(&x, &weight, stride, padding);
         // The adjoint convolution reads the transposed convolution's output gradient and
         // produces its input: its weight gradient pairs them the other way round.
-        flex_tensor(im2col::conv_weight_grad(values(&grad), values(&x), &g), dims4(&weight))
+        flex_tensor(im2col::conv_weight_grad(values(&grad), values(&x), &g), dims::<4>(&weight))
     }
 }
 

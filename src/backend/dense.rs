@@ -25,7 +25,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::{f32_inputs, on_flex, par_transpose_into, values};
+use super::{dims, f32_inputs, flex_tensor, on_flex, par_transpose_into, values};
 
 /// The product of a batch of rows with a dense layer's weight, and its input gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -39,12 +39,6 @@ pub trait DenseKernels: Backend {
     fn dense_input_grad(weight: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::float_matmul(grad, Self::float_transpose(weight))
     }
-}
-
-/// Rows and columns of a 2-D Flex tensor.
-fn dims2(t: &FlexTensor) -> [usize; 2] {
-    let s = t.layout().shape();
-    [s[0], s[1]]
 }
 
 /// burn-flex's rule for when a matrix product runs on every thread (the product of its three
@@ -69,7 +63,7 @@ fn on_gemms_general_path(rows: usize, inputs: usize, outputs: usize) -> bool {
 
 impl DenseKernels for Flex {
     fn dense_input_grad(weight: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let ([inputs, outputs], rows) = (dims2(&weight), dims2(&grad)[0]);
+        let ([inputs, outputs], [rows, _]) = (dims(&weight), dims(&grad));
         if !f32_inputs(&[&weight, &grad]) || !on_gemms_general_path(rows, inputs, outputs) {
             return Flex::float_matmul(grad, Flex::float_transpose(weight));
         }
@@ -102,7 +96,7 @@ impl DenseKernels for Flex {
                 parallelism(rows, inputs, outputs),
             );
         }
-        FlexTensor::from_data(TensorData::new(dx, [rows, inputs]))
+        flex_tensor(dx, [rows, inputs])
     }
 }
 

@@ -69,10 +69,15 @@ pub(crate) fn on_flex(device: &Device) -> bool {
     matches!(device.as_dispatch().clone().inner(), DispatchDevice::Flex(_))
 }
 
-/// Dimensions of a 4-D Flex tensor.
-fn dims4(t: &FlexTensor) -> [usize; 4] {
+/// Dimensions of a `D`-dimensional Flex tensor.
+fn dims<const D: usize>(t: &FlexTensor) -> [usize; D] {
     let s = t.layout().shape();
-    [s[0], s[1], s[2], s[3]]
+    std::array::from_fn(|i| s[i])
+}
+
+/// A Flex tensor of `shape` holding `values` (row-major).
+fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// A contiguous f32 Flex tensor's values.

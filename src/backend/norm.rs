@@ -28,7 +28,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::vector::paired_lane_sums;
-use super::{dims4, f32_inputs, on_flex, par_output, values};
+use super::{dims, f32_inputs, flex_tensor, on_flex, par_output, values};
 
 /// Training-mode batch norm of N×C×H×W tensors followed by LeakyReLU with `slope` (1 for none).
 #[backend_extension(Flex, Autodiff)]
@@ -132,7 +132,7 @@ fn burn_grads<B: Backend>(
 
 fn vector(values: Vec<f32>) -> FlexTensor {
     let n = values.len();
-    FlexTensor::from_data(TensorData::new(values, [n]))
+    flex_tensor(values, [n])
 }
 
 /// The values of a tensor as a contiguous f32 vector.
@@ -152,11 +152,11 @@ impl NormKernels for Flex {
             return burn_forward::<Flex>(x, gamma, beta, epsilon, slope);
         }
         let x = x.to_contiguous();
-        let [_, c, h, w] = dims4(&x);
+        let [_, c, h, w] = dims::<4>(&x);
         let (mean, variance) = channel_moments(values(&x), c, h * w);
         let affine = ChannelAffine::new(&owned(gamma), &owned(beta), &mean, &variance, epsilon);
         let out = normalise(values(&x), &affine, slope as f32, h * w);
-        (FlexTensor::from_data(TensorData::new(out, dims4(&x))), vector(mean), vector(variance))
+        (flex_tensor(out, dims::<4>(&x)), vector(mean), vector(variance))
     }
 
     fn batch_norm_inference_kernel(
@@ -173,7 +173,7 @@ impl NormKernels for Flex {
             return burn_inference::<Flex>(x, gamma, beta, mean, variance, epsilon, slope);
         }
         let x = x.to_contiguous();
-        let [_, _, h, w] = dims4(&x);
+        let [_, _, h, w] = dims::<4>(&x);
         let statistics = RunningNorm {
             gamma: owned(gamma),
             beta: owned(beta),
@@ -181,7 +181,7 @@ impl NormKernels for Flex {
             std: owned(variance).iter().map(|&v| (v + epsilon as f32).sqrt()).collect(),
         };
         let out = statistics.normalise(values(&x), slope, h * w);
-        FlexTensor::from_data(TensorData::new(out, dims4(&x)))
+        flex_tensor(out, dims::<4>(&x))
     }
 
     fn batch_norm_train_grads(
@@ -200,7 +200,7 @@ impl NormKernels for Flex {
             return burn_grads::<Flex>(x, gamma, beta, mean, variance, epsilon, slope, grad);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
-        let [_, _, h, w] = dims4(&x);
+        let [_, _, h, w] = dims::<4>(&x);
         let affine = ChannelAffine::new(
             &owned(gamma),
             &owned(beta),
@@ -209,11 +209,7 @@ impl NormKernels for Flex {
             epsilon,
         );
         let g = normalisation_grads(values(&x), values(&grad), &affine, slope as f32, h * w);
-        (
-            FlexTensor::from_data(TensorData::new(g.input, dims4(&x))),
-            vector(g.gamma),
-            vector(g.beta),
-        )
+        (flex_tensor(g.input, dims::<4>(&x)), vector(g.gamma), vector(g.beta))
     }
 }
 
